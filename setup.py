@@ -44,6 +44,8 @@ setup(
         # Exact likelihoods; its [tf] extra brings tf-keras, which TFP imports need.
         "tensorflow-probability[tf]>=0.25,<0.26",
         "tensorflow-datasets>=4.9,<5",
+        # TensorFlow 2.21 no longer pulls TensorBoard in; the training logs need it.
+        "tensorboard>=2.18",
         "numpy>=1.26,<3",
         # PNG sample grids.
         "pillow>=10",

@@ -41,6 +41,9 @@ def stateless_seed(seed, stream=0):
 class GenerativeModel(keras.Model):
     """Base of keras-gen models. `image_shape` is `(H, W, C)`; `precision` a Keras dtype policy."""
 
+    # True where `evaluate` on held-out images gives a meaningful figure (a likelihood).
+    has_test_step = False
+
     def __init__(self, image_shape, precision="float32", **kwargs):
         super().__init__(**kwargs)
         image_shape = tuple(int(d) for d in image_shape)

@@ -55,6 +55,8 @@ class PixelCNN(GenerativeModel):
     `pixel_log_prob(images)` nats per sub-pixel `[B, H, W, C]`.
     """
 
+    has_test_step = True
+
     def __init__(
         self,
         image_shape=(28, 28, 1),

@@ -1,0 +1,114 @@
+"""One training run for any registered model: data -> model -> fit -> run folder.
+
+A run folder holds:
+  run.json            what was trained (model, config, data, epochs, seed) and its history
+  model.keras         the final model (weights, optimizer state, compile config)
+  samples/epoch_NNN.png   a fixed, seeded sample grid after every epoch
+  checkpoints/epoch_NNN.keras   the newest whole-model checkpoints
+  logs/               TensorBoard scalars and sample images
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+from keras_gen import registry
+from keras_gen.files import atomic_path, ensure_writable_dir
+
+
+def make_dataset(name, split, batch_size, seed, image_size=None, shuffle=True):
+    """Batched, shuffled (seeded), prefetched `(image uint8, label)` batches of a dataset."""
+    import tensorflow as tf
+
+    from keras_gen import data
+
+    ds = data.load(name, split, image_size=image_size)
+    if shuffle:
+        ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size, drop_remainder=shuffle).prefetch(tf.data.AUTOTUNE)
+
+
+def build_model(model_name, image_shape, hparams=None, precision="float32"):
+    cls = registry.model_class(model_name)
+    return cls(image_shape=image_shape, precision=precision, **(hparams or {}))
+
+
+def write_json(path, obj):
+    with atomic_path(path, suffix=".json") as tmp:
+        Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def versions():
+    import keras
+    import tensorflow as tf
+
+    return {"keras": keras.__version__, "tensorflow": tf.__version__, "python": platform.python_version()}
+
+
+def train(
+    model_name,
+    out,
+    data="mnist5k",
+    epochs=None,
+    batch_size=None,
+    seed=0,
+    hparams=None,
+    image_size=None,
+    precision="float32",
+    jit_compile=True,
+    grid_size=64,
+    verbose=1,
+):
+    """Train `model_name` on `data` and write a run folder at `out`; returns `(model, run_info)`.
+
+    The final evaluation on the test split (models that define one, e.g. PixelCNN's
+    bits/dim) is recorded in run.json as `test`.
+    """
+    import keras
+
+    from keras_gen.callbacks import AtomicCheckpoint, SampleGrid
+
+    spec = registry.spec(model_name)
+    epochs = epochs or spec.default_epochs
+    batch_size = batch_size or spec.default_batch_size
+    out = ensure_writable_dir(out)
+    keras.utils.set_random_seed(seed)
+
+    train_ds = make_dataset(data, "train", batch_size, seed, image_size)
+    image_shape = tuple(int(d) for d in train_ds.element_spec[0].shape[1:])
+    model = build_model(model_name, image_shape, hparams, precision)
+    model.compile(jit_compile=jit_compile)
+    test_ds = make_dataset(data, "test", batch_size, seed, image_size, shuffle=False) if model.has_test_step else None
+
+    callbacks = [
+        SampleGrid(out / "samples", grid_size, seed, out / "logs" / "samples"),
+        keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False),
+        AtomicCheckpoint(out / "checkpoints"),
+    ]
+    start = time.perf_counter()
+    history = model.fit(train_ds, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
+    train_seconds = time.perf_counter() - start
+    test = model.evaluate(test_ds, verbose=0, return_dict=True) if test_ds is not None else None
+
+    with atomic_path(out / "model.keras", suffix=".keras") as tmp:
+        model.save(tmp)
+    info = {
+        "model": model_name,
+        "config": model.get_config(),
+        "data": data,
+        "image_size": image_size,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "seed": seed,
+        "precision": precision,
+        "jit_compile": jit_compile,
+        "train_seconds": round(train_seconds, 1),
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "test": {k: float(v) for k, v in test.items()} if test else None,
+        "versions": versions(),
+    }
+    write_json(out / "run.json", info)
+    return model, info
+
