@@ -151,7 +151,9 @@ class PixelCNN(GenerativeModel):
             self._sample_fn = tf.function(
                 self._sample_graph,
                 input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)],
-                jit_compile=True,
+                # Not XLA: XLA draws different random bits for the same stateless seed, and
+                # the export (run by TF Serving without XLA) must give the same images.
+                jit_compile=False,
             )
         return self._sample_fn(tf.constant(n, tf.int32), tf.constant(seed, tf.int32))
 
