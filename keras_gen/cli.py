@@ -82,10 +82,26 @@ def build_parser():
     return p
 
 
-def _quiet_tensorflow():
-    # TensorFlow logs CUDA probing failures at ERROR level on a CPU machine; real errors still
-    # reach the user as Python exceptions.
+def _import_tensorflow_quietly():
+    """Import TensorFlow with its start-up chatter (oneDNN and CUDA probing) kept off stderr.
+
+    Those lines are printed by C++ code at import, before TF_CPP_MIN_LOG_LEVEL is read, so
+    stderr is pointed at /dev/null for the import alone. The CLI's own errors stay one line.
+    """
+    # ERROR-level CUDA probing failures on a CPU machine; real errors reach the user as
+    # Python exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def cmd_list(args):
@@ -103,7 +119,7 @@ def cmd_train(args):
     import time
 
     out = args.out or os.path.join("runs", f"{args.model}-{args.data.replace(':', '_')}-{time.strftime('%Y%m%d-%H%M%S')}")
-    _quiet_tensorflow()
+    _import_tensorflow_quietly()
     from keras_gen import training
 
     _, info = training.train(
@@ -126,7 +142,7 @@ def cmd_sample(args):
     from keras_gen.files import ensure_writable_dir
 
     ensure_writable_dir(os.path.dirname(os.path.abspath(args.out)))
-    _quiet_tensorflow()
+    _import_tensorflow_quietly()
     from keras_gen.images import make_grid, save_png, to_uint8
     from keras_gen.saving import load_source
 
@@ -139,7 +155,7 @@ def cmd_export(args):
     from keras_gen.files import ensure_writable_dir
 
     ensure_writable_dir(args.out)
-    _quiet_tensorflow()
+    _import_tensorflow_quietly()
     from keras_gen import export
     from keras_gen.saving import load_source
 
@@ -156,7 +172,7 @@ def cmd_zoo(args):
             print(name)
         return
     zoo.entry_dir(args.entry)  # fail fast on an unknown name, before importing TensorFlow
-    _quiet_tensorflow()
+    _import_tensorflow_quietly()
     print(f"rebuilt {zoo.build(args.entry)}")
 
 

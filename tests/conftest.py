@@ -8,11 +8,11 @@ import sys
 import pytest
 
 
-def run_python(code, cwd=None, timeout=300):
-    """Run `code` in a fresh Python process (the test's own interpreter); return the result."""
+def run_python(code, *args, cwd=None, timeout=300):
+    """Run `code` with `args` in a fresh Python process (the test's own interpreter)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-c", code, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -1,0 +1,100 @@
+"""The keras-gen command: help without TensorFlow, one-line errors, a whole run end to end."""
+import json
+
+import numpy as np
+import pytest
+from conftest import run_cli, run_python
+
+
+def assert_one_line_error(result, pattern, code=1):
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert pattern in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "gan9000"], ["list"], ["zoo", "list"]])
+def test_help_errors_and_lists_do_not_import_tensorflow(argv):
+    result = run_python(
+        "import sys\nfrom keras_gen import cli\n"
+        "try:\n    cli.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n",
+        *argv,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "argv, pattern",
+    [
+        (["train", "gan9000"], "unknown model 'gan9000'"),
+        (["train", "dcgan", "--data", "cifar"], "unknown dataset 'cifar'"),
+        (["train", "dcgan", "--epochs", "0"], "must be at least 1"),
+        (["sample"], "the following arguments are required"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_argument_errors_are_one_line_and_exit_2(argv, pattern):
+    assert_one_line_error(run_cli(*argv), pattern, code=2)
+
+
+def test_list_names_models_and_zoo_entries():
+    result = run_cli("list")
+    assert result.returncode == 0
+    for name in ("dcgan", "pixelcnn", "dcgan-mnist5k", "pixelcnn-mnist5k"):
+        assert name in result.stdout
+
+
+def test_bad_files_and_folders_are_one_line_errors(tmp_path):
+    assert_one_line_error(run_cli("sample", tmp_path / "nothing.keras"), "does not exist")
+    assert_one_line_error(run_cli("sample", "no-such-entry"), "neither a run folder")
+    assert_one_line_error(run_cli("sample", tmp_path), "holds no model.keras")
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"PK\x03\x04 this is not a keras archive")
+    assert_one_line_error(run_cli("export", corrupt, "--out", tmp_path / "exp"), "cannot load")
+    (tmp_path / "a-file").write_text("x")
+    assert_one_line_error(run_cli("sample", "dcgan-mnist5k", "--out", tmp_path / "a-file" / "g.png"), "cannot create")
+    assert_one_line_error(run_cli("zoo", "build", "stylegan"), "unknown zoo entry")
+    assert_one_line_error(run_cli("train", "dcgan", "--data", "digits", "--image-size", "10", "--out", tmp_path / "r"), "divisible")
+
+
+def test_train_sample_export_a_dcgan_run(tmp_path):
+    run = tmp_path / "run"
+    result = run_cli("train", "dcgan", "--data", "digits", "--epochs", "2", "--batch-size", "64", "--out", run)
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = json.loads((run / "run.json").read_text())
+    assert info["model"] == "dcgan" and info["epochs"] == 2 and len(info["history"]["d_loss"]) == 2
+    assert (run / "model.keras").is_file()
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_001.keras", "epoch_002.keras"]
+    assert any((run / "logs").rglob("events.out.tfevents.*"))
+
+    grid = tmp_path / "grid.png"
+    result = run_cli("sample", run, "--n", "9", "--seed", "3", "--out", grid)
+    assert result.returncode == 0, result.stderr[-3000:]
+    from PIL import Image
+
+    assert Image.open(grid).size == (3 * 10 + 2, 3 * 10 + 2)  # 3x3 tiles of 8 px, 2 px padding
+
+    result = run_cli("export", run, "--out", tmp_path / "serving", "--name", "digits-gan")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "serving" / "digits-gan" / "1" / "saved_model.pb").is_file()
+    assert "serving_default" in result.stdout and "sample" in result.stdout
+    # A second export is version 2; asking for version 1 again fails and leaves it intact.
+    before = (tmp_path / "serving" / "digits-gan" / "1" / "saved_model.pb").read_bytes()
+    assert run_cli("export", run, "--out", tmp_path / "serving", "--name", "digits-gan").returncode == 0
+    assert_one_line_error(
+        run_cli("export", run, "--out", tmp_path / "serving", "--name", "digits-gan", "--version", "1"),
+        "already exists",
+    )
+    assert (tmp_path / "serving" / "digits-gan" / "1" / "saved_model.pb").read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "serving" / "digits-gan").iterdir()) == ["1", "2"]
+
+
+def test_train_a_pixelcnn_run_reports_test_bits_per_dim(tmp_path):
+    run = tmp_path / "run"
+    result = run_cli("train", "pixelcnn", "--data", "digits", "--epochs", "1", "--out", run)
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = json.loads((run / "run.json").read_text())
+    assert 0.0 < info["test"]["bits_per_dim"] < 8.0
+    assert np.isclose(info["test"]["bits_per_dim"], info["test"]["nll"] / (64 * np.log(2)), rtol=1e-4)

@@ -1,0 +1,99 @@
+"""SavedModel export: TF Serving layout, named signatures, identical outputs in a fresh process."""
+import json
+
+import keras
+import numpy as np
+import pytest
+from conftest import run_python
+
+from keras_gen import export
+from keras_gen.errors import KerasGenError
+from keras_gen.models import DCGAN, PixelCNN
+
+# Runs in a process that never imports keras_gen: what TF Serving (or any TF client) sees.
+FRESH_CLIENT = """
+import json, sys
+import numpy as np, tensorflow as tf
+path, calls, out = sys.argv[1:]
+loaded = tf.saved_model.load(path)
+results = {}
+for i, (signature, inputs) in enumerate(json.loads(calls)):
+    fn = loaded.signatures[signature]
+    args = {k: tf.constant(np.load(v)) for k, v in inputs.items()}
+    for key, value in fn(**args).items():
+        results[f"{i}/{key}"] = value.numpy()
+np.savez(out, **results)
+assert "keras_gen" not in sys.modules
+print("signatures:", sorted(loaded.signatures.keys()))
+"""
+
+
+def call_in_fresh_process(path, calls, tmp_path):
+    """`calls`: list of (signature, {input: array}); returns {"i/output": array}."""
+    serial = []
+    for i, (signature, inputs) in enumerate(calls):
+        files = {}
+        for name, value in inputs.items():
+            files[name] = str(tmp_path / f"in_{i}_{name}.npy")
+            np.save(files[name], value)
+        serial.append((signature, files))
+    out = tmp_path / "out.npz"
+    result = run_python(FRESH_CLIENT, path, json.dumps(serial), out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return dict(np.load(out)), result.stdout
+
+
+def test_dcgan_export_layout_and_outputs(tmp_path):
+    model = DCGAN(image_shape=(8, 8, 1), latent_dim=8, generator_widths=(16, 8))
+    model.compile()
+    model.fit(np.zeros((16, 8, 8, 1), np.uint8), batch_size=8, epochs=1, verbose=0)  # BN stats move
+    path = export.export(model, tmp_path / "serving", "gan")
+    assert path == tmp_path / "serving" / "gan" / "1"
+    assert (path / "saved_model.pb").is_file()
+    z = np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32)
+    out, stdout = call_in_fresh_process(
+        path,
+        [("serving_default", {"z": z}), ("sample", {"batch_size": np.int32(3), "seed": np.int32(11)})],
+        tmp_path,
+    )
+    assert "'sample'" in stdout and "'serving_default'" in stdout
+    expected = np.round(keras.ops.convert_to_numpy(model.generate(z)) * 255).astype(np.uint8)
+    assert out["0/images"].dtype == np.uint8
+    np.testing.assert_array_equal(out["0/images"], expected)
+    expected_sample = np.round(keras.ops.convert_to_numpy(model.sample(3, 11)) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(out["1/images"], expected_sample)
+
+
+def test_pixelcnn_export_log_prob_and_sample(tmp_path):
+    model = PixelCNN(image_shape=(4, 4, 1), filters=8, num_layers=1, first_kernel_size=3)
+    model.compile()
+    images = np.random.default_rng(0).integers(0, 256, (6, 4, 4, 1), dtype=np.uint8)
+    model.fit(images, batch_size=3, epochs=1, verbose=0)
+    path = export.export(model, tmp_path, "pixelcnn")
+    out, stdout = call_in_fresh_process(
+        path,
+        [
+            ("log_prob", {"images": images}),
+            ("serving_default", {"images": images}),
+            ("sample", {"batch_size": np.int32(2), "seed": np.int32(4)}),
+        ],
+        tmp_path,
+    )
+    log_prob = keras.ops.convert_to_numpy(model.log_prob(images))
+    np.testing.assert_allclose(out["0/log_prob"], log_prob, rtol=1e-5)
+    np.testing.assert_allclose(out["0/bits_per_dim"], -log_prob / (16 * np.log(2)), rtol=1e-5)
+    np.testing.assert_allclose(out["1/log_prob"], log_prob, rtol=1e-5)  # log_prob is the default
+    np.testing.assert_array_equal(out["2/images"], model.sample_uint8(2, 4).numpy())
+
+
+def test_versions_count_up_and_leave_no_temporaries(tmp_path):
+    model = PixelCNN(image_shape=(2, 2, 1), filters=4, num_layers=0, first_kernel_size=3)
+    first = export.export(model, tmp_path, "m")
+    second = export.export(model, tmp_path, "m")
+    assert (first.name, second.name) == ("1", "2")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["1", "2"]
+    assert export.export(model, tmp_path, "m", version=7).name == "7"
+    with pytest.raises(KerasGenError, match="already exists"):
+        export.export(model, tmp_path, "m", version=7)
+    with pytest.raises(KerasGenError, match="export name"):
+        export.export(model, tmp_path, "../escape")

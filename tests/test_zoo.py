@@ -1,0 +1,86 @@
+"""The zoo: entries load offline by name, weights are verified, figures on the card hold."""
+import json
+import shutil
+
+import keras
+import numpy as np
+import pytest
+from conftest import run_python
+
+from keras_gen import data, zoo
+from keras_gen.errors import KerasGenError
+from keras_gen.images import make_grid, to_uint8
+from keras_gen.models import DCGAN, PixelCNN
+
+
+def test_list():
+    assert zoo.list() == ["dcgan-mnist5k", "pixelcnn-mnist5k"]
+
+
+@pytest.mark.parametrize("name", ["dcgan-mnist5k", "pixelcnn-mnist5k"])
+def test_entries_are_complete_and_small(name):
+    folder = zoo.entry_dir(name)
+    for file in ("recipe.json", "config.json", "metadata.json", "README.md", "samples.png", zoo.WEIGHTS):
+        assert (folder / file).is_file(), file
+    assert (folder / zoo.WEIGHTS).stat().st_size <= 10 * 2**20
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["weights_sha256"] == zoo.sha256(folder / zoo.WEIGHTS)
+    assert metadata["weights_sha256"] in (folder / "README.md").read_text()
+
+
+def test_dcgan_entry_reproduces_its_sample_grid():
+    from PIL import Image
+
+    model = zoo.load("dcgan-mnist5k")
+    assert isinstance(model, DCGAN) and model.image_shape == (28, 28, 1)
+    grid = make_grid(to_uint8(keras.ops.convert_to_numpy(model.sample(64, 0))))
+    card_grid = np.asarray(Image.open(zoo.entry_dir("dcgan-mnist5k") / "samples.png"))
+    np.testing.assert_array_equal(grid[..., 0], card_grid)
+
+
+def test_pixelcnn_entry_reproduces_its_test_bits_per_dim():
+    model = zoo.load("pixelcnn-mnist5k")
+    assert isinstance(model, PixelCNN)
+    metadata = json.loads((zoo.entry_dir("pixelcnn-mnist5k") / "metadata.json").read_text())
+    x_test, _ = data.load_arrays("mnist5k", "test")
+    nll = -np.mean(np.concatenate([keras.ops.convert_to_numpy(model.log_prob(b)) for b in np.split(x_test, 10)]))
+    bits = nll / (28 * 28 * np.log(2))
+    assert bits == pytest.approx(metadata["figures"]["test bits_per_dim"], abs=2e-3)
+    assert bits < 2.0  # far below the 8 bits of a uniform model
+
+
+def corrupt_copy(tmp_path, name):
+    shutil.copytree(zoo.entry_dir(name), tmp_path / name)
+    return tmp_path / name
+
+
+def test_weights_that_do_not_match_their_sha256_are_refused(tmp_path):
+    folder = corrupt_copy(tmp_path, "dcgan-mnist5k")
+    weights = bytearray((folder / zoo.WEIGHTS).read_bytes())
+    weights[len(weights) // 2] ^= 0xFF
+    (folder / zoo.WEIGHTS).write_bytes(bytes(weights))
+    with pytest.raises(KerasGenError, match="sha256"):
+        zoo.load("dcgan-mnist5k", zoo_dir=tmp_path)
+
+
+def test_missing_pieces_are_clear_errors(tmp_path):
+    folder = corrupt_copy(tmp_path, "pixelcnn-mnist5k")
+    (folder / zoo.WEIGHTS).unlink()
+    with pytest.raises(KerasGenError, match="no weights"):
+        zoo.load("pixelcnn-mnist5k", zoo_dir=tmp_path)
+    (folder / "metadata.json").write_text("{not json")
+    with pytest.raises(KerasGenError, match="not valid JSON"):
+        zoo.load("pixelcnn-mnist5k", zoo_dir=tmp_path)
+    with pytest.raises(KerasGenError, match="unknown zoo entry"):
+        zoo.load("stylegan-ffhq")
+
+
+def test_load_from_another_directory_in_a_fresh_process(tmp_path):
+    """What a user of the installed package gets: no source tree on the path, no network."""
+    result = run_python(
+        "import keras_gen.zoo as z; m = z.load('dcgan-mnist5k'); "
+        "print(z.root()); print(m.sample(2, 0).shape)",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "(2, 28, 28, 1)" in result.stdout
