@@ -57,7 +57,7 @@ def train(
     hparams=None,
     image_size=None,
     precision="float32",
-    jit_compile=True,
+    jit_compile=None,
     grid_size=64,
     verbose=1,
 ):
@@ -79,7 +79,7 @@ def train(
     train_ds = make_dataset(data, "train", batch_size, seed, image_size)
     image_shape = tuple(int(d) for d in train_ds.element_spec[0].shape[1:])
     model = build_model(model_name, image_shape, hparams, precision)
-    model.compile(jit_compile=jit_compile)
+    model.compile(**({} if jit_compile is None else {"jit_compile": jit_compile}))
     test_ds = make_dataset(data, "test", batch_size, seed, image_size, shuffle=False) if model.has_test_step else None
 
     callbacks = [
@@ -103,7 +103,7 @@ def train(
         "batch_size": batch_size,
         "seed": seed,
         "precision": precision,
-        "jit_compile": jit_compile,
+        "jit_compile": bool(model.jit_compile),
         "train_seconds": round(train_seconds, 1),
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "test": {k: float(v) for k, v in test.items()} if test else None,

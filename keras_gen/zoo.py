@@ -171,6 +171,7 @@ def build(name: str, zoo_dir=None, verbose=1) -> Path:
         figures.update({f"test {k}": round(v, 4) for k, v in info["test"].items()})
 
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=folder.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; an entry is shipped data
     try:
         shutil.copy2(folder / "recipe.json", staging / "recipe.json")
         # Weights only: a fresh, uncompiled copy carries no optimizer state into the zoo.

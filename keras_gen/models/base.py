@@ -17,6 +17,11 @@ from keras_gen.errors import KerasGenError
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 
+# XLA is off by default: on the 2-core AVX-512 CPUs we measure on, it made both DCGAN
+# (median 0.78x, bench/dcgan_throughput.py, 2026-11-25) and PixelCNN training (0.83x) slower
+# than TensorFlow's oneDNN kernels. `compile(jit_compile=True)` turns it on.
+DEFAULT_JIT_COMPILE = False
+
 
 @dataclasses.dataclass(frozen=True)
 class Endpoint:

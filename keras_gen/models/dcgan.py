@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from keras_gen import losses
 from keras_gen.errors import KerasGenError
-from keras_gen.models.base import Endpoint, GenerativeModel, images_to_uint8, stateless_seed
+from keras_gen.models.base import DEFAULT_JIT_COMPILE, Endpoint, GenerativeModel, images_to_uint8, stateless_seed
 
 
 def build_generator(image_shape, latent_dim, widths, dtype):
@@ -107,7 +107,7 @@ class DCGAN(GenerativeModel):
         d_optimizer=None,
         g_optimizer=None,
         generator_loss="non_saturating",
-        jit_compile=True,
+        jit_compile=DEFAULT_JIT_COMPILE,
         **kwargs,
     ):
         """Set both players' optimizers (default Adam(2e-4, beta_1=0.5) each, as in the paper).

@@ -19,7 +19,7 @@ import tensorflow as tf
 from keras_gen import likelihoods
 from keras_gen.errors import KerasGenError
 from keras_gen.layers import MaskedConv2D
-from keras_gen.models.base import Endpoint, GenerativeModel, images_to_uint8, stateless_seed
+from keras_gen.models.base import DEFAULT_JIT_COMPILE, Endpoint, GenerativeModel, images_to_uint8, stateless_seed
 
 
 def build_network(image_shape, filters, num_layers, kernel_size, first_kernel_size, dtype):
@@ -87,7 +87,7 @@ class PixelCNN(GenerativeModel):
     def metrics(self):
         return [self.nll_tracker, self.bits_tracker]
 
-    def compile(self, optimizer=None, jit_compile=True, **kwargs):
+    def compile(self, optimizer=None, jit_compile=DEFAULT_JIT_COMPILE, **kwargs):
         """Default optimizer Adam(1e-3); built here so a saved model restores its state."""
         optimizer = keras.optimizers.get(optimizer) if optimizer else keras.optimizers.Adam(1e-3)
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
