@@ -173,3 +173,18 @@ def test_mixed_bfloat16_keeps_logits_and_likelihoods_float32():
 def test_bad_images_are_a_clear_error(images, message):
     with pytest.raises(KerasGenError, match=message):
         tiny((5, 5, 1)).log_prob(images)
+
+
+def test_rows_seen_above_bounds_the_receptive_field():
+    """Sampling runs the network on the rows a pixel can see; no row above them matters."""
+    model = tiny((9, 3, 1), num_layers=2, kernel_size=3, first_kernel_size=5)
+    assert model.rows_seen_above == 2 + 2
+    x = random_images(model.image_shape, n=1)
+    base = flat_logits(model, x).reshape(9, 3, 256)
+    changed = x.copy()
+    changed[0, :4] = 255 - changed[0, :4]  # rows 0..3, more than 4 rows above row 8
+    out = flat_logits(model, changed).reshape(9, 3, 256)
+    np.testing.assert_allclose(out[8], base[8], atol=1e-5)
+    assert np.abs(out[7] - base[7]).max() > 1e-4  # row 3 is within reach of row 7
+    window = keras.ops.convert_to_numpy(model(x[:, 4:]))[0, -1]  # the network on rows 4..8 alone
+    np.testing.assert_allclose(window.reshape(3, 256), base[8], atol=1e-5)
