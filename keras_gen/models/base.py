@@ -73,6 +73,29 @@ class GenerativeModel(keras.Model):
             raise KerasGenError(f"expected uint8 images with values 0..255, got dtype {dtype.name}")
         return tf.convert_to_tensor(images)
 
+    def _check_training_data(self, x):
+        """Fail early, in one line, on images that do not match the model (fit / evaluate)."""
+        import tensorflow as tf
+
+        if isinstance(x, tf.data.Dataset):
+            spec = x.element_spec
+            spec = spec[0] if isinstance(spec, (tuple, list)) else spec
+            if spec.dtype != tf.uint8 or tuple(spec.shape[1:]) != self.image_shape:
+                raise KerasGenError(
+                    f"expected batches of uint8 images [batch, {', '.join(map(str, self.image_shape))}], "
+                    f"got {spec.dtype.name} {spec.shape.as_list()} (batch the dataset; images must be uint8 0..255)"
+                )
+        elif x is not None and hasattr(x, "shape") and hasattr(x, "dtype"):
+            self.check_images(x)
+
+    def fit(self, x=None, *args, **kwargs):
+        self._check_training_data(x)
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        self._check_training_data(x)
+        return super().evaluate(x, *args, **kwargs)
+
     @staticmethod
     def images_to_float(images):
         """uint8 [0, 255] -> float32 [-1, 1], the networks' input range."""

@@ -129,3 +129,16 @@ def test_bad_configuration_is_a_clear_error():
         DCGAN(precision="float16")
     with pytest.raises(KerasGenError, match="generator_loss"):
         tiny().compile(generator_loss="hinge")
+
+
+def test_training_data_that_does_not_fit_is_a_clear_error():
+    import tensorflow as tf
+
+    model = tiny()
+    model.compile()
+    with pytest.raises(KerasGenError, match="uint8"):
+        model.fit(digits8().astype("float32") / 255.0, verbose=0)
+    with pytest.raises(KerasGenError, match="uint8 images"):
+        model.fit(tf.data.Dataset.from_tensor_slices(np.zeros((4, 9, 9, 1), np.uint8)).batch(2), verbose=0)
+    with pytest.raises(KerasGenError, match="batch the dataset"):
+        model.fit(tf.data.Dataset.from_tensor_slices(digits8(4)), verbose=0)
