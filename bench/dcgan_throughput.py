@@ -66,11 +66,11 @@ CONFIGS = [
     ("keras-gen mixed_bfloat16 no XLA", "keras", ["--precision", "mixed_bfloat16"]),
 ]
 RATIOS = [
+    ("keras-gen fp32 no XLA", "PyTorch eager fp32"),  # keras-gen's default
     ("keras-gen fp32 XLA", "PyTorch eager fp32"),
-    ("keras-gen fp32 no XLA", "PyTorch eager fp32"),
-    ("keras-gen mixed_bfloat16 XLA", "PyTorch eager bf16 autocast"),
     ("keras-gen mixed_bfloat16 no XLA", "PyTorch eager bf16 autocast"),
-    ("keras-gen mixed_bfloat16 XLA", "PyTorch eager fp32"),
+    ("keras-gen mixed_bfloat16 XLA", "PyTorch eager bf16 autocast"),
+    ("keras-gen mixed_bfloat16 no XLA", "PyTorch eager fp32"),
 ]
 
 

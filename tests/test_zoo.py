@@ -35,7 +35,8 @@ def test_dcgan_entry_reproduces_its_sample_grid():
     assert isinstance(model, DCGAN) and model.image_shape == (28, 28, 1)
     grid = make_grid(to_uint8(keras.ops.convert_to_numpy(model.sample(64, 0))))
     card_grid = np.asarray(Image.open(zoo.entry_dir("dcgan-mnist5k") / "samples.png"))
-    np.testing.assert_array_equal(grid[..., 0], card_grid)
+    # Another CPU may pick other oneDNN kernels: allow rounding to the neighbouring grey level.
+    assert np.abs(grid[..., 0].astype(int) - card_grid).max() <= 1
 
 
 def test_pixelcnn_entry_reproduces_its_test_bits_per_dim():

@@ -33,13 +33,17 @@ class Endpoint:
     doc: str
 
 
+# The inputs of every model's `sample` signature (and of PixelCNN's sampling function).
+SAMPLE_SIGNATURE = [tf.TensorSpec([], tf.int32, name="batch_size"), tf.TensorSpec([], tf.int32, name="seed")]
+
+
 def images_to_uint8(images01):
     """Float images in [0, 1] -> uint8 [0, 255], rounded (graph-friendly)."""
     return tf.cast(tf.round(tf.clip_by_value(tf.cast(images01, tf.float32), 0.0, 1.0) * 255.0), tf.uint8)
 
 
 def stateless_seed(seed, stream=0):
-    """A `[2]` int32 stateless seed (XLA supports int32 seeds for every stateless op) from a scalar seed and a stream index (e.g. a pixel)."""
+    """The `[2]` int32 seed of a stateless random op: a user's seed and a stream (e.g. a pixel)."""
     return tf.stack([tf.cast(seed, tf.int32), tf.cast(stream, tf.int32)])
 
 
@@ -75,8 +79,6 @@ class GenerativeModel(keras.Model):
 
     def _check_training_data(self, x):
         """Fail early, in one line, on images that do not match the model (fit / evaluate)."""
-        import tensorflow as tf
-
         if isinstance(x, tf.data.Dataset):
             spec = x.element_spec
             spec = spec[0] if isinstance(spec, (tuple, list)) else spec
@@ -109,6 +111,16 @@ class GenerativeModel(keras.Model):
     def serving_endpoints(self) -> list[Endpoint]:
         """The named signatures a SavedModel export carries; the first is also serving_default."""
         raise NotImplementedError
+
+    def sample_endpoint(self, sample_uint8, how: str) -> Endpoint:
+        """The `sample` signature: `sample_uint8(batch_size, seed)` -> `{"images": uint8}`."""
+        h, w, c = self.image_shape
+        return Endpoint(
+            "sample",
+            lambda batch_size, seed: {"images": sample_uint8(batch_size, seed)},
+            SAMPLE_SIGNATURE,
+            f"batch_size int32, seed int32 -> images uint8 [batch_size, {h}, {w}, {c}]; {how}",
+        )
 
     # -- compile round-trip: a loaded .keras comes back compiled, optimizer state included --
     def _remember_compile(self, **kwargs):

@@ -179,9 +179,6 @@ class DCGAN(GenerativeModel):
         def from_latents(z):
             return {"images": images_to_uint8(self.generate(z))}
 
-        def sample(batch_size, seed):
-            return {"images": images_to_uint8(self.sample(batch_size, seed))}
-
         h, w, c = self.image_shape
         return [
             Endpoint(
@@ -190,11 +187,8 @@ class DCGAN(GenerativeModel):
                 [tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")],
                 f"z float32 [batch, {self.latent_dim}] -> images uint8 [batch, {h}, {w}, {c}]",
             ),
-            Endpoint(
-                "sample",
-                sample,
-                [tf.TensorSpec([], tf.int32, name="batch_size"), tf.TensorSpec([], tf.int32, name="seed")],
-                f"batch_size int32, seed int32 -> images uint8 [batch_size, {h}, {w}, {c}]; "
+            self.sample_endpoint(
+                lambda n, seed: images_to_uint8(self.sample(n, seed)),
                 "z ~ N(0, I) drawn statelessly from the seed, so the same seed gives the same images",
             ),
         ]

@@ -19,7 +19,13 @@ import tensorflow as tf
 from keras_gen import likelihoods
 from keras_gen.errors import KerasGenError
 from keras_gen.layers import MaskedConv2D
-from keras_gen.models.base import DEFAULT_JIT_COMPILE, Endpoint, GenerativeModel, images_to_uint8, stateless_seed
+from keras_gen.models.base import (
+    DEFAULT_JIT_COMPILE,
+    SAMPLE_SIGNATURE,
+    Endpoint,
+    GenerativeModel,
+    stateless_seed,
+)
 
 
 def build_network(image_shape, filters, num_layers, kernel_size, first_kernel_size, dtype):
@@ -160,7 +166,7 @@ class PixelCNN(GenerativeModel):
         if self._sample_fn is None:
             self._sample_fn = tf.function(
                 self._sample_graph,
-                input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)],
+                input_signature=SAMPLE_SIGNATURE,
                 # Not XLA: XLA draws different random bits for the same stateless seed, and
                 # the export (run by TF Serving without XLA) must give the same images.
                 jit_compile=False,
@@ -177,8 +183,6 @@ class PixelCNN(GenerativeModel):
             lp = tf.reduce_sum(self._pixel_log_prob(images), axis=[1, 2, 3])
             return {"log_prob": lp, "bits_per_dim": likelihoods.bits_per_dim(lp, self.num_dims)}
 
-        def sample(batch_size, seed):
-            return {"images": self._sample_graph(batch_size, seed)}
 
         return [
             Endpoint(
@@ -188,12 +192,8 @@ class PixelCNN(GenerativeModel):
                 f"images uint8 [batch, {h}, {w}, {c}] -> log_prob float32 [batch] (nats per image), "
                 "bits_per_dim float32 [batch]",
             ),
-            Endpoint(
-                "sample",
-                sample,
-                [tf.TensorSpec([], tf.int32, name="batch_size"), tf.TensorSpec([], tf.int32, name="seed")],
-                f"batch_size int32, seed int32 -> images uint8 [batch_size, {h}, {w}, {c}], raster order, "
-                "sub-pixel k drawn with stateless seed (seed, k)",
+            self.sample_endpoint(
+                self._sample_graph, "raster order, sub-pixel k drawn with stateless seed (seed, k)"
             ),
         ]
 
