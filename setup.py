@@ -44,6 +44,9 @@ setup(
         # Exact likelihoods; its [tf] extra brings tf-keras, which TFP imports need.
         "tensorflow-probability[tf]>=0.25,<0.26",
         "tensorflow-datasets>=4.9,<5",
+        # tensorflow-datasets 4.9 imports it when it prepares a download, but declares it
+        # only for Python < 3.9.
+        "importlib_resources>=5",
         # TensorFlow 2.21 no longer pulls TensorBoard in; the training logs need it.
         "tensorboard>=2.18",
         "numpy>=1.26,<3",

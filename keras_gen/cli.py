@@ -6,6 +6,7 @@ Bad input ends in one line on stderr and a non-zero exit (1; 2 for usage errors)
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sys
@@ -55,6 +56,7 @@ def build_parser():
     t.add_argument("model", type=_model_name, help=f"one of: {', '.join(sorted(registry.MODELS))}")
     t.add_argument("--data", type=_data_name, default="mnist5k", help="mnist5k (default), digits or tfds:<name>")
     t.add_argument("--image-size", type=_positive, help="resize images to SIZE x SIZE (digits, tfds)")
+    t.add_argument("--download", action="store_true", help="let tensorflow-datasets download a tfds: dataset")
     t.add_argument("--epochs", type=_positive, help="default: the model's")
     t.add_argument("--batch-size", type=_positive, help="default: the model's")
     t.add_argument("--out", help="run folder (default: runs/<model>-<data>-<time>)")
@@ -102,6 +104,11 @@ def _import_tensorflow_quietly():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+    # Python-side warnings (absl, urllib3 retries) would bury the one-line errors.
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
 def cmd_list(args):
@@ -132,6 +139,7 @@ def cmd_train(args):
         image_size=args.image_size,
         precision=args.precision,
         jit_compile=True if args.xla else None,
+        download=args.download,
     )
     test = f"; test {info['test']}" if info["test"] else ""
     print(f"trained {args.model} for {info['epochs']} epochs in {info['train_seconds']:.0f} s{test}")

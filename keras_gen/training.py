@@ -18,13 +18,13 @@ from keras_gen import registry
 from keras_gen.files import atomic_path, ensure_writable_dir
 
 
-def make_dataset(name, split, batch_size, seed, image_size=None, shuffle=True):
+def make_dataset(name, split, batch_size, seed, image_size=None, shuffle=True, download=False):
     """Batched, shuffled (seeded), prefetched `(image uint8, label)` batches of a dataset."""
     import tensorflow as tf
 
     from keras_gen import data
 
-    ds = data.load(name, split, image_size=image_size)
+    ds = data.load(name, split, image_size=image_size, download=download)
     if shuffle:
         ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size, drop_remainder=shuffle).prefetch(tf.data.AUTOTUNE)
@@ -60,10 +60,12 @@ def train(
     jit_compile=None,
     grid_size=64,
     verbose=1,
+    download=False,
 ):
     """Train `model_name` on `data` and write a run folder at `out`; returns `(model, run_info)`.
 
-    The final evaluation on the test split (models that define one, e.g. PixelCNN's
+    `download` lets tensorflow-datasets fetch a `tfds:` dataset that is not on disk. The
+    final evaluation on the test split (models that define one, e.g. PixelCNN's
     bits/dim) is recorded in run.json as `test`.
     """
     import keras
@@ -76,11 +78,15 @@ def train(
     out = ensure_writable_dir(out)
     keras.utils.set_random_seed(seed)
 
-    train_ds = make_dataset(data, "train", batch_size, seed, image_size)
+    train_ds = make_dataset(data, "train", batch_size, seed, image_size, download=download)
     image_shape = tuple(int(d) for d in train_ds.element_spec[0].shape[1:])
     model = build_model(model_name, image_shape, hparams, precision)
     model.compile(**({} if jit_compile is None else {"jit_compile": jit_compile}))
-    test_ds = make_dataset(data, "test", batch_size, seed, image_size, shuffle=False) if model.has_test_step else None
+    test_ds = (
+        make_dataset(data, "test", batch_size, seed, image_size, shuffle=False, download=download)
+        if model.has_test_step
+        else None
+    )
 
     callbacks = [
         SampleGrid(out / "samples", grid_size, seed, out / "logs" / "samples"),

@@ -9,7 +9,8 @@ Names:
   split by a fixed, seeded, stratified draw into 4,000 train / 1,000 test images. Offline.
 - `digits`: scikit-learn's 1,797 8x8 digits (17 grey levels 0..16, mapped to 0..255);
   `image_size=28` resizes them (bilinear) to 28x28. Split 80/20 the same way. Offline.
-- `tfds:<name>`: any tensorflow-datasets dataset that is on disk or can be downloaded.
+- `tfds:<name>`: any tensorflow-datasets dataset that is on disk, or can be downloaded
+  with `download=True`; a missing one is a one-line error naming the embedded datasets.
 """
 from keras_gen.data.loaders import EMBEDDED, image_shape, load, load_arrays
 

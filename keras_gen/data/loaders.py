@@ -78,16 +78,29 @@ def _tfds(name: str, split: str, image_size: int | None, data_dir: str | None, d
     import tensorflow_datasets as tfds
 
     alternatives = f"embedded alternatives that need no download: {', '.join(EMBEDDED)}"
-    try:
-        ds = tfds.load(
-            name, split=split, as_supervised=True, data_dir=data_dir, download=download
-        )
-    except Exception as exc:  # tfds raises many types (not found, no network, bad split)
+
+    def unavailable(exc):
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return KerasGenError(
+            f"tensorflow-datasets dataset {name!r} (split {split!r}) is not available: {reason[:200]}; {alternatives}"
+        )
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as exc:  # unknown name, bad version, broken builder
+        raise unavailable(exc) from None
+    if not download and not builder.is_prepared():
+        # Without download=True we never touch the network: on a machine without one, tfds
+        # retries for minutes before it gives up.
         raise KerasGenError(
-            f"tensorflow-datasets dataset {name!r} (split {split!r}) is not available: "
-            f"{reason[:200]}; {alternatives}"
-        ) from None
+            f"tensorflow-datasets dataset {name!r} is not on disk in {builder.data_dir}; "
+            f"load it with download=True (keras-gen train --download) where there is a network, "
+            f"or use the {alternatives}"
+        )
+    try:
+        ds = tfds.load(name, split=split, as_supervised=True, data_dir=data_dir, download=download)
+    except Exception as exc:  # tfds raises many types (no network, bad split, bad archive)
+        raise unavailable(exc) from None
     spec = ds.element_spec[0]
     if spec.dtype != tf.uint8 or spec.shape.rank != 3:
         raise KerasGenError(
@@ -109,7 +122,7 @@ def load(
     *,
     image_size: int | None = None,
     data_dir: str | None = None,
-    download: bool = True,
+    download: bool = False,
 ):
     """A `tf.data.Dataset` of `(image uint8 [H, W, C], label int64)` pairs, unbatched.
 
@@ -117,7 +130,9 @@ def load(
       name: `mnist5k`, `digits`, or `tfds:<name>`.
       split: `train` or `test` (tfds names accept any tfds split string).
       image_size: resize to `image_size` x `image_size` (bilinear, rounded).
-      data_dir, download: passed to `tfds.load` for `tfds:` names.
+      data_dir: where tensorflow-datasets keeps its data (its default when None).
+      download: let tensorflow-datasets download and prepare a `tfds:` dataset that is not
+        on disk yet; without it a missing dataset is an immediate, clear error.
     """
     if name.startswith("tfds:"):
         return _tfds(name[len("tfds:"):], split, image_size, data_dir, download)

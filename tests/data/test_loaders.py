@@ -55,16 +55,18 @@ def test_tfds_names_load_through_tensorflow_datasets():
     import tensorflow_datasets as tfds
 
     with tfds.testing.mock_data(num_examples=6):
-        ds = data.load("tfds:mnist", "train", image_size=8)
+        ds = data.load("tfds:mnist", "train", image_size=8, download=True)  # mocked: no network
         images = [image for image, _ in ds]
     assert len(images) == 6
     assert images[0].shape == (8, 8, 1) and images[0].dtype == tf.uint8
 
 
 def test_missing_tfds_dataset_names_the_embedded_alternatives(tmp_path):
-    # An empty data folder and no download: what a machine without the data or network sees.
+    # An empty data folder: what a machine without the data sees. Without download=True this
+    # is immediate and never touches the network.
     with pytest.raises(KerasGenError, match="mnist5k, digits") as info:
-        data.load("tfds:mnist", "train", data_dir=str(tmp_path), download=False)
+        data.load("tfds:mnist", "train", data_dir=str(tmp_path))
+    assert "not on disk" in str(info.value) and "download=True" in str(info.value)
     assert "\n" not in str(info.value)
-    with pytest.raises(KerasGenError, match="not available"):
-        data.load("tfds:no_such_dataset_anywhere", "train", data_dir=str(tmp_path), download=False)
+    with pytest.raises(KerasGenError, match="not available.*mnist5k, digits"):
+        data.load("tfds:no_such_dataset_anywhere", "train", data_dir=str(tmp_path))
