@@ -85,3 +85,43 @@ def test_load_from_another_directory_in_a_fresh_process(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "(2, 28, 28, 1)" in result.stdout
+
+
+def write_recipe(zoo_dir, name, **overrides):
+    recipe = {
+        "model": "dcgan",
+        "description": "A tiny DCGAN on 8x8 digits, for testing the build.",
+        "data": "digits",
+        "hparams": {"latent_dim": 8, "generator_widths": [16, 8], "discriminator_widths": [8, 16]},
+        "epochs": 1,
+        "batch_size": 128,
+        "seed": 0,
+        **overrides,
+    }
+    (zoo_dir / name).mkdir(parents=True)
+    (zoo_dir / name / "recipe.json").write_text(json.dumps(recipe))
+
+
+def test_build_writes_an_entry_that_loads(tmp_path):
+    write_recipe(tmp_path, "tiny-gan")
+    assert zoo.list(tmp_path) == ["tiny-gan"]
+    folder = zoo.build("tiny-gan", zoo_dir=tmp_path, verbose=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-gan"]  # no staging left behind
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["weights_sha256"] == zoo.sha256(folder / zoo.WEIGHTS)
+    assert "train d_loss (last epoch)" in metadata["figures"] and metadata["train_seconds"] > 0
+    card = (folder / "README.md").read_text()
+    assert "A tiny DCGAN" in card and metadata["weights_sha256"] in card
+    model = zoo.load("tiny-gan", zoo_dir=tmp_path)
+    assert isinstance(model, DCGAN) and model.latent_dim == 8
+    assert keras.ops.convert_to_numpy(model.sample(3, 0)).shape == (3, 8, 8, 1)
+
+
+def test_a_failed_build_leaves_the_entry_as_it_was(tmp_path):
+    write_recipe(tmp_path, "bad-gan", hparams={"generator_widths": [16, 8, 4, 2]})  # 8 is not divisible by 2^4
+    before = (tmp_path / "bad-gan" / "recipe.json").read_bytes()
+    with pytest.raises(KerasGenError, match="divisible"):
+        zoo.build("bad-gan", zoo_dir=tmp_path, verbose=0)
+    assert [p.name for p in (tmp_path / "bad-gan").iterdir()] == ["recipe.json"]
+    assert (tmp_path / "bad-gan" / "recipe.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad-gan"]
