@@ -29,7 +29,6 @@ setup(
         "keras_gen",
         "keras_gen.data",
         "keras_gen.layers",
-        "keras_gen.metrics",
         "keras_gen.models",
         "keras_gen.zoo_entries",
     ],

@@ -45,9 +45,12 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.out_dir = Path(out_dir)
         self.keep = keep
+        self.written = []  # only what this callback wrote is ever deleted
 
     def on_epoch_end(self, epoch, logs=None):
-        with atomic_path(self.out_dir / f"epoch_{epoch + 1:03d}.keras", suffix=".keras") as tmp:
+        path = self.out_dir / f"epoch_{epoch + 1:03d}.keras"
+        with atomic_path(path, suffix=".keras") as tmp:
             self.model.save(tmp)
-        for old in sorted(self.out_dir.glob("epoch_*.keras"))[: -self.keep]:
-            old.unlink()
+        self.written.append(path)
+        while len(self.written) > self.keep:
+            self.written.pop(0).unlink(missing_ok=True)

@@ -14,6 +14,7 @@ import sys
 from keras_gen import registry
 from keras_gen._version import __version__
 from keras_gen.errors import KerasGenError
+from keras_gen.seeds import check_seed
 
 DATA_NAME = re.compile(r"^(mnist5k|digits|tfds:[A-Za-z0-9_./:-]+)$")
 
@@ -31,6 +32,13 @@ def _positive(value):
     if n < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return n
+
+
+def _seed(value):
+    try:
+        return check_seed(int(value))
+    except (ValueError, KerasGenError) as exc:
+        raise argparse.ArgumentTypeError(str(exc) if isinstance(exc, KerasGenError) else f"{value!r} is not a whole number") from None
 
 
 def _model_name(value):
@@ -60,14 +68,14 @@ def build_parser():
     t.add_argument("--epochs", type=_positive, help="default: the model's")
     t.add_argument("--batch-size", type=_positive, help="default: the model's")
     t.add_argument("--out", help="run folder (default: runs/<model>-<data>-<time>)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32")
     t.add_argument("--xla", action="store_true", help="compile the train step with XLA (slower on the CPUs we measured)")
 
     s = sub.add_parser("sample", help="write a grid of samples as PNG")
     s.add_argument("source", help="run folder, .keras file or zoo entry")
     s.add_argument("--n", type=_positive, default=64)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--out", default="samples.png")
 
     e = sub.add_parser("export", help="export a SavedModel for TF Serving: OUT/NAME/VERSION/")
@@ -149,6 +157,8 @@ def cmd_train(args):
 def cmd_sample(args):
     from keras_gen.files import ensure_writable_dir
 
+    if os.path.isdir(args.out):
+        raise KerasGenError(f"--out {args.out!r} is a folder; give a .png file name")
     ensure_writable_dir(os.path.dirname(os.path.abspath(args.out)))
     _import_tensorflow_quietly()
     from keras_gen.images import make_grid, save_png, to_uint8

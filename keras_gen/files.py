@@ -43,8 +43,8 @@ def atomic_path(final, suffix: str = ""):
     tmp = Path(tmp)
     try:
         yield tmp
-        if final.is_dir() and tmp.is_dir():
-            raise KerasGenError(f"{str(final)!r} already exists")
+        if final.is_dir():
+            raise KerasGenError(f"{str(final)!r} is an existing folder; nothing was written over it")
         os.replace(tmp, final)
     finally:
         if tmp.is_dir():

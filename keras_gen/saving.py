@@ -10,16 +10,19 @@ def load_keras_file(path):
     """`keras.models.load_model` (safe mode) with a one-line error for missing or corrupt files."""
     import keras
 
-    import keras_gen.models  # noqa: F401  (registers the serializable classes)
+    from keras_gen.models import GenerativeModel
 
     path = Path(path)
     if not path.is_file():
         raise KerasGenError(f"model file {str(path)!r} does not exist")
     try:
-        return keras.models.load_model(path)
+        model = keras.models.load_model(path)
     except Exception as exc:  # zip, h5 and config errors all mean the same to a user
         detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise KerasGenError(f"cannot load {str(path)!r}: not a valid keras-gen model file ({detail})") from None
+    if not isinstance(model, GenerativeModel):
+        raise KerasGenError(f"{str(path)!r} holds a {type(model).__name__}, not a keras-gen model")
+    return model
 
 
 def load_source(source: str):

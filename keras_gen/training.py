@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 
 from keras_gen import registry
+from keras_gen.errors import KerasGenError
 from keras_gen.files import atomic_path, ensure_writable_dir
+from keras_gen.seeds import check_seed
 
 
 def make_dataset(name, split, batch_size, seed, image_size=None, shuffle=True, download=False):
@@ -32,7 +34,10 @@ def make_dataset(name, split, batch_size, seed, image_size=None, shuffle=True, d
 
 def build_model(model_name, image_shape, hparams=None, precision="float32"):
     cls = registry.model_class(model_name)
-    return cls(image_shape=image_shape, precision=precision, **(hparams or {}))
+    try:
+        return cls(image_shape=image_shape, precision=precision, **(hparams or {}))
+    except (TypeError, ValueError) as exc:  # unknown or ill-typed hyper-parameters
+        raise KerasGenError(f"cannot build {model_name} with hyper-parameters {hparams}: {exc}") from None
 
 
 def write_json(path, obj):
@@ -69,17 +74,26 @@ def train(
     bits/dim) is recorded in run.json as `test`.
     """
     import keras
+    import tensorflow as tf
 
     from keras_gen.callbacks import AtomicCheckpoint, SampleGrid
 
     spec = registry.spec(model_name)
     epochs = epochs or spec.default_epochs
     batch_size = batch_size or spec.default_batch_size
+    seed = check_seed(seed)
     out = ensure_writable_dir(out)
+    if any(out.iterdir()):
+        raise KerasGenError(f"run folder {str(out)!r} is not empty; give a new one so no earlier run is mixed in")
     keras.utils.set_random_seed(seed)
 
     train_ds = make_dataset(data, "train", batch_size, seed, image_size, download=download)
-    image_shape = tuple(int(d) for d in train_ds.element_spec[0].shape[1:])
+    shape = train_ds.element_spec[0].shape[1:]
+    if not shape.is_fully_defined():
+        raise KerasGenError(f"{data} has images of varying size {shape.as_list()}; give an image size (--image-size)")
+    if int(tf.data.experimental.cardinality(train_ds)) == 0:
+        raise KerasGenError(f"batch size {batch_size} is larger than the {data} training split: no full batch to train on")
+    image_shape = tuple(int(d) for d in shape)
     model = build_model(model_name, image_shape, hparams, precision)
     model.compile(**({} if jit_compile is None else {"jit_compile": jit_compile}))
     test_ds = (

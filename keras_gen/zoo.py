@@ -27,6 +27,7 @@ from pathlib import Path
 
 from keras_gen import registry
 from keras_gen.errors import KerasGenError
+from keras_gen.files import ensure_writable_dir
 
 WEIGHTS = "model.weights.h5"
 
@@ -62,8 +63,17 @@ def entry_dir(name: str, zoo_dir=None) -> Path:
     return (Path(zoo_dir) if zoo_dir else root()) / name
 
 
+RECIPE_KEYS = ("model", "data", "epochs", "batch_size", "seed")
+
+
 def recipe(name: str, zoo_dir=None) -> dict:
-    return _read_json(entry_dir(name, zoo_dir) / "recipe.json", f"recipe of zoo entry {name!r}")
+    """The entry's recipe.json, checked for the keys a build needs."""
+    entry_recipe = _read_json(entry_dir(name, zoo_dir) / "recipe.json", f"recipe of zoo entry {name!r}")
+    missing = [k for k in RECIPE_KEYS if k not in entry_recipe]
+    if missing:
+        raise KerasGenError(f"recipe of zoo entry {name!r} lacks {', '.join(missing)}")
+    registry.spec(entry_recipe["model"])  # a known model
+    return entry_recipe
 
 
 def sha256(path: Path) -> str:
@@ -154,6 +164,7 @@ def build(name: str, zoo_dir=None, verbose=1) -> Path:
 
     folder = entry_dir(name, zoo_dir)
     entry_recipe = recipe(name, zoo_dir)
+    ensure_writable_dir(folder.parent)  # before an hour of training, not after
     with tempfile.TemporaryDirectory(prefix=f"keras-gen-zoo-{name}-") as run_dir:
         model, info = training.train(
             entry_recipe["model"],
@@ -193,11 +204,20 @@ def build(name: str, zoo_dir=None, verbose=1) -> Path:
         training.write_json(staging / "config.json", model.get_config())
         training.write_json(staging / "metadata.json", metadata)
         (staging / "README.md").write_text(_card(name, entry_recipe, metadata))
-        old = folder.parent / f".{name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(folder, old)
-        os.replace(staging, folder)
-        shutil.rmtree(old, ignore_errors=True)
+        _swap_in(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _swap_in(new: Path, folder: Path) -> None:
+    """Replace `folder` by `new` with two renames; if the second fails, put the old one back."""
+    old = folder.parent / f".{folder.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(folder, old)
+    try:
+        os.replace(new, folder)
+    except BaseException:
+        os.replace(old, folder)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -32,6 +32,8 @@ def test_help_errors_and_lists_do_not_import_tensorflow(argv):
         (["train", "dcgan", "--epochs", "0"], "must be at least 1"),
         (["sample"], "the following arguments are required"),
         (["frobnicate"], "invalid choice"),
+        (["train", "dcgan", "--seed", "-1"], "seed must be a whole number from 0 to 2147483647"),
+        (["sample", "dcgan-mnist5k", "--seed", "x"], "'x' is not a whole number"),
     ],
 )
 def test_argument_errors_are_one_line_and_exit_2(argv, pattern):
@@ -55,6 +57,12 @@ def test_bad_files_and_folders_are_one_line_errors(tmp_path):
     (tmp_path / "a-file").write_text("x")
     assert_one_line_error(run_cli("sample", "dcgan-mnist5k", "--out", tmp_path / "a-file" / "g.png"), "cannot create")
     assert_one_line_error(run_cli("zoo", "build", "stylegan"), "unknown zoo entry")
+    assert_one_line_error(run_cli("sample", "dcgan-mnist5k", "--out", tmp_path), "is a folder")
+    import keras
+
+    plain = tmp_path / "plain.keras"
+    keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(plain)
+    assert_one_line_error(run_cli("sample", plain), "not a keras-gen model")
     assert_one_line_error(run_cli("train", "dcgan", "--data", "digits", "--image-size", "10", "--out", tmp_path / "r"), "divisible")
 
 

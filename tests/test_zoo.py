@@ -125,3 +125,37 @@ def test_a_failed_build_leaves_the_entry_as_it_was(tmp_path):
     assert [p.name for p in (tmp_path / "bad-gan").iterdir()] == ["recipe.json"]
     assert (tmp_path / "bad-gan" / "recipe.json").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad-gan"]
+
+
+def test_an_interrupted_swap_puts_the_old_entry_back(tmp_path, monkeypatch):
+    import os
+
+    from keras_gen import zoo as zoo_module
+
+    write_recipe(tmp_path, "tiny-gan")
+    zoo.build("tiny-gan", zoo_dir=tmp_path, verbose=0)
+    good = zoo.sha256(tmp_path / "tiny-gan" / zoo.WEIGHTS)
+    real_replace = os.replace
+
+    def failing_replace(src, dst):
+        if ".tmp-" in str(src):  # the new build moving into place
+            raise OSError("disk went away")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(zoo_module.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk went away"):
+        zoo.build("tiny-gan", zoo_dir=tmp_path, verbose=0)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-gan"]
+    assert zoo.sha256(tmp_path / "tiny-gan" / zoo.WEIGHTS) == good
+    zoo.load("tiny-gan", zoo_dir=tmp_path)
+
+
+def test_a_recipe_without_what_a_build_needs_is_a_clear_error(tmp_path):
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "recipe.json").write_text(json.dumps({"model": "dcgan", "data": "digits"}))
+    with pytest.raises(KerasGenError, match="lacks epochs, batch_size, seed"):
+        zoo.build("half", zoo_dir=tmp_path, verbose=0)
+    write_recipe(tmp_path, "typo", hparams={"latent_dims": 8})
+    with pytest.raises(KerasGenError, match="latent_dims"):
+        zoo.build("typo", zoo_dir=tmp_path, verbose=0)

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_gen.errors import KerasGenError
+from keras_gen.seeds import check_seed
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 
@@ -44,6 +45,8 @@ def images_to_uint8(images01):
 
 def stateless_seed(seed, stream=0):
     """The `[2]` int32 seed of a stateless random op: a user's seed and a stream (e.g. a pixel)."""
+    if isinstance(seed, int):  # tensors (export signatures) are the caller's to keep in range
+        check_seed(seed)
     return tf.stack([tf.cast(seed, tf.int32), tf.cast(stream, tf.int32)])
 
 

@@ -119,24 +119,28 @@ class PixelCNN(GenerativeModel):
         """log p(x) in nats per image, float32 `[B]`, for uint8 images `[B, H, W, C]`."""
         return tf.reduce_sum(self.pixel_log_prob(images), axis=[1, 2, 3])
 
-    def _step_metrics(self, nll):
-        self.nll_tracker.update_state(nll)
-        self.bits_tracker.update_state(likelihoods.bits_per_dim(-nll, self.num_dims))
+    def _step_metrics(self, image_nll):
+        # Per-image values, so a short last batch weighs by its images, not as a whole batch.
+        self.nll_tracker.update_state(image_nll)
+        self.bits_tracker.update_state(likelihoods.bits_per_dim(-image_nll, self.num_dims))
         return {m.name: m.result() for m in self.metrics}
+
+    def _image_nll(self, images, training=False):
+        """-log p(x) in nats for each image, `[B]`."""
+        return -tf.reduce_sum(self._pixel_log_prob(images, training=training), axis=[1, 2, 3])
 
     def train_step(self, data):
         images = data[0] if isinstance(data, (tuple, list)) else data
         with tf.GradientTape() as tape:
-            # Mean over the batch of -log p(x), nats per image.
-            nll = -tf.reduce_mean(tf.reduce_sum(self._pixel_log_prob(images, training=True), axis=[1, 2, 3]))
-        grads = tape.gradient(nll, self.trainable_variables)
+            image_nll = self._image_nll(images, training=True)
+            loss = tf.reduce_mean(image_nll)
+        grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
-        return self._step_metrics(nll)
+        return self._step_metrics(image_nll)
 
     def test_step(self, data):
         images = data[0] if isinstance(data, (tuple, list)) else data
-        nll = -tf.reduce_mean(tf.reduce_sum(self._pixel_log_prob(images), axis=[1, 2, 3]))
-        return self._step_metrics(nll)
+        return self._step_metrics(self._image_nll(images))
 
     def _sample_graph(self, n, seed):
         """Raster-order ancestral sampling; sub-pixel k draws with stateless seed (seed, k).
@@ -180,7 +184,7 @@ class PixelCNN(GenerativeModel):
         h, w, c = self.image_shape
 
         def log_prob(images):
-            lp = tf.reduce_sum(self._pixel_log_prob(images), axis=[1, 2, 3])
+            lp = -self._image_nll(images)
             return {"log_prob": lp, "bits_per_dim": likelihoods.bits_per_dim(lp, self.num_dims)}
 
 
