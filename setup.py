@@ -13,7 +13,7 @@ exec((HERE / "keras_gen" / "_version.py").read_text(), version)
 zoo_files = sorted(
     str(p.relative_to(HERE / "zoo"))
     for p in (HERE / "zoo").glob("*/*")
-    if p.is_file()
+    if p.is_file() and not p.parent.name.startswith(".")  # not a build's staging folder
 )
 
 setup(
