@@ -37,8 +37,10 @@ def _positive(value):
 def _seed(value):
     try:
         return check_seed(int(value))
-    except (ValueError, KerasGenError) as exc:
-        raise argparse.ArgumentTypeError(str(exc) if isinstance(exc, KerasGenError) else f"{value!r} is not a whole number") from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    except KerasGenError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _model_name(value):
