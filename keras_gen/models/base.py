@@ -18,9 +18,10 @@ from keras_gen.seeds import check_seed
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 
-# XLA is off by default: on the 2-core AVX-512 CPUs we measure on, it made both DCGAN
-# (median 0.78x, bench/dcgan_throughput.py, 2026-11-25) and PixelCNN training (0.83x) slower
-# than TensorFlow's oneDNN kernels. `compile(jit_compile=True)` turns it on.
+# XLA is off by default: on the 2-core AVX-512 CPUs we measure on it was slower than
+# TensorFlow's oneDNN kernels for DCGAN (float32 0.78x and 0.95x, bfloat16 0.68x and 0.55x
+# in two runs of bench/dcgan_throughput.py, 2026-11-25) and PixelCNN training (0.83x).
+# `compile(jit_compile=True)` turns it on.
 DEFAULT_JIT_COMPILE = False
 
 
