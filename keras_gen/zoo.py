@@ -110,6 +110,9 @@ def load(name: str, zoo_dir=None, compile=True):
 
 
 def _machine() -> str:
+    import tensorflow as tf
+
+    gpus = len(tf.config.list_physical_devices("GPU"))
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -118,7 +121,7 @@ def _machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, no GPU"
+    return f"{cpu}, {os.cpu_count()} cores, {gpus or 'no'} GPU{'s' if gpus > 1 else ''}"
 
 
 def _card(name, entry_recipe, metadata) -> str:
