@@ -29,16 +29,21 @@ def _mnist5k():
     return x.reshape(-1, 28, 28, 1).astype(np.uint8), y.astype(np.int64), 0.2
 
 
+def resize_uint8(images, size: int):
+    """uint8 images `[..., H, W, C]` -> `[..., size, size, C]`: bilinear, rounded, clipped."""
+    import tensorflow as tf
+
+    resized = tf.image.resize(tf.cast(images, tf.float32), (size, size), "bilinear")
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
 def _digits(image_size: int | None):
     from sklearn.datasets import load_digits
 
     d = load_digits()
     x = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
     if image_size is not None and image_size != 8:
-        import tensorflow as tf
-
-        x = tf.image.resize(x.astype(np.float32), (image_size, image_size), "bilinear")
-        x = np.clip(np.round(x.numpy()), 0, 255).astype(np.uint8)
+        x = resize_uint8(x, image_size).numpy()
     return x, d.target.astype(np.int64), 0.2
 
 
@@ -109,8 +114,7 @@ def _tfds(name: str, split: str, image_size: int | None, data_dir: str | None, d
 
     def to_pair(image, label):
         if image_size is not None:
-            image = tf.image.resize(tf.cast(image, tf.float32), (image_size, image_size))
-            image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+            image = resize_uint8(image, image_size)
         return image, tf.cast(label, tf.int64)
 
     return ds.map(to_pair, num_parallel_calls=tf.data.AUTOTUNE)
