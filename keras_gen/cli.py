@@ -163,11 +163,11 @@ def cmd_sample(args):
         raise KerasGenError(f"--out {args.out!r} is a folder; give a .png file name")
     ensure_writable_dir(os.path.dirname(os.path.abspath(args.out)))
     _import_tensorflow_quietly()
-    from keras_gen.images import make_grid, save_png, to_uint8
+    from keras_gen.images import make_grid, save_png
     from keras_gen.saving import load_source
 
     model, _ = load_source(args.source)
-    save_png(args.out, make_grid(to_uint8(model.sample(args.n, args.seed))))
+    save_png(args.out, make_grid(model.sample(args.n, args.seed)))
     print(f"wrote {args.n} samples (seed {args.seed}) to {args.out}")
 
 

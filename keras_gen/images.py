@@ -15,7 +15,11 @@ def to_uint8(images) -> np.ndarray:
 
 
 def make_grid(images, columns: int | None = None, padding: int = 2) -> np.ndarray:
-    """Tile `[N, H, W, C]` uint8 images into one `[rows*(H+p)+p, cols*(W+p)+p, C]` mosaic."""
+    """Tile `[N, H, W, C]` images into one uint8 `[rows*(H+p)+p, cols*(W+p)+p, C]` mosaic.
+
+    uint8 images are tiled as they are; float images (arrays or tensors) in [0, 1] are
+    converted with `to_uint8` first.
+    """
     images = np.asarray(images)
     if images.dtype != np.uint8:
         images = to_uint8(images)

@@ -163,7 +163,7 @@ Rebuild: `keras-gen zoo build {name}` (written by it; edit recipe.json, not this
 def build(name: str, zoo_dir=None, verbose=1) -> Path:
     """Retrain the entry `name` from its recipe and rewrite its folder; returns the folder."""
     from keras_gen import training
-    from keras_gen.images import make_grid, save_png, to_uint8
+    from keras_gen.images import make_grid, save_png
 
     folder = entry_dir(name, zoo_dir)
     entry_recipe = recipe(name, zoo_dir)
@@ -192,7 +192,7 @@ def build(name: str, zoo_dir=None, verbose=1) -> Path:
         fresh = type(model).from_config(model.get_config())
         fresh.set_weights(model.get_weights())
         fresh.save_weights(staging / WEIGHTS)
-        save_png(staging / "samples.png", make_grid(to_uint8(model.sample(64, 0))))
+        save_png(staging / "samples.png", make_grid(model.sample(64, 0)))
         metadata = {
             "model": entry_recipe["model"],
             "weights_sha256": sha256(staging / WEIGHTS),

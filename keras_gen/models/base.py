@@ -54,9 +54,6 @@ def stateless_seed(seed, stream=0):
 class GenerativeModel(keras.Model):
     """Base of keras-gen models. `image_shape` is `(H, W, C)`; `precision` a Keras dtype policy."""
 
-    # True where `evaluate` on held-out images gives a meaningful figure (a likelihood).
-    has_test_step = False
-
     def __init__(self, image_shape, precision="float32", **kwargs):
         super().__init__(**kwargs)
         image_shape = tuple(int(d) for d in image_shape)
@@ -67,6 +64,11 @@ class GenerativeModel(keras.Model):
         self.image_shape = image_shape
         self.precision = precision
         self._compile_kwargs = None
+
+    @property
+    def has_test_step(self) -> bool:
+        """Whether the model defines `evaluate` on held-out images (e.g. a likelihood)."""
+        return type(self).test_step is not keras.Model.test_step
 
     # -- images in -----------------------------------------------------------------------
     def check_images(self, images):

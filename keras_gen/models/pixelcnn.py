@@ -19,6 +19,7 @@ import tensorflow as tf
 from keras_gen import likelihoods
 from keras_gen.errors import KerasGenError
 from keras_gen.layers import MaskedConv2D
+from keras_gen.seeds import check_seed
 from keras_gen.models.base import (
     DEFAULT_JIT_COMPILE,
     SAMPLE_SIGNATURE,
@@ -61,8 +62,6 @@ class PixelCNN(GenerativeModel):
     `model(images)` returns logits `[B, H, W, C, 256]`; `log_prob(images)` nats per image `[B]`;
     `pixel_log_prob(images)` nats per sub-pixel `[B, H, W, C]`.
     """
-
-    has_test_step = True
 
     def __init__(
         self,
@@ -117,7 +116,10 @@ class PixelCNN(GenerativeModel):
 
     def log_prob(self, images):
         """log p(x) in nats per image, float32 `[B]`, for uint8 images `[B, H, W, C]`."""
-        return tf.reduce_sum(self.pixel_log_prob(images), axis=[1, 2, 3])
+        return self._image_log_prob(self.check_images(images))
+
+    def _image_log_prob(self, images, training=False):
+        return tf.reduce_sum(self._pixel_log_prob(images, training=training), axis=[1, 2, 3])
 
     def _step_metrics(self, image_nll):
         # Per-image values, so a short last batch weighs by its images, not as a whole batch.
@@ -125,14 +127,10 @@ class PixelCNN(GenerativeModel):
         self.bits_tracker.update_state(likelihoods.bits_per_dim(-image_nll, self.num_dims))
         return {m.name: m.result() for m in self.metrics}
 
-    def _image_nll(self, images, training=False):
-        """-log p(x) in nats for each image, `[B]`."""
-        return -tf.reduce_sum(self._pixel_log_prob(images, training=training), axis=[1, 2, 3])
-
     def train_step(self, data):
         images = data[0] if isinstance(data, (tuple, list)) else data
         with tf.GradientTape() as tape:
-            image_nll = self._image_nll(images, training=True)
+            image_nll = -self._image_log_prob(images, training=True)
             loss = tf.reduce_mean(image_nll)
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
@@ -140,7 +138,7 @@ class PixelCNN(GenerativeModel):
 
     def test_step(self, data):
         images = data[0] if isinstance(data, (tuple, list)) else data
-        return self._step_metrics(self._image_nll(images))
+        return self._step_metrics(-self._image_log_prob(images))
 
     def _sample_graph(self, n, seed):
         """Raster-order ancestral sampling; sub-pixel k draws with stateless seed (seed, k).
@@ -167,6 +165,7 @@ class PixelCNN(GenerativeModel):
 
     def sample_uint8(self, n, seed=0):
         """`n` images uint8 `[n, H, W, C]`; the same seed always gives the same images."""
+        check_seed(seed)
         if self._sample_fn is None:
             self._sample_fn = tf.function(
                 self._sample_graph,
@@ -184,7 +183,7 @@ class PixelCNN(GenerativeModel):
         h, w, c = self.image_shape
 
         def log_prob(images):
-            lp = -self._image_nll(images)
+            lp = self._image_log_prob(images)
             return {"log_prob": lp, "bits_per_dim": likelihoods.bits_per_dim(lp, self.num_dims)}
 
 

@@ -143,3 +143,9 @@ def test_training_data_that_does_not_fit_is_a_clear_error():
         model.fit(tf.data.Dataset.from_tensor_slices(np.zeros((4, 9, 9, 1), np.uint8)).batch(2), verbose=0)
     with pytest.raises(KerasGenError, match="batch the dataset"):
         model.fit(tf.data.Dataset.from_tensor_slices(digits8(4)), verbose=0)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**31])
+def test_seeds_out_of_range_are_a_clear_error(seed):
+    with pytest.raises(KerasGenError, match="seed must be"):
+        tiny().sample(1, seed=seed)

@@ -198,3 +198,9 @@ def test_rows_seen_above_bounds_the_receptive_field():
     assert np.abs(out[7] - base[7]).max() > 1e-4  # row 3 is within reach of row 7
     window = keras.ops.convert_to_numpy(model(x[:, 4:]))[0, -1]  # the network on rows 4..8 alone
     np.testing.assert_allclose(window.reshape(3, 256), base[8], atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**31])
+def test_seeds_out_of_range_are_a_clear_error(seed):
+    with pytest.raises(KerasGenError, match="seed must be"):
+        tiny((2, 2, 1)).sample_uint8(1, seed=seed)
