@@ -8,6 +8,12 @@ embedded MNIST images; one warm-up epoch (tracing, XLA compilation), then two ti
 
     python bench/dcgan_throughput.py --torch-python ~/.venvs/torchref/bin/python [--rounds 3]
     python bench/dcgan_throughput.py --worker --precision mixed_bfloat16 --jit   # one keras-gen figure
+    python bench/dcgan_throughput.py --baseline-tree /tmp/kg-before   # also an older keras-gen checkout
+
+With `--baseline-tree`, the same keras-gen configurations also run from that source tree
+(put first on PYTHONPATH), interleaved with the rest, so a refactor is measured against the
+code before it in one run. bfloat16 configurations run only on a CPU with native bfloat16
+(AVX-512-BF16 or AMX); elsewhere oneDNN emulates it many times slower.
 
 Each configuration runs in its own process; rounds interleave all configurations, and the
 table gives every round and the median, then median ratios keras-gen / PyTorch.
@@ -74,8 +80,27 @@ RATIOS = [
 ]
 
 
-def run(cmd):
-    out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+def cpu():
+    """`(model name, has native bfloat16)` from /proc/cpuinfo."""
+    name, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and name == "unknown CPU":
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    bf16 = bool(flags & {"avx512_bf16", "amx_bf16"})
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{name}, {isa}{' + bf16' if bf16 else ', no native bf16'}", bf16
+
+
+def run(cmd, pythonpath=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join([pythonpath, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     match = re.search(r"([\d.]+) img/s", out.stdout)
     if out.returncode or not match:
         sys.exit(f"benchmark command failed: {' '.join(cmd)}\n{out.stderr[-2000:]}")
@@ -89,28 +114,39 @@ def main():
     p.add_argument("--jit", action="store_true")
     p.add_argument("--torch-python", default=os.path.expanduser("~/.venvs/torchref/bin/python"))
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--baseline-tree", help="also run the keras-gen configurations from this source tree")
     args = p.parse_args()
     if args.worker:
         return worker(args.precision, args.jit)
 
-    results = {label: [] for label, _, _ in CONFIGS}
+    cpu_name, has_bf16 = cpu()
+    def bf16(label):
+        return "bf16" in label or "bfloat16" in label
+
+    configs = [c for c in CONFIGS if has_bf16 or not bf16(c[0])]
+    ratios = [r for r in RATIOS if has_bf16 or not any(bf16(side) for side in r)]
+    if args.baseline_tree:
+        tree = str(Path(args.baseline_tree).resolve())
+        configs += [(f"{label} (baseline tree)", "baseline", argv) for label, kind, argv in configs if kind == "keras"]
+        ratios += [(label, f"{label} (baseline tree)") for label, kind, _ in configs if kind == "keras"]
+    results = {label: [] for label, _, _ in configs}
     for r in range(args.rounds):
-        for label, kind, argv in CONFIGS:
+        for label, kind, argv in configs:
             if kind == "torch":
                 cmd = [args.torch_python, str(PEER), *argv]
             else:
                 cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", *argv]
-            results[label].append(run(cmd))
+            results[label].append(run(cmd, tree if kind == "baseline" else None))
             print(f"round {r + 1}: {label}: {results[label][-1]:.0f} img/s", file=sys.stderr, flush=True)
 
     print(f"\nDCGAN training throughput, images/s, batch {BATCH}, {time.strftime('%Y-%m-%d')}, "
-          f"{os.cpu_count()} cores\n")
+          f"{os.cpu_count()} cores, {cpu_name}\n")
     print("| configuration | " + " | ".join(f"round {i + 1}" for i in range(args.rounds)) + " | median |")
     print("| --- |" + " --- |" * (args.rounds + 1))
     for label, values in results.items():
         print(f"| {label} | " + " | ".join(f"{v:.0f}" for v in values) + f" | {statistics.median(values):.0f} |")
     print("\n| ratio | per round | median |\n| --- | --- | --- |")
-    for a, b in RATIOS:
+    for a, b in ratios:
         per_round = [x / y for x, y in zip(results[a], results[b])]
         print(f"| {a} / {b} | " + ", ".join(f"{v:.2f}" for v in per_round) + f" | {statistics.median(per_round):.2f} |")
 

@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 
 from keras_gen.files import atomic_path
-from keras_gen.images import make_grid, save_png
+from keras_gen.images import sample_grid, save_png
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -26,7 +26,7 @@ class SampleGrid(keras.callbacks.Callback):
         self.writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else None
 
     def on_epoch_end(self, epoch, logs=None):
-        grid = make_grid(self.model.sample(self.n, self.seed))
+        grid = sample_grid(self.model, self.n, self.seed)
         save_png(self.out_dir / f"epoch_{epoch + 1:03d}.png", grid)
         if self.writer is not None:
             with self.writer.as_default():

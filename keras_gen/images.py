@@ -42,3 +42,17 @@ def save_png(path, grid: np.ndarray) -> None:
     image = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
     with atomic_path(path, suffix=".png") as tmp:
         image.save(tmp, format="PNG")
+
+
+def sample_grid(model, n: int = 64, seed: int = 0) -> np.ndarray:
+    """A uint8 mosaic of `n` seeded samples of `model`.
+
+    A conditional model draws one row per class (classes in order, `n // num_classes`
+    samples each, at least one), so a grid shows what every label gives.
+    """
+    classes = getattr(model, "num_classes", None)
+    if classes:
+        per_class = max(1, n // classes)
+        labels = np.repeat(np.arange(classes), per_class)
+        return make_grid(model.sample(len(labels), seed, labels=labels), columns=per_class)
+    return make_grid(model.sample(n, seed))

@@ -18,16 +18,74 @@ class ModelSpec:
     summary: str
     default_batch_size: int
     default_epochs: int
+    # The datasets a recipe gives this model, by role (domain adaptation takes two).
+    data_roles: tuple = ("train",)
 
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
         ModelSpec(
+            "gan",
+            "keras_gen.models.gan:GAN",
+            "The original GAN (Goodfellow et al. 2014): MLP players, minimax or non-saturating loss",
+            default_batch_size=64,
+            default_epochs=30,
+        ),
+        ModelSpec(
             "dcgan",
             "keras_gen.models.dcgan:DCGAN",
             "Deep convolutional GAN (Radford et al. 2016), non-saturating or minimax loss",
             default_batch_size=128,
+            default_epochs=20,
+        ),
+        ModelSpec(
+            "wgan",
+            "keras_gen.models.wgan:WGAN",
+            "Wasserstein GAN (Arjovsky et al. 2017): critic with weight clipping, 5 critic steps, RMSprop",
+            default_batch_size=64,
+            default_epochs=20,
+        ),
+        ModelSpec(
+            "wgan-gp",
+            "keras_gen.models.wgan:WGANGP",
+            "WGAN with gradient penalty (Gulrajani et al. 2017): Adam(1e-4, 0, 0.9), 5 critic steps",
+            default_batch_size=64,
+            default_epochs=20,
+        ),
+        ModelSpec(
+            "lsgan",
+            "keras_gen.models.lsgan:LSGAN",
+            "Least-squares GAN (Mao et al. 2017): least-squares loss with targets a, b, c",
+            default_batch_size=128,
+            default_epochs=20,
+        ),
+        ModelSpec(
+            "dragan",
+            "keras_gen.models.dragan:DRAGAN",
+            "DRAGAN (Kodali et al. 2017): gradient penalty around perturbed real data",
+            default_batch_size=64,
+            default_epochs=20,
+        ),
+        ModelSpec(
+            "cgan",
+            "keras_gen.models.cgan:CGAN",
+            "Class-conditional GAN: conditional batch norm in G, projection discriminator (Miyato & Koyama 2018)",
+            default_batch_size=64,
+            default_epochs=20,
+        ),
+        ModelSpec(
+            "acgan",
+            "keras_gen.models.cgan:ACGAN",
+            "Auxiliary-classifier GAN (Odena et al. 2017): D also classifies real and fake images",
+            default_batch_size=64,
+            default_epochs=20,
+        ),
+        ModelSpec(
+            "biggan",
+            "keras_gen.models.biggan:BigGAN",
+            "BigGAN at CPU size (Brock et al. 2019): shared embedding, hierarchical z, SN, attention, hinge, EMA",
+            default_batch_size=64,
             default_epochs=20,
         ),
         ModelSpec(

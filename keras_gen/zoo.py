@@ -2,7 +2,7 @@
 
 An entry is data, one folder under `zoo/` (installed as package data):
 
-    zoo/<entry>/recipe.json       what to train: model, data, hparams, epochs, batch size, seed
+    zoo/<entry>/recipe.json       what to train: a `keras_gen.recipe.Recipe` (hand-written)
     zoo/<entry>/config.json       the model's `get_config()` as built
     zoo/<entry>/model.weights.h5  the trained weights (no optimizer state)
     zoo/<entry>/metadata.json     weights sha256, parameter count, versions, date, machine,
@@ -63,16 +63,15 @@ def entry_dir(name: str, zoo_dir=None) -> Path:
     return (Path(zoo_dir) if zoo_dir else root()) / name
 
 
-RECIPE_KEYS = ("model", "data", "epochs", "batch_size", "seed")
+def recipe(name: str, zoo_dir=None):
+    """The entry's `Recipe` (its recipe.json), checked."""
+    from keras_gen.recipe import Recipe
 
-
-def recipe(name: str, zoo_dir=None) -> dict:
-    """The entry's recipe.json, checked for the keys a build needs."""
-    entry_recipe = _read_json(entry_dir(name, zoo_dir) / "recipe.json", f"recipe of zoo entry {name!r}")
-    missing = [k for k in RECIPE_KEYS if k not in entry_recipe]
+    entry_recipe = Recipe.from_file(entry_dir(name, zoo_dir) / "recipe.json")
+    # Pinned, not left to the model's defaults, so the card and a rebuild always agree.
+    missing = [k for k in ("epochs", "batch_size") if getattr(entry_recipe, k) is None]
     if missing:
         raise KerasGenError(f"recipe of zoo entry {name!r} lacks {', '.join(missing)}")
-    registry.spec(entry_recipe["model"])  # a known model
     return entry_recipe
 
 
@@ -85,7 +84,7 @@ def sha256(path: Path) -> str:
 
 
 def load(name: str, zoo_dir=None, compile=True):
-    """The zoo entry `name` as a ready keras-gen model (compiled with its defaults), offline."""
+    """The zoo entry `name` as a ready keras-gen model (compiled as its recipe says), offline."""
     folder = entry_dir(name, zoo_dir)
     entry_recipe = recipe(name, zoo_dir)
     metadata = _read_json(folder / "metadata.json", f"metadata of zoo entry {name!r}")
@@ -99,13 +98,18 @@ def load(name: str, zoo_dir=None, compile=True):
             f"zoo entry {name!r}: {WEIGHTS} sha256 {actual[:16]}... does not match metadata "
             f"{str(metadata.get('weights_sha256'))[:16]}...; the file is corrupt or altered"
         )
-    model = registry.model_class(entry_recipe["model"]).from_config(config)
+    if not isinstance(metadata, dict) or not isinstance(config, dict):
+        raise KerasGenError(f"zoo entry {name!r}: metadata.json and config.json must be JSON objects")
+    try:
+        model = registry.model_class(entry_recipe.model).from_config(config)
+    except (TypeError, ValueError, KerasGenError) as exc:
+        raise KerasGenError(f"zoo entry {name!r}: config.json does not build a {entry_recipe.model} ({exc})") from None
     try:
         model.load_weights(weights)
     except Exception as exc:
         raise KerasGenError(f"zoo entry {name!r}: weights do not fit its config ({str(exc)[:200]})") from None
     if compile:
-        model.compile()
+        model.compile(**entry_recipe.compile)
     return model
 
 
@@ -126,19 +130,21 @@ def _machine() -> str:
 
 def _card(name, entry_recipe, metadata) -> str:
     figures = "\n".join(f"| {k} | {v} |" for k, v in metadata["figures"].items())
-    hp = ", ".join(f"{k}={v}" for k, v in entry_recipe.get("hparams", {}).items()) or "defaults"
+    hp = ", ".join(f"{k}={v}" for k, v in entry_recipe.hparams.items()) or "defaults"
+    compiled = ", ".join(f"{k}={json.dumps(v)}" for k, v in entry_recipe.compile.items()) or "the model's defaults"
     return f"""# {name}
 
-{entry_recipe.get("description", "")}
+{entry_recipe.description}
 
     import keras_gen.zoo
     model = keras_gen.zoo.load("{name}")
 
 | | |
 | --- | --- |
-| model | `{entry_recipe["model"]}` ({hp}) |
-| data | `{entry_recipe["data"]}` train split |
-| training | {entry_recipe["epochs"]} epochs, batch {entry_recipe["batch_size"]}, seed {entry_recipe["seed"]}, {metadata["precision"]} |
+| model | `{entry_recipe.model}` ({hp}) |
+| compile | {compiled} |
+| data | `{", ".join(entry_recipe.data)}` train split |
+| training | {entry_recipe.epochs} epochs, batch {entry_recipe.batch_size}, seed {entry_recipe.seed}, {entry_recipe.precision} |
 | training time | {metadata["train_seconds"]:.0f} s on {metadata["machine"]} ({metadata["date"]}) |
 | parameters | {metadata["parameters"]:,} |
 | weights | `{WEIGHTS}`, sha256 `{metadata["weights_sha256"]}` |
@@ -150,11 +156,11 @@ def _card(name, entry_recipe, metadata) -> str:
 | --- | --- |
 {figures}
 
-## Samples (64, seed 0)
+## Samples (seed 0{", one row per class" if metadata.get("conditional") else ""})
 
 ![samples](samples.png)
 
-{entry_recipe.get("notes", "")}
+{entry_recipe.notes}
 
 Rebuild: `keras-gen zoo build {name}` (written by it; edit recipe.json, not this card).
 """
@@ -163,23 +169,13 @@ Rebuild: `keras-gen zoo build {name}` (written by it; edit recipe.json, not this
 def build(name: str, zoo_dir=None, verbose=1) -> Path:
     """Retrain the entry `name` from its recipe and rewrite its folder; returns the folder."""
     from keras_gen import training
-    from keras_gen.images import make_grid, save_png
+    from keras_gen.images import sample_grid, save_png
 
     folder = entry_dir(name, zoo_dir)
     entry_recipe = recipe(name, zoo_dir)
     ensure_writable_dir(folder.parent)  # before an hour of training, not after
     with tempfile.TemporaryDirectory(prefix=f"keras-gen-zoo-{name}-") as run_dir:
-        model, info = training.train(
-            entry_recipe["model"],
-            out=run_dir,
-            data=entry_recipe["data"],
-            epochs=entry_recipe["epochs"],
-            batch_size=entry_recipe["batch_size"],
-            seed=entry_recipe["seed"],
-            hparams=entry_recipe.get("hparams"),
-            precision=entry_recipe.get("precision", "float32"),
-            verbose=verbose,
-        )
+        model, info = training.train(entry_recipe, run_dir, verbose=verbose)
     figures = {f"train {k} (last epoch)": round(v[-1], 4) for k, v in info["history"].items()}
     if info["test"]:
         figures.update({f"test {k}": round(v, 4) for k, v in info["test"].items()})
@@ -192,12 +188,13 @@ def build(name: str, zoo_dir=None, verbose=1) -> Path:
         fresh = type(model).from_config(model.get_config())
         fresh.set_weights(model.get_weights())
         fresh.save_weights(staging / WEIGHTS)
-        save_png(staging / "samples.png", make_grid(model.sample(64, 0)))
+        if model.offers("sample"):
+            save_png(staging / "samples.png", sample_grid(model, 64, 0))
         metadata = {
-            "model": entry_recipe["model"],
+            "model": entry_recipe.model,
+            "conditional": bool(getattr(model, "num_classes", None)),
             "weights_sha256": sha256(staging / WEIGHTS),
             "parameters": int(model.count_params()),
-            "precision": info["precision"],
             "train_seconds": info["train_seconds"],
             "date": datetime.date.today().isoformat(),
             "machine": _machine(),

@@ -2,9 +2,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 
@@ -27,6 +29,40 @@ def run_cli(*args, cwd=None, timeout=600):
         text=True,
         timeout=timeout,
     )
+
+
+# Runs in a process that never imports keras_gen: what TF Serving (or any TF client) sees.
+FRESH_CLIENT = """
+import json, sys
+import numpy as np, tensorflow as tf
+path, calls, out = sys.argv[1:]
+loaded = tf.saved_model.load(path)
+results = {}
+for i, (signature, inputs) in enumerate(json.loads(calls)):
+    fn = loaded.signatures[signature]
+    args = {k: tf.constant(np.load(v)) for k, v in inputs.items()}
+    for key, value in fn(**args).items():
+        results[f"{i}/{key}"] = value.numpy()
+np.savez(out, **results)
+assert "keras_gen" not in sys.modules
+print("signatures:", sorted(loaded.signatures.keys()))
+"""
+
+
+def call_in_fresh_process(path, calls, tmp_path):
+    """`calls`: list of (signature, {input: array}); returns {"i/output": array}."""
+    serial = []
+    for i, (signature, inputs) in enumerate(calls):
+        files = {}
+        for name, value in inputs.items():
+            files[name] = str(tmp_path / f"in_{i}_{name}.npy")
+            np.save(files[name], value)
+        serial.append((signature, files))
+    out = tmp_path / "out.npz"
+    result = run_python(FRESH_CLIENT, path, json.dumps(serial), out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return dict(np.load(out)), result.stdout
+
 
 
 @pytest.fixture(autouse=True)

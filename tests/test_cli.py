@@ -71,7 +71,7 @@ def test_train_sample_export_a_dcgan_run(tmp_path):
     result = run_cli("train", "dcgan", "--data", "digits", "--epochs", "2", "--batch-size", "64", "--out", run)
     assert result.returncode == 0, result.stderr[-3000:]
     info = json.loads((run / "run.json").read_text())
-    assert info["model"] == "dcgan" and info["epochs"] == 2 and len(info["history"]["d_loss"]) == 2
+    assert info["recipe"]["model"] == "dcgan" and info["recipe"]["epochs"] == 2 and len(info["history"]["d_loss"]) == 2
     assert (run / "model.keras").is_file()
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_001.keras", "epoch_002.keras"]

@@ -1,47 +1,12 @@
 """SavedModel export: TF Serving layout, named signatures, identical outputs in a fresh process."""
-import json
-
 import keras
 import numpy as np
 import pytest
-from conftest import run_python
+from conftest import call_in_fresh_process
 
 from keras_gen import export
 from keras_gen.errors import KerasGenError
 from keras_gen.models import DCGAN, PixelCNN
-
-# Runs in a process that never imports keras_gen: what TF Serving (or any TF client) sees.
-FRESH_CLIENT = """
-import json, sys
-import numpy as np, tensorflow as tf
-path, calls, out = sys.argv[1:]
-loaded = tf.saved_model.load(path)
-results = {}
-for i, (signature, inputs) in enumerate(json.loads(calls)):
-    fn = loaded.signatures[signature]
-    args = {k: tf.constant(np.load(v)) for k, v in inputs.items()}
-    for key, value in fn(**args).items():
-        results[f"{i}/{key}"] = value.numpy()
-np.savez(out, **results)
-assert "keras_gen" not in sys.modules
-print("signatures:", sorted(loaded.signatures.keys()))
-"""
-
-
-def call_in_fresh_process(path, calls, tmp_path):
-    """`calls`: list of (signature, {input: array}); returns {"i/output": array}."""
-    serial = []
-    for i, (signature, inputs) in enumerate(calls):
-        files = {}
-        for name, value in inputs.items():
-            files[name] = str(tmp_path / f"in_{i}_{name}.npy")
-            np.save(files[name], value)
-        serial.append((signature, files))
-    out = tmp_path / "out.npz"
-    result = run_python(FRESH_CLIENT, path, json.dumps(serial), out)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return dict(np.load(out)), result.stdout
-
 
 def test_dcgan_export_layout_and_outputs(tmp_path):
     model = DCGAN(image_shape=(8, 8, 1), latent_dim=8, generator_widths=(16, 8))

@@ -5,18 +5,21 @@ import pytest
 
 from keras_gen import training
 from keras_gen.errors import KerasGenError
+from keras_gen.recipe import Recipe
 
 TINY_GAN = {"latent_dim": 8, "generator_widths": [16, 8], "discriminator_widths": [8, 16]}
 
 
 def test_a_run_folder_keeps_the_newest_two_checkpoints(tmp_path):
-    model, info = training.train("dcgan", tmp_path / "run", data="digits", epochs=3, batch_size=256,
-                                 hparams=TINY_GAN, grid_size=4, verbose=0)
+    recipe = Recipe("dcgan", data="digits", epochs=3, batch_size=256, hparams=TINY_GAN)
+    model, info = training.train(recipe, tmp_path / "run", grid_size=4, verbose=0)
     run = tmp_path / "run"
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_002.keras", "epoch_003.keras"]
     assert sorted(p.name for p in (run / "samples").iterdir()) == [f"epoch_00{i}.png" for i in (1, 2, 3)]
     saved = json.loads((run / "run.json").read_text())
-    assert saved["config"] == model.get_config() and saved["epochs"] == 3 and saved["test"] is None
+    assert saved["config"] == model.get_config() and saved["recipe"]["epochs"] == 3
+    assert Recipe.from_dict(saved["recipe"]) == recipe  # what ran is exactly what was asked
+    assert saved["test"]["d_real"] > 0  # a GAN's held-out losses on the test split
     assert saved["jit_compile"] is False and len(saved["history"]["g_loss"]) == 3
 
 
@@ -24,13 +27,14 @@ def test_a_used_run_folder_is_refused(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "model.keras").write_text("an earlier run")
     with pytest.raises(KerasGenError, match="not empty"):
-        training.train("dcgan", tmp_path / "run", data="digits", epochs=1, hparams=TINY_GAN, verbose=0)
+        training.train(Recipe("dcgan", data="digits", epochs=1, hparams=TINY_GAN), tmp_path / "run", verbose=0)
     assert (tmp_path / "run" / "model.keras").read_text() == "an earlier run"
 
 
 def test_a_batch_larger_than_the_data_is_refused(tmp_path):
     with pytest.raises(KerasGenError, match="larger than the digits training split"):
-        training.train("dcgan", tmp_path / "run", data="digits", epochs=1, batch_size=5000, hparams=TINY_GAN, verbose=0)
+        training.train(Recipe("dcgan", data="digits", epochs=1, batch_size=5000, hparams=TINY_GAN), tmp_path / "run",
+                       verbose=0)
 
 
 def test_images_of_varying_size_need_an_image_size(tmp_path):
@@ -38,10 +42,10 @@ def test_images_of_varying_size_need_an_image_size(tmp_path):
 
     with tfds.testing.mock_data(num_examples=4):
         with pytest.raises(KerasGenError, match="--image-size"):
-            training.train("dcgan", tmp_path / "run", data="tfds:tf_flowers", download=True, verbose=0)
+            training.train(Recipe("dcgan", data="tfds:tf_flowers"), tmp_path / "run", download=True, verbose=0)
 
 
 @pytest.mark.parametrize("seed", [-1, 2**31, 1.5])
 def test_seeds_out_of_range_are_refused(tmp_path, seed):
     with pytest.raises(KerasGenError, match="seed must be"):
-        training.train("dcgan", tmp_path / "run", data="digits", seed=seed, verbose=0)
+        Recipe("dcgan", data="digits", seed=seed)

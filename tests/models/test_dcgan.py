@@ -50,7 +50,8 @@ def test_one_epoch_steps_both_players_and_reports_metrics():
     model.compile()
     d_before, g_before = numpy_vars(model.discriminator.trainable_variables), numpy_vars(model.generator.trainable_variables)
     history = model.fit(digits8(), batch_size=16, epochs=1, verbose=0).history
-    assert set(history) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert set(history) == {"loss", "d_loss", "g_loss", "d_real", "d_fake"}
+    np.testing.assert_allclose(history["loss"][0], history["d_loss"][0] + history["g_loss"][0], rtol=1e-5)
     assert 0.0 < history["d_real"][0] < 1.0 and 0.0 < history["d_fake"][0] < 1.0
     assert int(model.d_optimizer.iterations) == int(model.g_optimizer.iterations) == 4
     assert all(changed(d_before, numpy_vars(model.discriminator.trainable_variables)))
@@ -76,7 +77,7 @@ def test_each_player_updates_only_its_own_weights(frozen):
 
 def test_minimax_loss_option_trains_and_reports_negative_g_loss():
     model = tiny()
-    model.compile(generator_loss="minimax")
+    model.compile(loss="minimax")
     history = model.fit(digits8(32), batch_size=16, epochs=1, verbose=0).history
     assert history["g_loss"][0] < 0.0  # E log(1 - D(G(z))) is negative
 
@@ -86,7 +87,7 @@ def test_save_load_identical_with_both_optimizer_states(tmp_path):
     model.compile(
         d_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5),
         g_optimizer=keras.optimizers.Adam(5e-4, beta_1=0.5),
-        generator_loss="minimax",
+        loss="minimax",
     )
     model.fit(digits8(32), batch_size=16, epochs=1, verbose=0)
     model.save(tmp_path / "gan.keras")
@@ -100,7 +101,7 @@ def test_save_load_identical_with_both_optimizer_states(tmp_path):
     np.testing.assert_array_equal(
         keras.ops.convert_to_numpy(loaded.discriminator(x)), keras.ops.convert_to_numpy(model.discriminator(x))
     )
-    assert loaded.generator_loss == "minimax"
+    assert loaded.loss_pair.name == "minimax"
     assert float(loaded.g_optimizer.learning_rate) == pytest.approx(5e-4)
     for name in ("d_optimizer", "g_optimizer"):
         ours, theirs = getattr(model, name), getattr(loaded, name)
@@ -128,8 +129,10 @@ def test_bad_configuration_is_a_clear_error():
         DCGAN(image_shape=(30, 30, 1))
     with pytest.raises(KerasGenError, match="precision"):
         DCGAN(precision="float16")
-    with pytest.raises(KerasGenError, match="generator_loss"):
-        tiny().compile(generator_loss="hinge")
+    with pytest.raises(KerasGenError, match="unknown .*loss"):
+        tiny().compile(loss="hinged")
+    with pytest.raises(KerasGenError, match="unknown argument.*metrics"):
+        tiny().compile(metrics=["accuracy"])
 
 
 def test_training_data_that_does_not_fit_is_a_clear_error():

@@ -1,0 +1,400 @@
+"""The adversarial base: a generator G and a discriminator (critic) D in a two-player game.
+
+    D: min  L_D(D(x), D(G(z)))  +  λ · penalty(D)      (d_steps updates per batch)
+    G: min  L_G(D(G(z)))        (+ β · orthogonality, BigGAN)
+
+`L_D` / `L_G` is a named pair from `keras_gen.losses` (minimax, non_saturating, wasserstein,
+hinge, least_squares). Every stabiliser of the lecture is one `compile` option, usable on any
+GAN: a penalty (WGAN-GP's gradient penalty, DRAGAN, R1), WGAN's weight clipping, annealed
+instance noise, DiffAugment on real and fake alike, a replay buffer of past fakes, BigGAN's
+orthogonal regularisation. An EMA copy of G (`ema_decay`) draws the samples when present.
+Conditional models (`num_classes`) feed labels to both players; fakes take the labels of the
+real batch they are paired with.
+
+One tape and one optimizer per player, as in the papers; both optimizers are built in
+`compile`, so a saved model restores their state.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from keras_gen import augment as augment_lib
+from keras_gen import losses, regularizers
+from keras_gen.errors import KerasGenError
+from keras_gen.models.latent import LatentModel
+
+PENALTIES = ("gradient_penalty", "dragan", "r1")
+
+_DEFAULT = object()  # a compile argument left to the model's COMPILE_DEFAULTS
+
+
+class PlayerOptimizers:
+    """`model.optimizer` of a two-player model: both players' optimizers, as Keras' callbacks
+    expect of a model with several (`ReduceLROnPlateau` and `LearningRateScheduler` change
+    each optimizer in `.optimizers`; `TensorBoard` counts steps by `.iterations`, here the
+    generator's). The optimizers themselves are saved as `d_optimizer` and `g_optimizer`.
+    """
+
+    def __init__(self, d_optimizer, g_optimizer):
+        self.optimizers = [d_optimizer, g_optimizer]
+
+    @property
+    def built(self):
+        return all(o.built for o in self.optimizers)
+
+    @property
+    def iterations(self):
+        return self.optimizers[1].iterations
+
+    @property
+    def learning_rate(self):
+        return self.optimizers[1].learning_rate
+
+
+def _adam(learning_rate=2e-4, beta_1=0.5, beta_2=0.999):
+    return {"class_name": "Adam", "config": {"learning_rate": learning_rate, "beta_1": beta_1, "beta_2": beta_2}}
+
+
+class AdversarialModel(LatentModel):
+    """Base of GANs. Subclasses define `build_generator()` and `build_discriminator()` (see
+    `keras_gen.networks`) and may change `COMPILE_DEFAULTS` (their paper's settings).
+
+    Args:
+      image_shape, latent_dim, num_classes, precision: as `LatentModel`.
+      seed: seed of the training noise streams (`keras.random.SeedGenerator`s, saved with
+        the model).
+      ema_decay: keep an exponential moving average of G's weights with this decay and draw
+        samples from it (Yazıcı et al. 2019; BigGAN); None for none.
+      generator, discriminator: networks to use instead of building them from the
+        hyper-parameters (serialised with the model).
+
+    `fit` reports `loss` (= d_loss + g_loss + the weighted penalty: everything minimised),
+    `d_loss`, `g_loss`, `d_real` and `d_fake` (mean D(x) and D(G(z)): probabilities for
+    the cross-entropy losses, raw critic values for the others) and `penalty` when one is set.
+    `evaluate(images)` reports the same on held-out images without updating anything.
+    """
+
+    COMPILE_DEFAULTS = {
+        "loss": "non_saturating",
+        "d_optimizer": _adam(),
+        "g_optimizer": _adam(),
+        "d_steps": 1,
+        "penalty": None,
+        "penalty_weight": 10.0,
+        "clip_value": None,
+        "instance_noise": None,
+        "instance_noise_steps": 10_000,
+        "augment": None,
+        "replay_buffer": None,
+        "replay_fraction": 0.5,
+        "orthogonal_regularization": None,
+    }
+
+    def __init__(
+        self,
+        image_shape,
+        latent_dim=64,
+        num_classes=None,
+        precision="float32",
+        seed=None,
+        ema_decay=None,
+        generator=None,
+        discriminator=None,
+        **kwargs,
+    ):
+        super().__init__(image_shape=image_shape, latent_dim=latent_dim, num_classes=num_classes,
+                         precision=precision, **kwargs)
+        if ema_decay is not None and not 0.0 < float(ema_decay) < 1.0:
+            raise KerasGenError(f"ema_decay must be between 0 and 1 (or None), got {ema_decay}")
+        self.seed = seed
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self._networks_passed_in = generator is not None or discriminator is not None
+        self.generator = generator if generator is not None else self.build_generator()
+        self.discriminator = discriminator if discriminator is not None else self.build_discriminator()
+        self.ema_generator = None
+        if self.ema_decay is not None:
+            self.ema_generator = (
+                keras.models.clone_model(self.generator) if generator is not None else self.build_generator()
+            )
+            self.ema_generator.set_weights(self.generator.get_weights())
+            self.ema_generator.trainable = False
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # Evaluation draws from its own stream, so validation never shifts the training noise.
+        self.eval_seed_generator = keras.random.SeedGenerator(None if seed is None else seed + 1)
+        for name in ("loss", "d_loss", "g_loss", "penalty"):
+            self.track(name, "down")
+        self.track("d_real", "up")
+        self.track("d_fake", "down")
+        self.show_metrics("loss", "d_loss", "g_loss", "d_real", "d_fake")
+        self.replay = None
+        self.built = True
+
+    def build_generator(self):
+        raise NotImplementedError(f"{type(self).__name__} must define build_generator() or be given a generator")
+
+    def build_discriminator(self):
+        raise NotImplementedError(f"{type(self).__name__} must define build_discriminator() or be given one")
+
+    @property
+    def sampling_generator(self):
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    # -- compile -----------------------------------------------------------------------------
+    def compile(
+        self,
+        optimizer=None,
+        d_optimizer=_DEFAULT,
+        g_optimizer=_DEFAULT,
+        loss=_DEFAULT,
+        d_steps=_DEFAULT,
+        penalty=_DEFAULT,
+        penalty_weight=_DEFAULT,
+        clip_value=_DEFAULT,
+        instance_noise=_DEFAULT,
+        instance_noise_steps=_DEFAULT,
+        augment=_DEFAULT,
+        replay_buffer=_DEFAULT,
+        replay_fraction=_DEFAULT,
+        orthogonal_regularization=_DEFAULT,
+        **keras_args,
+    ):
+        """Set the game: both players' optimizers, the loss pair and the stabilisers.
+
+        Args (a value left out takes the model's `COMPILE_DEFAULTS`, its paper's setting):
+          optimizer: one optimizer spec for both players (each gets its own copy).
+          d_optimizer, g_optimizer: each player's optimizer (instance, name or Keras config).
+          loss: a `keras_gen.losses` pair name, e.g. "hinge", or a `LossPair`; LSGAN's
+            targets as {"name": "least_squares", "a": -1, "b": 1, "c": 0}.
+          d_steps: discriminator updates per generator update (WGAN: 5), on the same batch.
+          penalty: "gradient_penalty" (WGAN-GP), "dragan" or "r1"; `penalty_weight` λ.
+          clip_value: clip D's weights to [-c, c] after each update (WGAN).
+          instance_noise: initial stddev of Gaussian noise added to D's real and fake inputs,
+            annealed linearly to 0 over `instance_noise_steps` generator steps.
+          augment: DiffAugment policies applied to every image D sees, e.g.
+            ["translation", "cutout"].
+          replay_buffer: keep this many past fakes and show D `replay_fraction` of them.
+          orthogonal_regularization: β of BigGAN's orthogonality penalty on both players.
+          jit_compile, run_eagerly, steps_per_execution: as `keras.Model.compile`.
+        """
+        given = {k: v for k, v in locals().items()
+                 if k in self.COMPILE_DEFAULTS and v is not _DEFAULT}
+        if optimizer is not None:
+            if "d_optimizer" in given or "g_optimizer" in given:
+                raise KerasGenError("give either optimizer (both players) or d_optimizer / g_optimizer, not both")
+            given["d_optimizer"] = given["g_optimizer"] = keras.optimizers.serialize(keras.optimizers.get(optimizer))
+        settings = {**self.COMPILE_DEFAULTS, **given}
+
+        self.d_optimizer = self.optimizer_from(settings["d_optimizer"], None)
+        self.g_optimizer = self.optimizer_from(settings["g_optimizer"], None)
+        if self.d_optimizer is self.g_optimizer:
+            raise KerasGenError("the two players need two optimizer instances, got the same one twice")
+        # Distinct names, so callbacks log `learning_rate_d_optimizer` and `..._g_optimizer`.
+        self.d_optimizer.name, self.g_optimizer.name = "d_optimizer", "g_optimizer"
+        loss_spec = settings["loss"]
+        params = {}
+        if isinstance(loss_spec, dict):
+            params = {k: v for k, v in loss_spec.items() if k != "name"}
+            loss_spec = loss_spec.get("name")
+        self.loss_pair = losses.get(loss_spec, **params)
+        self.d_steps = int(settings["d_steps"])
+        if self.d_steps < 1:
+            raise KerasGenError(f"d_steps must be at least 1, got {settings['d_steps']}")
+        if settings["penalty"] is not None and settings["penalty"] not in PENALTIES:
+            raise KerasGenError(f"penalty must be one of {', '.join(PENALTIES)} or None, got {settings['penalty']!r}")
+        self.penalty = settings["penalty"]
+        self.penalty_weight = float(settings["penalty_weight"])
+        self.clip_value = None if settings["clip_value"] is None else float(settings["clip_value"])
+        self.instance_noise = None if settings["instance_noise"] is None else float(settings["instance_noise"])
+        self.instance_noise_steps = int(settings["instance_noise_steps"])
+        policy = settings["augment"]
+        self.augment = tuple([policy] if isinstance(policy, str) else policy or ())
+        if self.augment:
+            augment_lib.diff_augment(tf.zeros([1, *self.image_shape]), self.augment, seed=0)  # checks the names
+        self.orthogonal_regularization = (
+            None if settings["orthogonal_regularization"] is None else float(settings["orthogonal_regularization"])
+        )
+        if settings["replay_buffer"]:
+            from keras_gen.layers import ReplayBuffer
+
+            if self.replay is None or self.replay.capacity != int(settings["replay_buffer"]):
+                self.replay = ReplayBuffer(int(settings["replay_buffer"]), float(settings["replay_fraction"]))
+                self.replay.build((None, *self.image_shape))
+            self.replay.replay_fraction = float(settings["replay_fraction"])
+        else:
+            self.replay = None
+
+        remember = {**settings, "d_optimizer": self.d_optimizer, "g_optimizer": self.g_optimizer}
+        if isinstance(remember["loss"], losses.LossPair):
+            remember["loss"] = remember["loss"].name
+        self.compile_keras(keras_args, remember)
+        # Built now, on their variables: Keras skips loading the state of unbuilt optimizers.
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.optimizer = PlayerOptimizers(self.d_optimizer, self.g_optimizer)
+        shown = ["loss", "d_loss", "g_loss", "d_real", "d_fake"] + (["penalty"] if self.penalty else [])
+        self.show_metrics(*shown)
+
+    # -- the two players -----------------------------------------------------------------------
+    def discriminate(self, images, labels, training):
+        """D on images in [-1, 1]: `(logits [B, 1] float32, auxiliary output or None)`."""
+        inputs = [images, labels] if self.conditional else images
+        out = self.discriminator(inputs, training=training)
+        if isinstance(out, (list, tuple)):
+            return tf.cast(out[0], tf.float32), out[1]
+        return tf.cast(out, tf.float32), None
+
+    def discriminator_view(self, images):
+        """What D sees of an image: annealed instance noise, then DiffAugment (both optional)."""
+        if self.instance_noise:
+            stddev = regularizers.instance_noise_stddev(
+                self.g_optimizer.iterations, self.instance_noise, self.instance_noise_steps
+            )
+            images = regularizers.add_instance_noise(images, stddev, seed=self.seed_generator)
+        if self.augment:
+            images = augment_lib.diff_augment(images, self.augment, seed=self.seed_generator)
+        return images
+
+    def auxiliary_discriminator_loss(self, real_aux, fake_aux, labels):
+        """Extra D loss from an auxiliary output (AC-GAN's classifier); none by default."""
+        return 0.0
+
+    def auxiliary_generator_loss(self, fake_aux, labels):
+        return 0.0
+
+    def penalty_value(self, real, fake, labels):
+        """The configured penalty on D (float32 scalar), on the images D was shown."""
+        def critic(x):
+            return self.discriminate(x, labels, training=True)[0]
+
+        if self.penalty == "gradient_penalty":
+            return regularizers.gradient_penalty(critic, real, fake, seed=self.seed_generator)
+        if self.penalty == "dragan":
+            return regularizers.dragan_penalty(critic, real, seed=self.seed_generator)
+        return regularizers.r1_penalty(critic, real)
+
+    def _kernels(self, network):
+        return [v for v in network.trainable_variables if len(v.shape) >= 2]
+
+    def _d_value(self, logits):
+        return tf.reduce_mean(tf.sigmoid(logits) if self.loss_pair.probability else logits)
+
+    def training_latents(self, batch_size):
+        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+
+    def require_labels(self, labels):
+        if self.conditional and labels is None:
+            raise KerasGenError(f"{type(self).__name__} is conditional: give (images, labels) batches")
+        return tf.cast(labels, tf.int32) if self.conditional else None
+
+    def train_step(self, data):
+        images, labels = self.unpack(data)
+        labels = self.require_labels(labels)
+        real = self.images_to_float(images)
+        batch_size = tf.shape(real)[0]
+
+        # Discriminator (critic): d_steps updates on this batch against fresh fakes.
+        for _ in range(self.d_steps):
+            fake = self.generator(self.generator_inputs(self.training_latents(batch_size), labels), training=True)
+            if self.replay is not None:
+                fake = self.replay(fake, seed=self.seed_generator)
+            real_in, fake_in = self.discriminator_view(real), self.discriminator_view(fake)
+            with tf.GradientTape() as tape:
+                real_logits, real_aux = self.discriminate(real_in, labels, training=True)
+                fake_logits, fake_aux = self.discriminate(fake_in, labels, training=True)
+                d_loss = self.loss_pair.discriminator(real_logits, fake_logits)
+                d_loss += self.auxiliary_discriminator_loss(real_aux, fake_aux, labels)
+                d_total = d_loss
+                if self.penalty:
+                    penalty = self.penalty_value(real_in, fake_in, labels)
+                    d_total += self.penalty_weight * penalty
+                if self.orthogonal_regularization:
+                    d_total += regularizers.orthogonal_regularization(
+                        self._kernels(self.discriminator), self.orthogonal_regularization
+                    )
+            grads = tape.gradient(d_total, self.discriminator.trainable_variables)
+            self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
+            if self.clip_value is not None:
+                regularizers.clip_weights(self.discriminator.trainable_variables, self.clip_value)
+
+        # Generator: fool the updated discriminator.
+        z = self.training_latents(batch_size)
+        with tf.GradientTape() as tape:
+            fake = self.generator(self.generator_inputs(z, labels), training=True)
+            g_logits, g_aux = self.discriminate(self.discriminator_view(fake), labels, training=True)
+            g_loss = self.loss_pair.generator(g_logits) + self.auxiliary_generator_loss(g_aux, labels)
+            g_total = g_loss
+            if self.orthogonal_regularization:
+                g_total += regularizers.orthogonal_regularization(
+                    self._kernels(self.generator), self.orthogonal_regularization
+                )
+        grads = tape.gradient(g_total, self.generator.trainable_variables)
+        self.g_optimizer.apply(grads, self.generator.trainable_variables)
+        if self.ema_generator is not None:
+            self.update_ema()
+
+        self.update_metrics(loss=d_total + g_total, d_loss=d_loss, g_loss=g_loss,
+                            d_real=self._d_value(real_logits), d_fake=self._d_value(fake_logits))
+        if self.penalty:
+            self.update_metrics(penalty=penalty)
+        return self.metric_results()
+
+    def update_ema(self):
+        """ema ← decay · ema + (1 − decay) · G for weights; batch-norm statistics are copied."""
+        trained = {id(w) for w in self.generator.trainable_weights}
+        # Paired by position: the copy is built like G (and frozen, so all its weights are
+        # non-trainable); G's own trainable flags say which to average.
+        for ema, weight in zip(self.ema_generator.weights, self.generator.weights):
+            ema.assign(self.ema_decay * ema + (1.0 - self.ema_decay) * weight if id(weight) in trained else weight)
+
+    def test_step(self, data):
+        """The game's losses on held-out real images and fresh fakes; nothing is updated."""
+        images, labels = self.unpack(data)
+        labels = self.require_labels(labels)
+        real = self.images_to_float(images)
+        z = keras.random.normal((tf.shape(real)[0], self.latent_dim), seed=self.eval_seed_generator)
+        fake = self.generator(self.generator_inputs(z, labels), training=False)
+        real_logits, real_aux = self.discriminate(real, labels, training=False)
+        fake_logits, fake_aux = self.discriminate(fake, labels, training=False)
+        d_loss = self.loss_pair.discriminator(real_logits, fake_logits)
+        d_loss += self.auxiliary_discriminator_loss(real_aux, fake_aux, labels)
+        g_loss = self.loss_pair.generator(fake_logits) + self.auxiliary_generator_loss(fake_aux, labels)
+        self.update_metrics(loss=d_loss + g_loss, d_loss=d_loss, g_loss=g_loss,
+                            d_real=self._d_value(real_logits), d_fake=self._d_value(fake_logits))
+        return self.metric_results()
+
+    # -- the discriminator as a representation ---------------------------------------------------
+    def discriminator_features(self, images, batch_size=256):
+        """D's penultimate activations (its layer `features`) for uint8 images: float32 `[B, F]`.
+
+        For a conditional D the features come before the labels enter (the projection).
+        """
+        images = self.check_images(images)
+        if getattr(self, "_feature_model", None) is None:
+            features = self.discriminator.get_layer("features").output
+            self._feature_model = keras.Model(self.discriminator.inputs, features)
+        outputs = []
+        for start in range(0, int(images.shape[0]), batch_size):
+            x = self.images_to_float(images[start:start + batch_size])
+            inputs = [x, tf.zeros([tf.shape(x)[0]], tf.int32)] if len(self._feature_model.inputs) > 1 else x
+            outputs.append(tf.reshape(tf.cast(self._feature_model(inputs, training=False), tf.float32),
+                                      [tf.shape(x)[0], -1]))
+        return tf.concat(outputs, axis=0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(seed=self.seed, ema_decay=self.ema_decay)
+        if self._networks_passed_in:
+            config.update(
+                generator=keras.saving.serialize_keras_object(self.generator),
+                discriminator=keras.saving.serialize_keras_object(self.discriminator),
+            )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for name in ("generator", "discriminator"):
+            if isinstance(config.get(name), dict):
+                config[name] = keras.saving.deserialize_keras_object(config[name])
+        return cls(**config)

@@ -1,0 +1,161 @@
+"""The Recipe: the one source of a training run's settings.
+
+The CLI (`keras-gen train MODEL --set key=value`, `--recipe FILE`), a zoo entry's
+`recipe.json`, a run folder's `run.json` and `keras-gen zoo build` all read and write this
+one dataclass, so what a zoo card says is exactly what `zoo build` reruns. No TensorFlow here.
+
+    Recipe(model="wgan-gp", data=("mnist5k",), hparams={"latent_dim": 64},
+           compile={"penalty_weight": 10.0}, epochs=30, batch_size=64, seed=0)
+
+- `hparams`: the model's constructor arguments (architecture, latent size, EMA, ...).
+- `compile`: its `compile()` arguments (loss pair, penalties and stabilisers, optimizers as
+  Keras configs such as {"class_name": "Adam", "config": {"learning_rate": 1e-4}},
+  `jit_compile`).
+- `data`: dataset names, one per role the model takes (one for image models; a source and
+  a target for domain adaptation); conditional models take the labels that come with them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+from keras_gen import registry
+from keras_gen.errors import KerasGenError
+from keras_gen.seeds import check_seed
+
+PRECISIONS = ("float32", "mixed_bfloat16")
+DATA_NAME = re.compile(r"^(mnist5k|digits|tfds:[A-Za-z0-9_./:-]+)$")
+EMBEDDED_DATA = ("mnist5k", "digits")
+
+
+def check_data_name(name) -> str:
+    if not isinstance(name, str) or not DATA_NAME.match(name):
+        raise KerasGenError(
+            f"unknown dataset {name!r} (embedded: {', '.join(EMBEDDED_DATA)}; or tfds:<name>)"
+        )
+    return name
+
+
+def _positive(value, what):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise KerasGenError(f"{what} must be a whole number of at least 1, got {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """Everything a training run needs; `resolved()` fills the model's defaults."""
+
+    model: str
+    data: tuple = ("mnist5k",)
+    image_size: int | None = None
+    hparams: dict = dataclasses.field(default_factory=dict)
+    compile: dict = dataclasses.field(default_factory=dict)
+    epochs: int | None = None
+    batch_size: int | None = None
+    seed: int = 0
+    precision: str = "float32"
+    description: str = ""
+    notes: str = ""
+
+    def __post_init__(self):
+        spec = registry.spec(self.model)
+        data = (self.data,) if isinstance(self.data, str) else tuple(self.data)
+        object.__setattr__(self, "data", data)
+        if len(data) != len(spec.data_roles):
+            raise KerasGenError(
+                f"{self.model} takes {len(spec.data_roles)} dataset(s) ({', '.join(spec.data_roles)}), got {list(data)}"
+            )
+        for name in data:
+            check_data_name(name)
+        for field in ("hparams", "compile"):
+            value = getattr(self, field)
+            if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+                raise KerasGenError(f"recipe {field} must be a mapping of names to values, got {value!r}")
+        if self.image_size is not None:
+            _positive(self.image_size, "image_size")
+        if self.epochs is not None:
+            _positive(self.epochs, "epochs")
+        if self.batch_size is not None:
+            _positive(self.batch_size, "batch_size")
+        check_seed(self.seed)
+        if self.precision not in PRECISIONS:
+            raise KerasGenError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+    def resolved(self) -> "Recipe":
+        """This recipe with the model's default epochs and batch size filled in."""
+        spec = registry.spec(self.model)
+        return dataclasses.replace(
+            self,
+            epochs=self.epochs or spec.default_epochs,
+            batch_size=self.batch_size or spec.default_batch_size,
+        )
+
+    # -- dict and JSON ---------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["data"] = list(self.data)
+        return d
+
+    @classmethod
+    def from_dict(cls, d, what="recipe") -> "Recipe":
+        if not isinstance(d, dict):
+            raise KerasGenError(f"{what} must be a JSON object, got {type(d).__name__}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - fields)
+        if unknown:
+            raise KerasGenError(f"{what} has unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
+        if "model" not in d:
+            raise KerasGenError(f"{what} names no model")
+        return cls(**d)
+
+    @classmethod
+    def from_file(cls, path) -> "Recipe":
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise KerasGenError(f"recipe file {str(path)!r} does not exist") from None
+        except IsADirectoryError:
+            raise KerasGenError(f"recipe {str(path)!r} is a folder, not a JSON file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise KerasGenError(f"recipe {str(path)!r} is not valid JSON ({exc})") from None
+        return cls.from_dict(d, what=f"recipe {str(path)!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    # -- overrides: key=value -------------------------------------------------------------------
+    def with_overrides(self, assignments) -> "Recipe":
+        """A copy with `key=value` assignments applied, e.g. `epochs=5`,
+        `hparams.latent_dim=32`, `compile.loss=hinge`, `compile.augment=["translation"]`.
+
+        Values are JSON (numbers, lists, objects, true/false/null); anything that is not
+        valid JSON is taken as a string.
+        """
+        d = self.to_dict()
+        for assignment in assignments:
+            key, sep, text = assignment.partition("=")
+            if not sep or not key:
+                raise KerasGenError(f"--set takes key=value, got {assignment!r}")
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                value = text
+            section, dot, name = key.partition(".")
+            if dot:
+                if section not in ("hparams", "compile") or not name:
+                    raise KerasGenError(f"--set {key}: only hparams.<name> and compile.<name> take a dotted key")
+                d[section] = {**d[section], name: value}
+            elif key in ("hparams", "compile", "model"):
+                raise KerasGenError(f"--set {key}=...: set hparams.<name> / compile.<name> one at a time")
+            elif key not in d:
+                raise KerasGenError(
+                    f"--set {key}: unknown recipe key; known: {', '.join(sorted(d))} "
+                    "(and hparams.<name>, compile.<name>)"
+                )
+            else:
+                d[key] = value
+        return Recipe.from_dict(d)

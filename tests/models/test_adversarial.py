@@ -1,0 +1,146 @@
+"""The adversarial base: every stabiliser is one compile option on any GAN, and the game's
+bookkeeping (d_steps, EMA, metrics, saving) holds. Checked on a tiny DCGAN."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_gen import data, regularizers
+from keras_gen.errors import KerasGenError
+from keras_gen.models import DCGAN
+
+
+def tiny(**kwargs):
+    return DCGAN(image_shape=(8, 8, 1), latent_dim=8, generator_widths=(16, 8), discriminator_widths=(8, 16),
+                 seed=1, **kwargs)
+
+
+def digits8(n=32):
+    return data.load_arrays("digits", "train")[0][:n]
+
+
+def numpy_of(variables):
+    return [keras.ops.convert_to_numpy(v).copy() for v in variables]
+
+
+@pytest.mark.parametrize(
+    "options, shown",
+    [
+        ({"loss": "hinge"}, set()),
+        ({"loss": "wasserstein", "penalty": "gradient_penalty", "d_steps": 2}, {"penalty"}),
+        ({"penalty": "dragan"}, {"penalty"}),
+        ({"penalty": "r1", "penalty_weight": 1.0}, {"penalty"}),
+        ({"loss": {"name": "least_squares", "a": -1, "b": 1, "c": 0}}, set()),
+        ({"instance_noise": 0.1, "instance_noise_steps": 4}, set()),
+        ({"augment": ["translation", "cutout"]}, set()),
+        ({"replay_buffer": 16, "replay_fraction": 0.5}, set()),
+        ({"orthogonal_regularization": 1e-4}, set()),
+        ({"clip_value": 0.05, "optimizer": "rmsprop"}, set()),
+    ],
+)
+def test_every_stabiliser_trains_saves_and_loads(tmp_path, options, shown):
+    model = tiny()
+    model.compile(**options)
+    history = model.fit(digits8(), batch_size=16, epochs=1, verbose=0).history
+    assert set(history) == {"loss", "d_loss", "g_loss", "d_real", "d_fake"} | shown
+    assert all(np.isfinite(v[0]) for v in history.values())
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    z = model.latents(3, seed=0)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded.generate(z)),
+                                  keras.ops.convert_to_numpy(model.generate(z)))
+    for key in ("d_steps", "penalty", "clip_value", "instance_noise", "augment", "orthogonal_regularization"):
+        assert getattr(loaded, key) == getattr(model, key), key
+    assert loaded.loss_pair.name == model.loss_pair.name
+    loaded.fit(digits8(), batch_size=16, epochs=1, verbose=0)  # and it trains on
+
+
+def test_d_steps_and_weight_clipping():
+    model = tiny()
+    model.compile(d_steps=3, clip_value=0.02)
+    model.fit(digits8(), batch_size=16, epochs=1, verbose=0)
+    assert int(model.d_optimizer.iterations) == 3 * int(model.g_optimizer.iterations) == 6
+    assert all(np.abs(w).max() <= 0.02 + 1e-7 for w in numpy_of(model.discriminator.trainable_variables))
+
+
+def test_the_penalty_is_weighted_into_the_discriminator_loss():
+    """One D step with plain SGD: D's update is -lr * grad(d_loss + λ·penalty); with λ = 0
+    the same batch and noise give a different update (so the penalty reaches D)."""
+    updates = []
+    for weight in (0.0, 100.0):
+        model = tiny()
+        model.compile(d_optimizer=keras.optimizers.SGD(0.1), g_optimizer=keras.optimizers.SGD(0.0),
+                      penalty="gradient_penalty", penalty_weight=weight)
+        before = numpy_of(model.discriminator.trainable_variables)
+        model.fit(digits8(16), batch_size=16, epochs=1, verbose=0)
+        updates.append([a - b for a, b in zip(numpy_of(model.discriminator.trainable_variables), before)])
+    assert not all(np.allclose(a, b) for a, b in zip(*updates))
+
+
+def test_ema_generator_follows_the_formula_and_draws_the_samples():
+    model = tiny(ema_decay=0.9)
+    model.compile()
+    assert len(model.ema_generator.weights) == len(model.generator.weights)
+    ema_before = numpy_of(model.ema_generator.weights)
+    model.fit(digits8(16), batch_size=16, epochs=1, verbose=0)  # one step
+    trained = {id(w) for w in model.generator.trainable_weights}
+    pairs = [(e, o, n) for e, o, n in zip(model.ema_generator.weights, ema_before, model.generator.weights)
+             if id(n) in trained]
+    assert len(pairs) == len(model.generator.trainable_weights)
+    for ema, old, new in pairs:
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(ema), 0.9 * old + 0.1 * keras.ops.convert_to_numpy(new),
+                                   rtol=1e-5, atol=1e-7)
+    z = model.latents(2, seed=0)
+    expected = (keras.ops.convert_to_numpy(model.ema_generator(z, training=False)) + 1) / 2
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.generate(z)), expected, atol=1e-6)
+    assert not np.allclose(expected, (keras.ops.convert_to_numpy(model.generator(z, training=False)) + 1) / 2)
+
+
+def test_passed_in_networks_are_used_and_serialised(tmp_path):
+    generator = keras.Sequential([keras.Input((4,)), keras.layers.Dense(64), keras.layers.Reshape((8, 8, 1)),
+                                  keras.layers.Activation("tanh")])
+    discriminator = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(name="features"),
+                                      keras.layers.Dense(1)])
+    model = DCGAN(image_shape=(8, 8, 1), latent_dim=4, generator=generator, discriminator=discriminator)
+    assert model.generator is generator and model.discriminator is discriminator
+    model.compile()
+    model.fit(digits8(16), batch_size=16, epochs=1, verbose=0)
+    model.save(tmp_path / "custom.keras")
+    loaded = keras.models.load_model(tmp_path / "custom.keras")
+    assert len(loaded.generator.layers) == 3
+    z = model.latents(2, seed=0)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded.generate(z)),
+                                  keras.ops.convert_to_numpy(model.generate(z)))
+    assert keras.ops.convert_to_numpy(model.discriminator_features(digits8(5))).shape == (5, 64)
+
+
+def test_bad_options_are_one_line_errors():
+    with pytest.raises(KerasGenError, match="penalty must be"):
+        tiny().compile(penalty="gradient")
+    with pytest.raises(KerasGenError, match="d_steps"):
+        tiny().compile(d_steps=0)
+    with pytest.raises(KerasGenError):
+        tiny().compile(augment=["rotate"])
+    with pytest.raises(KerasGenError, match="ema_decay"):
+        tiny(ema_decay=1.5)
+    with pytest.raises(KerasGenError, match="latent_dim"):
+        DCGAN(latent_dim=0)
+    opt = keras.optimizers.Adam()
+    with pytest.raises(KerasGenError, match="two optimizer instances"):
+        tiny().compile(d_optimizer=opt, g_optimizer=opt)
+
+
+def test_penalty_on_the_model_matches_the_regulariser_on_a_linear_critic():
+    """The base hands the penalty functions D on the images it saw; on a linear D (no
+    nonlinearity between input and logit) the gradient-penalty value is (‖w‖ − 1)² exactly."""
+    discriminator = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(name="features"),
+                                      keras.layers.Dense(1)])
+    model = DCGAN(image_shape=(8, 8, 1), latent_dim=8, generator_widths=(16, 8), discriminator=discriminator)
+    model.compile(penalty="gradient_penalty")
+    real = model.images_to_float(digits8(4))
+    fake = model.generator(model.latents(4), training=False)
+    w = keras.ops.convert_to_numpy(discriminator.layers[-1].kernel)
+    value = float(model.penalty_value(real, fake, None))
+    assert value == pytest.approx((np.linalg.norm(w) - 1.0) ** 2, rel=1e-4)
+    assert float(regularizers.r1_penalty(lambda x: model.discriminate(x, None, True)[0], real)) == pytest.approx(
+        0.5 * np.linalg.norm(w) ** 2, rel=1e-4)

@@ -1,0 +1,156 @@
+"""What a Keras user brings: default callbacks, evaluate, load_model, compile's arguments, any
+kind of input pipeline. Checked on every model family base."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import run_python
+from keras_gen import data
+from keras_gen.errors import KerasGenError
+from keras_gen.models import DCGAN, PixelCNN
+
+
+def tiny_gan():
+    return DCGAN(image_shape=(8, 8, 1), latent_dim=8, generator_widths=(16, 8), discriminator_widths=(8, 16), seed=1)
+
+
+def tiny_pixelcnn():
+    return PixelCNN(image_shape=(8, 8, 1), filters=8, num_layers=1, kernel_size=3, first_kernel_size=3)
+
+
+def digits8(n=64):
+    return data.load_arrays("digits", "train")[0][:n]
+
+
+@pytest.mark.parametrize("make", [tiny_gan, tiny_pixelcnn])
+def test_default_early_stopping_and_reduce_lr_see_a_loss(make, recwarn):
+    model = make()
+    model.compile()
+    stop = keras.callbacks.EarlyStopping(patience=0)  # monitors val_loss
+    reduce = keras.callbacks.ReduceLROnPlateau(patience=0)
+    x = digits8(48)
+    history = model.fit(x[:32], batch_size=16, epochs=2, verbose=0, validation_data=(x[32:], None),
+                        callbacks=[stop, reduce]).history
+    assert "loss" in history and "val_loss" in history
+    assert not [w for w in recwarn if "conditioned on metric" in str(w.message)]
+    assert stop.best is not None and np.isfinite(stop.best)
+
+
+def test_model_checkpoint_knows_which_way_bits_per_dim_goes(tmp_path):
+    model = tiny_pixelcnn()
+    model.compile()
+    x = digits8(64)
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        str(tmp_path / "best.keras"), monitor="val_bits_per_dim", save_best_only=True
+    )
+    model.fit(x[:32], batch_size=16, epochs=2, verbose=0, validation_data=(x[32:], None), callbacks=[checkpoint])
+    assert checkpoint.monitor_op is keras.ops.less  # lower is better, without mode=
+    assert (tmp_path / "best.keras").is_file()
+    gan = tiny_gan()
+    gan.compile()
+    gan_checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "gan.keras"), monitor="d_real", save_best_only=True)
+    gan.fit(x[:32], batch_size=16, epochs=1, verbose=0, callbacks=[gan_checkpoint])
+    assert gan_checkpoint.monitor_op is keras.ops.greater
+
+
+def test_a_gan_evaluates_held_out_images_without_changing_anything():
+    model = tiny_gan()
+    model.compile()
+    before = [v.numpy().copy() for v in model.weights]
+    result = model.evaluate(digits8(32), batch_size=16, verbose=0, return_dict=True)
+    assert set(result) == {"loss", "d_loss", "g_loss", "d_real", "d_fake"}
+    assert 0 < result["d_real"] < 1 and np.isclose(result["loss"], result["d_loss"] + result["g_loss"], rtol=1e-5)
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.weights))
+
+
+def test_compile_arguments_are_checked_and_optimizer_sets_both_players():
+    model = tiny_gan()
+    model.compile(optimizer=keras.optimizers.RMSprop(5e-5))
+    assert isinstance(model.d_optimizer, keras.optimizers.RMSprop) and isinstance(model.g_optimizer, keras.optimizers.RMSprop)
+    assert model.d_optimizer is not model.g_optimizer
+    assert float(model.g_optimizer.learning_rate) == pytest.approx(5e-5)
+    model.compile(d_optimizer={"class_name": "Adam", "config": {"learning_rate": 1e-4, "beta_1": 0.0, "beta_2": 0.9}})
+    assert float(model.d_optimizer.beta_2) == pytest.approx(0.9)
+    with pytest.raises(KerasGenError, match="either optimizer"):
+        model.compile(optimizer="adam", d_optimizer="adam")
+    with pytest.raises(KerasGenError, match="unknown argument.*loss_weights"):
+        model.compile(loss_weights=[1.0])
+    with pytest.raises(KerasGenError, match="unknown argument.*metrics"):
+        tiny_pixelcnn().compile(metrics=["accuracy"])
+    with pytest.raises(KerasGenError, match="optimizer"):
+        tiny_pixelcnn().compile(optimizer="not-an-optimizer")
+
+
+class FloatImages(keras.utils.PyDataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        return digits8(8).astype("float32")
+
+
+@pytest.mark.parametrize("make", [tiny_gan, tiny_pixelcnn])
+def test_uint8_check_covers_pydataset_and_generators(make):
+    model = make()
+    model.compile()
+    with pytest.raises(KerasGenError, match="uint8 images"):
+        model.fit(FloatImages(), epochs=1, verbose=0)
+
+    def generator():
+        while True:
+            yield np.zeros((4, 9, 9, 1), np.uint8), np.zeros(4, np.int64)
+
+    with pytest.raises(KerasGenError, match=r"\[batch, 8, 8, 1\]"):
+        model.fit(generator(), steps_per_epoch=1, epochs=1, verbose=0, shuffle=False)
+    with pytest.raises(KerasGenError, match="batch the dataset"):
+        model.fit(tf.data.Dataset.from_tensor_slices(digits8(4)), verbose=0)
+
+
+def test_call_and_generate_agree_on_the_output_range():
+    model = tiny_gan()
+    z = model.latents(4, seed=0)
+    images = keras.ops.convert_to_numpy(model(z))
+    np.testing.assert_array_equal(images, keras.ops.convert_to_numpy(model.generate(z)))
+    assert images.min() >= 0.0 and images.max() <= 1.0
+
+
+def test_load_model_works_after_a_bare_import(tmp_path):
+    model = tiny_gan()
+    model.compile()
+    path = tmp_path / "gan.keras"
+    model.save(path)
+    z = keras.ops.convert_to_numpy(model.latents(2, seed=0))
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "images.npy", keras.ops.convert_to_numpy(model.generate(z)))
+    code = (
+        "import sys, numpy as np, keras_gen, keras\n"
+        "m = keras.models.load_model(sys.argv[1])\n"
+        "out = keras.ops.convert_to_numpy(m.generate(np.load(sys.argv[2])))\n"
+        "np.testing.assert_array_equal(out, np.load(sys.argv[3]))\n"
+        "print(type(m).__name__, m.compiled)\n"
+    )
+    result = run_python(code, path, tmp_path / "z.npy", tmp_path / "images.npy")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["DCGAN", "True"]
+
+
+def test_the_package_loads_submodules_lazily_without_tensorflow():
+    code = (
+        "import sys, keras_gen\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+        "print(keras_gen.zoo.list())\n"
+        "assert 'tensorflow' not in sys.modules\n"
+        "x, y = keras_gen.data.load_arrays('digits', 'test')\n"
+        "print(x.shape, keras_gen.zoo.load('dcgan-mnist5k').latent_dim)\n"
+    )
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "dcgan-mnist5k" in result.stdout and "(359, 8, 8, 1) 64" in result.stdout
+
+
+def test_from_preset_returns_the_zoo_model_and_refuses_another_class():
+    model = DCGAN.from_preset("dcgan-mnist5k")
+    assert isinstance(model, DCGAN) and model.compiled
+    with pytest.raises(KerasGenError, match="is a PixelCNN, not a DCGAN"):
+        DCGAN.from_preset("pixelcnn-mnist5k")

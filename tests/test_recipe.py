@@ -1,0 +1,74 @@
+"""The Recipe: one source of settings for the CLI, run.json, zoo recipes and zoo builds."""
+import json
+
+import pytest
+
+from keras_gen.errors import KerasGenError
+from keras_gen.recipe import Recipe
+
+
+def test_defaults_are_filled_from_the_registry_and_round_trip():
+    recipe = Recipe("pixelcnn")
+    assert recipe.data == ("mnist5k",) and recipe.epochs is None
+    resolved = recipe.resolved()
+    assert (resolved.epochs, resolved.batch_size) == (10, 64)
+    assert Recipe.from_dict(json.loads(resolved.to_json())) == resolved
+
+
+def test_overrides_reach_every_section_with_json_values():
+    recipe = Recipe("dcgan").with_overrides([
+        "epochs=3", "data=[\"digits\"]", "image_size=28", "hparams.latent_dim=32",
+        "compile.loss=hinge", "compile.augment=[\"translation\", \"cutout\"]", "compile.jit_compile=true",
+    ])
+    assert recipe.epochs == 3 and recipe.data == ("digits",) and recipe.image_size == 28
+    assert recipe.hparams == {"latent_dim": 32}
+    assert recipe.compile == {"loss": "hinge", "augment": ["translation", "cutout"], "jit_compile": True}
+    # A later assignment wins, and the original is untouched (frozen).
+    assert recipe.with_overrides(["hparams.latent_dim=8"]).hparams == {"latent_dim": 8}
+    assert recipe.hparams == {"latent_dim": 32}
+
+
+@pytest.mark.parametrize(
+    "assignment, message",
+    [
+        ("epoch=3", "unknown recipe key"),
+        ("epochs", "key=value"),
+        ("epochs=0", "epochs must be"),
+        ("epochs=2.5", "epochs must be"),
+        ("seed=-1", "seed must be"),
+        ("precision=float16", "precision must be"),
+        ("data=[\"nope\"]", "unknown dataset"),
+        ("data=[\"mnist5k\", \"digits\"]", "takes 1 dataset"),
+        ("optimizer.lr=1", "dotted key"),
+        ("hparams={}", "one at a time"),
+        ("model=pixelcnn", "one at a time"),
+    ],
+)
+def test_bad_overrides_are_one_line_errors(assignment, message):
+    with pytest.raises(KerasGenError, match=message):
+        Recipe("dcgan").with_overrides([assignment])
+
+
+def test_files_and_dicts_are_checked(tmp_path):
+    with pytest.raises(KerasGenError, match="unknown model"):
+        Recipe("nope")
+    with pytest.raises(KerasGenError, match="does not exist"):
+        Recipe.from_file(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(KerasGenError, match="not valid JSON"):
+        Recipe.from_file(tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(KerasGenError, match="JSON object"):
+        Recipe.from_file(tmp_path / "list.json")
+    with pytest.raises(KerasGenError, match="names no model"):
+        Recipe.from_dict({"epochs": 3})
+    with pytest.raises(KerasGenError, match="hparams must be a mapping"):
+        Recipe("dcgan", hparams=[1])
+
+
+def test_every_zoo_recipe_is_a_valid_recipe():
+    from keras_gen import zoo
+
+    for name in zoo.list():
+        recipe = zoo.recipe(name)
+        assert recipe.epochs and recipe.batch_size and recipe.description
