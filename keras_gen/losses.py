@@ -210,6 +210,12 @@ class LossPair:
     discriminator: Callable
     probability: bool
     doc: str
+    # The parameters `get(name, **params)` was given (LSGAN's a, b, c), so a model can save them.
+    params: dict = dataclasses.field(default_factory=dict)
+
+    def to_config(self):
+        """What `get` rebuilds this pair from: its name, or {"name": ..., **params}."""
+        return {"name": self.name, **self.params} if self.params else self.name
 
 
 LOSSES: dict[str, LossPair] = {
@@ -293,4 +299,5 @@ def get(name, **params) -> LossPair:
         functools.partial(least_squares_discriminator_loss, a=a, b=b),
         False,
         f"Mao et al. 2017 (LSGAN), a={a:g}, b={b:g}, c={c:g}",
+        dict(values),
     )

@@ -106,3 +106,52 @@ def test_train_a_pixelcnn_run_reports_test_bits_per_dim(tmp_path):
     info = json.loads((run / "run.json").read_text())
     assert 0.0 < info["test"]["bits_per_dim"] < 8.0
     assert np.isclose(info["test"]["bits_per_dim"], info["test"]["nll"] / (64 * np.log(2)), rtol=1e-4)
+
+
+def test_train_from_a_recipe_file_with_overrides(tmp_path):
+    recipe = {"model": "dcgan", "data": ["digits"], "hparams": {"latent_dim": 8, "generator_widths": [16, 8],
+              "discriminator_widths": [8, 16]}, "compile": {"loss": "hinge"}, "epochs": 3, "batch_size": 64}
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    run = tmp_path / "run"
+    result = run_cli("train", "--recipe", tmp_path / "recipe.json", "--epochs", "1",
+                     "--set", "compile.augment=[\"translation\"]", "--set", "hparams.latent_dim=4", "--out", run)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "1 epoch in" in result.stdout
+    ran = json.loads((run / "run.json").read_text())["recipe"]
+    assert ran["epochs"] == 1 and ran["hparams"]["latent_dim"] == 4 and ran["data"] == ["digits"]
+    assert ran["compile"] == {"loss": "hinge", "augment": ["translation"]}
+    assert_one_line_error(run_cli("train", "pixelcnn", "--recipe", tmp_path / "recipe.json"), "trains dcgan, not pixelcnn")
+    assert_one_line_error(run_cli("train", "dcgan", "--set", "compile.penalty=gp", "--out", tmp_path / "r2"),
+                          "penalty must be")
+    assert_one_line_error(run_cli("train", "dcgan", "--set", "hparams.latent_dims=3", "--out", tmp_path / "r3"),
+                          "latent_dims")
+    assert_one_line_error(run_cli("train"), "name a model or give --recipe")
+
+
+def test_interpolate_neighbours_and_probe_on_the_zoo_gan(tmp_path):
+    from PIL import Image
+
+    result = run_cli("interpolate", "dcgan-mnist5k", "--rows", "2", "--steps", "5", "--out", tmp_path / "i.png")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert Image.open(tmp_path / "i.png").size == (5 * 30 + 2, 2 * 30 + 2)
+    result = run_cli("neighbours", "dcgan-mnist5k", "--n", "3", "--k", "4", "--out", tmp_path / "n.png")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert Image.open(tmp_path / "n.png").size == (5 * 30 + 2, 3 * 30 + 2) and "median" in result.stdout
+    result = run_cli("probe", "dcgan-mnist5k")
+    assert result.returncode == 0, result.stderr[-2000:]
+    accuracy = float(result.stdout.split("test accuracy ")[1].split()[0])
+    assert accuracy > 0.8  # the discriminator's features separate digits far above chance (0.1)
+    assert_one_line_error(run_cli("probe", "pixelcnn-mnist5k"), "does not offer discriminator_features")
+    assert_one_line_error(run_cli("interpolate", "dcgan-mnist5k", "--label", "3", "--out", tmp_path / "x.png"),
+                          "unconditional")
+
+
+def test_pictures_never_overwrite_what_is_not_a_png(tmp_path):
+    precious = tmp_path / "model.keras"
+    precious.write_bytes(b"PK\x03\x04 a model we must keep")
+    assert_one_line_error(run_cli("sample", "dcgan-mnist5k", "--out", precious), "ending in .png")
+    fake_png = tmp_path / "notes.png"
+    fake_png.write_text("my notes, not a picture")
+    assert_one_line_error(run_cli("sample", "dcgan-mnist5k", "--out", fake_png), "not a PNG")
+    assert precious.read_bytes() == b"PK\x03\x04 a model we must keep"
+    assert fake_png.read_text() == "my notes, not a picture"

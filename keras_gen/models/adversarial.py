@@ -224,9 +224,8 @@ class AdversarialModel(LatentModel):
         else:
             self.replay = None
 
-        remember = {**settings, "d_optimizer": self.d_optimizer, "g_optimizer": self.g_optimizer}
-        if isinstance(remember["loss"], losses.LossPair):
-            remember["loss"] = remember["loss"].name
+        remember = {**settings, "d_optimizer": self.d_optimizer, "g_optimizer": self.g_optimizer,
+                    "loss": self.loss_pair.to_config()}
         self.compile_keras(keras_args, remember)
         # Built now, on their variables: Keras skips loading the state of unbuilt optimizers.
         self.d_optimizer.build(self.discriminator.trainable_variables)
@@ -262,15 +261,17 @@ class AdversarialModel(LatentModel):
     def auxiliary_generator_loss(self, fake_aux, labels):
         return 0.0
 
-    def penalty_value(self, real, fake, labels):
-        """The configured penalty on D (float32 scalar), on the images D was shown."""
+    def penalty_value(self, real, fake, labels, seed=None, training=True):
+        """The configured penalty on D (float32 scalar), on the images D was shown; random
+        draws (interpolation weights, perturbations) come from `seed` (the training stream)."""
+        seed = self.seed_generator if seed is None else seed
         def critic(x):
-            return self.discriminate(x, labels, training=True)[0]
+            return self.discriminate(x, labels, training=training)[0]
 
         if self.penalty == "gradient_penalty":
-            return regularizers.gradient_penalty(critic, real, fake, seed=self.seed_generator)
+            return regularizers.gradient_penalty(critic, real, fake, seed=seed)
         if self.penalty == "dragan":
-            return regularizers.dragan_penalty(critic, real, seed=self.seed_generator)
+            return regularizers.dragan_penalty(critic, real, seed=seed)
         return regularizers.r1_penalty(critic, real)
 
     def _kernels(self, network):
@@ -348,7 +349,8 @@ class AdversarialModel(LatentModel):
             ema.assign(self.ema_decay * ema + (1.0 - self.ema_decay) * weight if id(weight) in trained else weight)
 
     def test_step(self, data):
-        """The game's losses on held-out real images and fresh fakes; nothing is updated."""
+        """The game's losses (and penalty) on held-out real images and fresh fakes; nothing is
+        updated. Orthogonal regularisation, a property of the weights alone, is left out."""
         images, labels = self.unpack(data)
         labels = self.require_labels(labels)
         real = self.images_to_float(images)
@@ -359,7 +361,12 @@ class AdversarialModel(LatentModel):
         d_loss = self.loss_pair.discriminator(real_logits, fake_logits)
         d_loss += self.auxiliary_discriminator_loss(real_aux, fake_aux, labels)
         g_loss = self.loss_pair.generator(fake_logits) + self.auxiliary_generator_loss(fake_aux, labels)
-        self.update_metrics(loss=d_loss + g_loss, d_loss=d_loss, g_loss=g_loss,
+        loss = d_loss + g_loss
+        if self.penalty:
+            penalty = self.penalty_value(real, fake, labels, seed=self.eval_seed_generator, training=False)
+            loss += self.penalty_weight * penalty
+            self.update_metrics(penalty=penalty)
+        self.update_metrics(loss=loss, d_loss=d_loss, g_loss=g_loss,
                             d_real=self._d_value(real_logits), d_fake=self._d_value(fake_logits))
         return self.metric_results()
 

@@ -144,3 +144,16 @@ def test_penalty_on_the_model_matches_the_regulariser_on_a_linear_critic():
     assert value == pytest.approx((np.linalg.norm(w) - 1.0) ** 2, rel=1e-4)
     assert float(regularizers.r1_penalty(lambda x: model.discriminate(x, None, True)[0], real)) == pytest.approx(
         0.5 * np.linalg.norm(w) ** 2, rel=1e-4)
+
+
+def test_least_squares_targets_and_the_evaluated_penalty_survive_saving(tmp_path):
+    from keras_gen import losses
+
+    model = tiny()
+    model.compile(loss=losses.get("least_squares", a=-1, b=1, c=0), penalty="gradient_penalty")
+    model.save(tmp_path / "ls.keras")
+    loaded = keras.models.load_model(tmp_path / "ls.keras")
+    assert loaded.loss_pair.params == {"a": -1.0, "b": 1.0, "c": 0.0}
+    result = loaded.evaluate(digits8(16), batch_size=16, verbose=0, return_dict=True)
+    assert result["penalty"] > 0
+    assert result["loss"] == pytest.approx(result["d_loss"] + result["g_loss"] + 10.0 * result["penalty"], rel=1e-5)
