@@ -3,15 +3,24 @@ from keras_gen.models.adversarial import AdversarialModel
 from keras_gen.models.autoregressive import AutoregressiveModel
 from keras_gen.models.base import Endpoint, GenerativeModel
 from keras_gen.models.dcgan import DCGAN
+from keras_gen.models.dragan import DRAGAN
+from keras_gen.models.gan import GAN
 from keras_gen.models.latent import LatentModel
+from keras_gen.models.lsgan import LSGAN
 from keras_gen.models.pixelcnn import PixelCNN
+from keras_gen.models.wgan import WGAN, WGANGP
 
 __all__ = [
     "AdversarialModel",
     "AutoregressiveModel",
     "DCGAN",
+    "DRAGAN",
     "Endpoint",
+    "GAN",
     "GenerativeModel",
+    "LSGAN",
     "LatentModel",
     "PixelCNN",
+    "WGAN",
+    "WGANGP",
 ]
