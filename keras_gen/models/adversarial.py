@@ -286,7 +286,7 @@ class AdversarialModel(LatentModel):
     def require_labels(self, labels):
         if self.conditional and labels is None:
             raise KerasGenError(f"{type(self).__name__} is conditional: give (images, labels) batches")
-        return tf.cast(labels, tf.int32) if self.conditional else None
+        return self.assert_labels_in_range(labels) if self.conditional else None
 
     def train_step(self, data):
         images, labels = self.unpack(data)

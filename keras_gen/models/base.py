@@ -187,22 +187,33 @@ class GenerativeModel(keras.Model):
                 f"0..255, got {tf.as_dtype(dtype).name} {list(shape)}{hint}"
             )
 
-    def _check_training_data(self, x):
+    def _check_training_data(self, x, y=None):
         """Fail before Keras starts on arrays and datasets that cannot be images of this model."""
         if isinstance(x, tf.data.Dataset):
             spec = x.element_spec
-            spec = spec[0] if isinstance(spec, (tuple, list)) else spec
+            if isinstance(spec, (tuple, list)):
+                spec, labels_spec = spec[0], (spec[1] if len(spec) > 1 else None)
+                if labels_spec is not None and hasattr(labels_spec, "dtype"):
+                    self.check_labels_dtype(labels_spec.dtype)
             self._check_batch_spec(spec.shape, spec.dtype)
         elif x is not None and hasattr(x, "shape") and hasattr(x, "dtype"):
             self.check_images(x)
+            if y is not None and hasattr(y, "dtype"):
+                self.check_training_labels(np.asarray(y))
 
-    def fit(self, x=None, *args, **kwargs):
-        self._check_training_data(x)
-        return super().fit(x, *args, **kwargs)
+    def check_labels_dtype(self, dtype):
+        """Labels that come with the images (ignored by unconditional models)."""
 
-    def evaluate(self, x=None, *args, **kwargs):
-        self._check_training_data(x)
-        return super().evaluate(x, *args, **kwargs)
+    def check_training_labels(self, labels):
+        """Label values given to `fit` / `evaluate` as an array (ignored by unconditional models)."""
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        self._check_training_data(x, y)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_training_data(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
 
     @staticmethod
     def images_to_float(images):

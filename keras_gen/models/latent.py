@@ -101,9 +101,35 @@ class LatentModel(GenerativeModel):
     def call(self, inputs, training=False):
         """`z` (or `[z, labels]` for a conditional model) -> images float32 in [0, 1]."""
         if self.conditional:
-            z, labels = inputs
-            return self.generate(z, labels)
+            if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+                raise KerasGenError(f"{type(self).__name__} is conditional: call it with [z, labels]")
+            return self.generate(*inputs)
         return self.generate(inputs)
+
+    def assert_labels_in_range(self, labels):
+        """Labels as int32, with graph-time checks (a named InvalidArgumentError, never an
+        embedding lookup out of range) for tensors that Python never sees: datasets, exports."""
+        labels = tf.cast(labels, tf.int32)
+        message = f"labels must be in 0..{self.num_classes - 1}"
+        with tf.control_dependencies([
+            tf.debugging.assert_non_negative(labels, message=message),
+            tf.debugging.assert_less(labels, self.num_classes, message=message),
+        ]):
+            return tf.identity(labels)
+
+    def check_labels_dtype(self, dtype):
+        if self.conditional and not tf.as_dtype(dtype).is_integer:
+            raise KerasGenError(f"labels must be integers 0..{self.num_classes - 1}, got {tf.as_dtype(dtype).name}")
+
+    def check_training_labels(self, labels):
+        if not self.conditional:
+            return
+        self.check_labels_dtype(labels.dtype)
+        labels = labels.reshape(-1)
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise KerasGenError(
+                f"labels must be in 0..{self.num_classes - 1}, got values from {labels.min()} to {labels.max()}"
+            )
 
     def generate(self, z, labels=None):
         """Latents `[B, latent_dim]` (and labels `[B]`) -> images float32 `[B, H, W, C]` in [0, 1]."""
@@ -179,9 +205,10 @@ class LatentModel(GenerativeModel):
             label_spec = tf.TensorSpec([None], tf.int32, name="labels")
 
             def from_latents(z, labels):
-                return {"images": images_to_uint8(self._generate(z, labels))}
+                return {"images": images_to_uint8(self._generate(z, self.assert_labels_in_range(labels)))}
 
             def sample(labels, seed, *truncation):
+                labels = self.assert_labels_in_range(labels)
                 z = draw_latents(tf.shape(labels)[0], seed, truncation)
                 return {"images": images_to_uint8(self._generate(z, labels))}
 
