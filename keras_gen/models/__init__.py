@@ -2,6 +2,7 @@
 from keras_gen.models.adversarial import AdversarialModel
 from keras_gen.models.autoregressive import AutoregressiveModel
 from keras_gen.models.base import Endpoint, GenerativeModel
+from keras_gen.models.cgan import ACGAN, CGAN
 from keras_gen.models.dcgan import DCGAN
 from keras_gen.models.dragan import DRAGAN
 from keras_gen.models.gan import GAN
@@ -11,6 +12,8 @@ from keras_gen.models.pixelcnn import PixelCNN
 from keras_gen.models.wgan import WGAN, WGANGP
 
 __all__ = [
+    "ACGAN",
+    "CGAN",
     "AdversarialModel",
     "AutoregressiveModel",
     "DCGAN",

@@ -1,0 +1,139 @@
+"""Class-conditional GANs: a projection-discriminator cGAN and AC-GAN.
+
+Both draw x = G(z, y), y ∈ {0, ..., K-1}, from the same generator: DCGAN's, with every batch
+norm a conditional batch norm on a learned label embedding (`keras_gen.networks.conditional`).
+They differ in how D uses the class:
+
+- `CGAN` (Miyato & Koyama, "cGANs with Projection Discriminator", ICLR 2018): D(x, y) =
+  ψ(φ(x)) + e_y · φ(x), the log density ratio of a conditional model written as an
+  unconditional term plus the inner product of a class embedding with D's features. Default
+  loss: hinge, as in the paper's experiments. The projection logit is a raw critic value (the
+  inner product is unbounded), and the hinge stops D pushing an example once it is past the
+  margin, so D's class term does not grow without limit on examples it already separates;
+  the cross-entropy loss keeps rewarding ever larger |logit| there.
+- `ACGAN` (Odena, Olah & Shlens, "Conditional Image Synthesis with Auxiliary Classifier
+  GANs", ICML 2017): D sees only the image and has two heads, real/fake and a K-way
+  classifier. D minimises the non-saturating adversarial loss + the class cross-entropy on real
+  and fake images; G minimises its adversarial loss + the class cross-entropy of its fakes
+  (the paper's L_S and L_C). `classify(images)` exposes D's classifier.
+
+Training takes `(images, labels)` batches (`fit(images, labels)` or a dataset of pairs); the
+fakes of a step take the labels of its real batch. `generate(z, labels)`, `sample(n, seed,
+labels)` and the serving signatures come from `LatentModel`.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from keras_gen import losses
+from keras_gen.models.adversarial import AdversarialModel
+from keras_gen.networks import conditional as networks
+
+
+class _ClassConditionalGAN(AdversarialModel):
+    """The hyper-parameters and generator both class-conditional GANs share."""
+
+    def __init__(
+        self,
+        image_shape=(28, 28, 1),
+        num_classes=10,
+        latent_dim=64,
+        generator_widths=(128, 64),
+        discriminator_widths=(64, 128),
+        embed_dim=32,
+        precision="float32",
+        seed=None,
+        ema_decay=None,
+        **kwargs,
+    ):
+        self.generator_widths = tuple(int(w) for w in generator_widths)
+        self.discriminator_widths = tuple(int(w) for w in discriminator_widths)
+        self.embed_dim = int(embed_dim)
+        super().__init__(
+            image_shape=image_shape,
+            latent_dim=latent_dim,
+            num_classes=num_classes,
+            precision=precision,
+            seed=seed,
+            ema_decay=ema_decay,
+            **kwargs,
+        )
+
+    def build_generator(self):
+        return networks.generator(
+            self.image_shape, self.latent_dim, self.num_classes, self.generator_widths, self.embed_dim, self.precision
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            generator_widths=list(self.generator_widths),
+            discriminator_widths=list(self.discriminator_widths),
+            embed_dim=self.embed_dim,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_gen")
+class CGAN(_ClassConditionalGAN):
+    """Class-conditional GAN: conditional-batch-norm generator, projection discriminator.
+
+    Args:
+      image_shape: `(H, W, C)`; H and W divisible by `2 ** len(generator_widths)`.
+      num_classes: K, the number of classes (labels 0..K-1).
+      latent_dim: size of z.
+      generator_widths: feature maps of the generator, coarsest first.
+      discriminator_widths: feature maps of the discriminator's stride-2 convolutions.
+      embed_dim: size of the generator's label embedding, the input of its conditional batch
+        norms (the projection's class embedding has the size of D's features).
+      precision: "float32" or "mixed_bfloat16" (bf16 compute, float32 weights and logits).
+      seed, ema_decay, generator, discriminator: as `AdversarialModel`.
+
+    Default loss "hinge" (Miyato & Koyama 2018); `compile(loss=...)` takes any other pair.
+    """
+
+    COMPILE_DEFAULTS = {**AdversarialModel.COMPILE_DEFAULTS, "loss": "hinge"}
+
+    def build_discriminator(self):
+        return networks.projection_discriminator(
+            self.image_shape, self.num_classes, self.discriminator_widths, self.precision
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_gen")
+class ACGAN(_ClassConditionalGAN):
+    """AC-GAN: conditional-batch-norm generator, discriminator with a class head.
+
+    Args: as `CGAN`. D takes images only and returns `[logits [B, 1], class_logits [B, K]]`;
+    the class cross-entropy (`keras_gen.losses.acgan_*`) is added to both players' losses.
+    Default loss "non_saturating", as in the paper.
+    """
+
+    def build_discriminator(self):
+        return networks.auxiliary_discriminator(
+            self.image_shape, self.num_classes, self.discriminator_widths, self.precision
+        )
+
+    def discriminate(self, images, labels, training):
+        """D on images alone: `(logits [B, 1] float32, class_logits [B, K])`; labels are not shown."""
+        logits, class_logits = self.discriminator(images, training=training)
+        return tf.cast(logits, tf.float32), class_logits
+
+    def auxiliary_discriminator_loss(self, real_aux, fake_aux, labels):
+        """Class cross-entropy of D's classifier on the real batch and on its fakes (same labels)."""
+        return losses.acgan_discriminator_loss(real_aux, labels, fake_aux, labels)
+
+    def auxiliary_generator_loss(self, fake_aux, labels):
+        """Class cross-entropy of D's classifier on G's fakes against the classes asked for."""
+        return losses.acgan_generator_loss(fake_aux, labels)
+
+    def classify(self, images, batch_size=256):
+        """Class probabilities float32 `[B, K]` from D's classifier, for uint8 images `[B, H, W, C]`."""
+        images = self.check_images(images)
+        outputs = []
+        for start in range(0, int(images.shape[0]), batch_size):
+            x = self.images_to_float(images[start:start + batch_size])
+            _, class_logits = self.discriminator(x, training=False)
+            outputs.append(tf.nn.softmax(tf.cast(class_logits, tf.float32), axis=-1))
+        return tf.concat(outputs, axis=0)
