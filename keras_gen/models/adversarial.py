@@ -1,7 +1,7 @@
 """The adversarial base: a generator G and a discriminator (critic) D in a two-player game.
 
     D: min  L_D(D(x), D(G(z)))  +  λ · penalty(D)      (d_steps updates per batch)
-    G: min  L_G(D(G(z)))        (+ β · orthogonality, BigGAN)
+    G: min  L_G(D(G(z)))        (+ β · orthogonality of G's kernels, BigGAN)
 
 `L_D` / `L_G` is a named pair from `keras_gen.losses` (minimax, non_saturating, wasserstein,
 hinge, least_squares). Every stabiliser of the lecture is one `compile` option, usable on any
@@ -69,7 +69,8 @@ class AdversarialModel(LatentModel):
       generator, discriminator: networks to use instead of building them from the
         hyper-parameters (serialised with the model).
 
-    `fit` reports `loss` (= d_loss + g_loss + the weighted penalty: everything minimised),
+    `fit` reports `loss` (= d_loss + g_loss + the weighted penalty and the orthogonality term:
+    everything minimised),
     `d_loss`, `g_loss`, `d_real` and `d_fake` (mean D(x) and D(G(z)): probabilities for
     the cross-entropy losses, raw critic values for the others) and `penalty` when one is set.
     `evaluate(images)` reports the same on held-out images without updating anything.
@@ -174,7 +175,8 @@ class AdversarialModel(LatentModel):
           augment: DiffAugment policies applied to every image D sees, e.g.
             ["translation", "cutout"].
           replay_buffer: keep this many past fakes and show D `replay_fraction` of them.
-          orthogonal_regularization: β of BigGAN's orthogonality penalty on both players.
+          orthogonal_regularization: β of BigGAN's orthogonality penalty on G's kernels
+            (Brock et al. 2019 apply it to G; embedding tables are left out).
           jit_compile, run_eagerly, steps_per_execution: as `keras.Model.compile`.
         """
         given = {k: v for k, v in locals().items()
@@ -275,7 +277,9 @@ class AdversarialModel(LatentModel):
         return regularizers.r1_penalty(critic, real)
 
     def _kernels(self, network):
-        return [v for v in network.trainable_variables if len(v.shape) >= 2]
+        # Every matrix and convolution kernel, but not embedding tables: BigGAN leaves its
+        # shared class embedding out of the orthogonality penalty.
+        return [v for v in network.trainable_variables if len(v.shape) >= 2 and v.name != "embeddings"]
 
     def _d_value(self, logits):
         return tf.reduce_mean(tf.sigmoid(logits) if self.loss_pair.probability else logits)
@@ -309,10 +313,6 @@ class AdversarialModel(LatentModel):
                 if self.penalty:
                     penalty = self.penalty_value(real_in, fake_in, labels)
                     d_total += self.penalty_weight * penalty
-                if self.orthogonal_regularization:
-                    d_total += regularizers.orthogonal_regularization(
-                        self._kernels(self.discriminator), self.orthogonal_regularization
-                    )
             grads = tape.gradient(d_total, self.discriminator.trainable_variables)
             self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
             if self.clip_value is not None:
