@@ -2,6 +2,7 @@
 from keras_gen.models.adversarial import AdversarialModel
 from keras_gen.models.autoregressive import AutoregressiveModel
 from keras_gen.models.base import Endpoint, GenerativeModel
+from keras_gen.models.biggan import BigGAN
 from keras_gen.models.cgan import ACGAN, CGAN
 from keras_gen.models.dcgan import DCGAN
 from keras_gen.models.dragan import DRAGAN
@@ -16,6 +17,7 @@ __all__ = [
     "CGAN",
     "AdversarialModel",
     "AutoregressiveModel",
+    "BigGAN",
     "DCGAN",
     "DRAGAN",
     "Endpoint",
