@@ -3,7 +3,10 @@
 A run folder holds:
   run.json            the recipe (exactly what was asked), the model config, and what came
                       out: per-epoch history, test figures, training time, versions
-  model.keras         the final model (weights, optimizer state, compile config)
+  model.keras         the final model (weights, optimizer state, compile config); where
+                      samples can be scored (a feature network for the data), the weights of
+                      the epoch with the lowest held-out FID
+  checkpoints/best.keras   that best epoch's whole model
   samples/epoch_NNN.png   a fixed, seeded sample grid after every epoch (models that sample)
   checkpoints/epoch_NNN.keras   the newest whole-model checkpoints
   logs/               TensorBoard scalars and sample images
@@ -31,6 +34,21 @@ def make_dataset(name, split, batch_size, seed, image_size=None, shuffle=True, d
     if shuffle:
         ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size, drop_remainder=shuffle).prefetch(tf.data.AUTOTUNE)
+
+
+# The shipped feature network that scores samples of a dataset (keras_gen.metrics), by name.
+FEATURE_NETWORKS = {"mnist5k": "mnist28"}
+
+
+def quality_network(data_name, model):
+    """The feature network that can score `model`'s samples of `data_name`, or None."""
+    name = FEATURE_NETWORKS.get(data_name)
+    if name is None or not model.offers("sample"):
+        return None
+    from keras_gen import metrics
+
+    network = metrics.load_feature_network(name)
+    return network if tuple(network.image_shape) == tuple(model.image_shape) else None
 
 
 def build_model(recipe: Recipe, image_shape):
@@ -72,7 +90,8 @@ def train(recipe: Recipe, out, *, grid_size=64, verbose=1, download=False, callb
     import keras
     import tensorflow as tf
 
-    from keras_gen.callbacks import AtomicCheckpoint, SampleGrid
+    from keras_gen import data
+    from keras_gen.callbacks import AtomicCheckpoint, QualityCheckpoint, SampleGrid
 
     recipe = recipe.resolved()
     out = ensure_writable_dir(out)
@@ -97,10 +116,19 @@ def train(recipe: Recipe, out, *, grid_size=64, verbose=1, download=False, callb
         else None
     )
 
-    run_callbacks = [keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False)]
+    run_callbacks = []
+    network = quality_network(data_name, model)
+    if network is not None:  # first, so that val_fid reaches the other callbacks' logs
+        reference, _ = data.load_arrays(data_name, "test", image_size=recipe.image_size)
+        quality = QualityCheckpoint(reference, network, out / "checkpoints" / "best.keras", seed=recipe.seed)
+        run_callbacks.append(quality)
     if model.offers("sample"):
-        run_callbacks.insert(0, SampleGrid(out / "samples", grid_size, recipe.seed, out / "logs" / "samples"))
-    run_callbacks += [AtomicCheckpoint(out / "checkpoints"), *callbacks]
+        run_callbacks.append(SampleGrid(out / "samples", grid_size, recipe.seed, out / "logs" / "samples"))
+    run_callbacks += [
+        keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False),
+        AtomicCheckpoint(out / "checkpoints"),
+        *callbacks,
+    ]
     start = time.perf_counter()
     history = model.fit(train_ds, epochs=recipe.epochs, callbacks=run_callbacks, verbose=verbose, shuffle=False)
     train_seconds = time.perf_counter() - start
@@ -115,6 +143,8 @@ def train(recipe: Recipe, out, *, grid_size=64, verbose=1, download=False, callb
         "train_seconds": round(train_seconds, 1),
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "test": {k: float(v) for k, v in test.items()} if test else None,
+        # The model saved is the epoch with the lowest held-out FID, where one was measured.
+        "best": {"epoch": quality.best_epoch, "val_fid": float(quality.best)} if network is not None else None,
         "versions": versions(),
     }
     write_json(out / "run.json", info)

@@ -7,8 +7,11 @@ An entry is data, one folder under `zoo/` (installed as package data):
     zoo/<entry>/model.weights.h5  the trained weights (no optimizer state)
     zoo/<entry>/metadata.json     weights sha256, parameter count, versions, date, machine,
                                   training time and the figures measured after training
+                                  (for digit GANs: FID, KID, precision/recall, coverage, class
+                                  coverage, memorisation from `keras_gen.metrics`)
     zoo/<entry>/README.md         the model card
-    zoo/<entry>/samples.png       64 samples drawn with seed 0
+    zoo/<entry>/samples.png       64 samples drawn with seed 0 (models that sample), and
+    zoo/<entry>/interpolation.png latent interpolations, neighbours.png nearest training images
 
 `load(name)` checks the weights' sha256 before it parses them; `build(name)` retrains an
 entry from its recipe and rewrites the folder (assembled beside it, then swapped in).
@@ -156,20 +159,20 @@ def _card(name, entry_recipe, metadata) -> str:
 | --- | --- |
 {figures}
 
-## Samples (seed 0{", one row per class" if metadata.get("conditional") else ""})
-
-![samples](samples.png)
-
+{_pictures(metadata)}
 {entry_recipe.notes}
 
 Rebuild: `keras-gen zoo build {name}` (written by it; edit recipe.json, not this card).
 """
 
 
+def _pictures(metadata) -> str:
+    return "\n".join(f"## {what}\n\n![{file}]({file})\n" for file, what in metadata.get("grids", {}).items())
+
+
 def build(name: str, zoo_dir=None, verbose=1) -> Path:
     """Retrain the entry `name` from its recipe and rewrite its folder; returns the folder."""
     from keras_gen import training
-    from keras_gen.images import sample_grid, save_png
 
     folder = entry_dir(name, zoo_dir)
     entry_recipe = recipe(name, zoo_dir)
@@ -179,6 +182,11 @@ def build(name: str, zoo_dir=None, verbose=1) -> Path:
     figures = {f"train {k} (last epoch)": round(v[-1], 4) for k, v in info["history"].items()}
     if info["test"]:
         figures.update({f"test {k}": round(v, 4) for k, v in info["test"].items()})
+    if info.get("best"):
+        figures["kept epoch (lowest held-out FID)"] = info["best"]["epoch"]
+    network = training.quality_network(entry_recipe.data[0], model)
+    if network is not None:
+        figures.update(_sample_figures(model, network))
 
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=folder.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; an entry is shipped data
@@ -188,8 +196,7 @@ def build(name: str, zoo_dir=None, verbose=1) -> Path:
         fresh = type(model).from_config(model.get_config())
         fresh.set_weights(model.get_weights())
         fresh.save_weights(staging / WEIGHTS)
-        if model.offers("sample"):
-            save_png(staging / "samples.png", sample_grid(model, 64, 0))
+        grids = _write_grids(model, entry_recipe, staging)
         metadata = {
             "model": entry_recipe.model,
             "conditional": bool(getattr(model, "num_classes", None)),
@@ -200,6 +207,7 @@ def build(name: str, zoo_dir=None, verbose=1) -> Path:
             "machine": _machine(),
             "versions": info["versions"],
             "figures": figures,
+            "grids": grids,
         }
         training.write_json(staging / "config.json", model.get_config())
         training.write_json(staging / "metadata.json", metadata)
@@ -208,6 +216,50 @@ def build(name: str, zoo_dir=None, verbose=1) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+SAMPLE_FIGURES_N = 1000  # samples scored for a card: the size of the mnist5k test split
+
+
+def _sample_figures(model, network) -> dict:
+    """FID, KID, precision/recall, density/coverage, class coverage and memorisation of
+    1,000 seeded samples against the held-out split, with the real-vs-real floor beside."""
+    import keras
+
+    from keras_gen import metrics
+    from keras_gen.images import to_uint8
+
+    samples = to_uint8(keras.ops.convert_to_numpy(model.sample(SAMPLE_FIGURES_N, 0)))
+    ours = metrics.evaluate_samples(samples, network, n=SAMPLE_FIGURES_N)
+    floor = metrics.reference_floors(network, n=SAMPLE_FIGURES_N)["floor"]
+    return {f"{k} (1,000 samples vs test; real train vs test: {_round(floor[k])})": _round(v) for k, v in ours.items()}
+
+
+def _round(value):
+    return round(float(value), 4) if isinstance(value, float) else value
+
+
+def _write_grids(model, entry_recipe, folder: Path) -> dict:
+    """The card's pictures: samples, latent interpolations, and nearest training images."""
+    import keras
+
+    from keras_gen import analysis, data
+    from keras_gen.images import make_grid, sample_grid, save_png
+
+    grids = {}
+    if model.offers("sample"):
+        save_png(folder / "samples.png", sample_grid(model, 64, 0))
+        grids["samples.png"] = "64 samples, seed 0" + (", one row per class" if getattr(model, "num_classes", None) else "")
+    if model.offers("interpolate"):
+        save_png(folder / "interpolation.png", make_grid(analysis.interpolation_grid(model, 8, 10, seed=0), columns=10))
+        grids["interpolation.png"] = "8 spherical interpolations between seeded latents, 10 steps each" + (
+            " (row r keeps class r)" if getattr(model, "num_classes", None) else "")
+    if model.offers("sample"):
+        train, _ = data.load_arrays(entry_recipe.data[0], "train", image_size=entry_recipe.image_size)
+        samples = keras.ops.convert_to_numpy(model.sample(8, 1))
+        save_png(folder / "neighbours.png", make_grid(analysis.neighbour_grid(samples, train, k=5), columns=6))
+        grids["neighbours.png"] = "8 samples (seed 1), each followed by its 5 nearest training images in pixel space"
+    return grids
 
 
 def _swap_in(new: Path, folder: Path) -> None:

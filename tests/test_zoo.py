@@ -112,6 +112,8 @@ def test_build_writes_an_entry_that_loads(tmp_path):
     assert "train d_loss (last epoch)" in metadata["figures"] and metadata["train_seconds"] > 0
     card = (folder / "README.md").read_text()
     assert "A tiny DCGAN" in card and metadata["weights_sha256"] in card
+    for picture in ("samples.png", "interpolation.png", "neighbours.png"):
+        assert (folder / picture).is_file() and f"]({picture})" in card
     model = zoo.load("tiny-gan", zoo_dir=tmp_path)
     assert isinstance(model, DCGAN) and model.latent_dim == 8
     assert keras.ops.convert_to_numpy(model.sample(3, 0)).shape == (3, 8, 8, 1)
