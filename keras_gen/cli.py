@@ -103,13 +103,15 @@ def build_parser():
     i.add_argument("--seed", type=_seed, default=0)
     i.add_argument("--out", default="interpolation.png")
 
-    nn = sub.add_parser("neighbours", help="samples beside their nearest training images (pixel space)")
+    nn = sub.add_parser("neighbours", help="samples beside their nearest training images")
     nn.add_argument("source", help="run folder, .keras file or zoo entry")
     nn.add_argument("--data", type=_data_name, default="mnist5k", help="whose training split to search")
     nn.add_argument("--image-size", type=_positive)
     nn.add_argument("--n", type=_positive, default=8, help="samples, one per row")
     nn.add_argument("--k", type=_positive, default=5, help="neighbours per sample")
     nn.add_argument("--seed", type=_seed, default=0)
+    nn.add_argument("--space", choices=["pixels", "features"], default="pixels",
+                    help="distances between pixels, or in the shipped feature network's space (mnist5k)")
     nn.add_argument("--out", default="neighbours.png")
 
     pr = sub.add_parser("probe", help="linear probe on a GAN's discriminator features (test accuracy)")
@@ -258,20 +260,25 @@ def cmd_interpolate(args):
 def cmd_neighbours(args):
     _check_png_out(args.out)
     model, _ = _load_model(args.source, "sample")
-    import numpy as np
-
     from keras_gen import analysis, data
     from keras_gen.images import make_grid, save_png
 
     train, _ = data.load_arrays(args.data, "train", image_size=args.image_size)
     if train.shape[1:] != tuple(model.image_shape):
         raise KerasGenError(f"{args.data} images are {train.shape[1:]}, the model makes {tuple(model.image_shape)}")
+    features = None
+    if args.space == "features":
+        from keras_gen import metrics, training
+
+        if args.data not in training.FEATURE_NETWORKS:
+            raise KerasGenError(f"no feature network for {args.data}; feature networks exist for "
+                                f"{', '.join(training.FEATURE_NETWORKS)} (keras-gen uses pixels elsewhere)")
+        features = metrics.load_feature_network(training.FEATURE_NETWORKS[args.data]).features
     samples = model.sample(args.n, args.seed)
-    grid = analysis.neighbour_grid(samples, train, k=args.k)
+    grid = analysis.neighbour_grid(samples, train, k=args.k, features=features)
     save_png(args.out, make_grid(grid, columns=args.k + 1))
-    _, distances = analysis.nearest_neighbours(samples, train, k=1)
-    print(f"wrote {args.n} samples (seed {args.seed}), each beside its {args.k} nearest {args.data} training images, "
-          f"to {args.out}; nearest-neighbour distance (pixels in [0, 1]) median {float(np.median(distances)):.3f}")
+    print(f"wrote {args.n} samples (seed {args.seed}), each beside its {args.k} nearest {args.data} training images "
+          f"({args.space}), to {args.out}")
 
 
 def cmd_probe(args):

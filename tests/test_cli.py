@@ -136,7 +136,12 @@ def test_interpolate_neighbours_and_probe_on_the_zoo_gan(tmp_path):
     assert Image.open(tmp_path / "i.png").size == (5 * 30 + 2, 2 * 30 + 2)
     result = run_cli("neighbours", "dcgan-mnist5k", "--n", "3", "--k", "4", "--out", tmp_path / "n.png")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert Image.open(tmp_path / "n.png").size == (5 * 30 + 2, 3 * 30 + 2) and "median" in result.stdout
+    assert Image.open(tmp_path / "n.png").size == (5 * 30 + 2, 3 * 30 + 2) and "(pixels)" in result.stdout
+    result = run_cli("neighbours", "dcgan-mnist5k", "--n", "2", "--k", "2", "--space", "features",
+                     "--out", tmp_path / "f.png")
+    assert result.returncode == 0 and "(features)" in result.stdout, result.stderr[-2000:]
+    assert_one_line_error(run_cli("neighbours", "dcgan-mnist5k", "--data", "digits", "--image-size", "28",
+                                  "--space", "features", "--out", tmp_path / "d.png"), "no feature network for digits")
     result = run_cli("probe", "dcgan-mnist5k")
     assert result.returncode == 0, result.stderr[-2000:]
     accuracy = float(result.stdout.split("test accuracy ")[1].split()[0])

@@ -180,15 +180,16 @@ class AdversarialModel(LatentModel):
           jit_compile, run_eagerly, steps_per_execution: as `keras.Model.compile`.
         """
         given = {k: v for k, v in locals().items()
-                 if k in self.COMPILE_DEFAULTS and v is not _DEFAULT}
+                 if k in self.COMPILE_DEFAULTS and v is not _DEFAULT
+                 and not (k.endswith("_optimizer") and v is None)}  # None: the model's default
         if optimizer is not None:
             if "d_optimizer" in given or "g_optimizer" in given:
                 raise KerasGenError("give either optimizer (both players) or d_optimizer / g_optimizer, not both")
             given["d_optimizer"] = given["g_optimizer"] = keras.optimizers.serialize(keras.optimizers.get(optimizer))
         settings = {**self.COMPILE_DEFAULTS, **given}
 
-        self.d_optimizer = self.optimizer_from(settings["d_optimizer"], None)
-        self.g_optimizer = self.optimizer_from(settings["g_optimizer"], None)
+        self.d_optimizer = self.optimizer_from(settings["d_optimizer"])
+        self.g_optimizer = self.optimizer_from(settings["g_optimizer"])
         if self.d_optimizer is self.g_optimizer:
             raise KerasGenError("the two players need two optimizer instances, got the same one twice")
         # Distinct names, so callbacks log `learning_rate_d_optimizer` and `..._g_optimizer`.

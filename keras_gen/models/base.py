@@ -262,9 +262,9 @@ class GenerativeModel(keras.Model):
         self.compile(**keras.saving.deserialize_keras_object(config))
 
     @staticmethod
-    def optimizer_from(spec, default):
+    def optimizer_from(spec, default=None):
         """An optimizer from an instance, a name, a Keras config dict, or `default()` for None."""
-        if spec is None:
+        if spec is None and default is not None:
             return default()
         try:
             return keras.optimizers.get(spec)

@@ -7,8 +7,8 @@ What the paper adds to a class-conditional SN-GAN with self-attention (SAGAN, Zh
   [e(y), z_i] (`keras_gen.networks.biggan`);
 - spectral norm in both players, self-attention at one resolution, a projection discriminator,
   the hinge loss;
-- orthogonal regularisation R = β Σ ‖WᵀW ⊙ (1 − I)‖²_F (β = 1e-4), which makes G amenable to
-- the truncation trick: z ~ N(0, I) resampled to |z| <= t at sampling time trades variety for
+- orthogonal regularisation R = β Σ ‖WᵀW ⊙ (1 − I)‖²_F (β = 1e-4) on G, which makes G amenable
+  to the truncation trick: z ~ N(0, I) resampled to |z| <= t at sampling time trades variety for
   fidelity (`sample(n, seed, labels, truncation=0.5)`; the exported `sample` signature takes it
   too, 0 meaning none);
 - an exponential moving average of G's weights draws the samples (`ema_decay`).
@@ -55,7 +55,7 @@ class BigGAN(AdversarialModel):
     # Hinge loss and β = 1e-4 as in the paper; Adam with beta_1 = 0, beta_2 = 0.999 as in the
     # paper. The paper's G 5e-5 / D 2e-4 with 2 D steps is tuned for batch 2048 on ImageNet;
     # at batch 64 on small data we take one D step (half the cost of a step on a CPU) and
-    # equal rates of 2e-4, so a single D update keeps pace with G. The lead tunes these.
+    # equal rates of 2e-4, so a single D update keeps pace with G.
     COMPILE_DEFAULTS = {
         **AdversarialModel.COMPILE_DEFAULTS,
         "loss": "hinge",

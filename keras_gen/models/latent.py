@@ -86,6 +86,8 @@ class LatentModel(GenerativeModel):
             return None
         if labels is None:
             return None
+        if tf.is_tensor(labels) and not tf.executing_eagerly():  # traced: `predict`, a tf.function
+            return self.assert_labels_in_range(labels)
         labels = np.asarray(labels)
         if labels.ndim == 0:
             labels = np.full([n], labels)
@@ -138,7 +140,7 @@ class LatentModel(GenerativeModel):
         if self.conditional:
             if labels is None:
                 raise KerasGenError(f"{type(self).__name__} is conditional: give labels with z")
-            labels = self.check_labels(labels, int(z.shape[0]))
+            labels = self.check_labels(labels, z.shape[0])
         elif labels is not None:
             self.check_labels(labels, 0)
         return self._generate(z, labels)

@@ -72,6 +72,8 @@ def test_compile_arguments_are_checked_and_optimizer_sets_both_players():
     assert float(model.g_optimizer.learning_rate) == pytest.approx(5e-5)
     model.compile(d_optimizer={"class_name": "Adam", "config": {"learning_rate": 1e-4, "beta_1": 0.0, "beta_2": 0.9}})
     assert float(model.d_optimizer.beta_2) == pytest.approx(0.9)
+    model.compile(d_optimizer=None, g_optimizer=None)  # None: the paper's default
+    assert float(model.g_optimizer.learning_rate) == pytest.approx(2e-4)
     with pytest.raises(KerasGenError, match="either optimizer"):
         model.compile(optimizer="adam", d_optimizer="adam")
     with pytest.raises(KerasGenError, match="unknown argument.*loss_weights"):
@@ -154,3 +156,17 @@ def test_from_preset_returns_the_zoo_model_and_refuses_another_class():
     assert isinstance(model, DCGAN) and model.compiled
     with pytest.raises(KerasGenError, match="is a PixelCNN, not a DCGAN"):
         DCGAN.from_preset("pixelcnn-mnist5k")
+
+
+def test_predict_maps_latents_to_images_for_plain_and_conditional_gans():
+    from keras_gen.models import CGAN
+
+    model = tiny_gan()
+    z = keras.ops.convert_to_numpy(model.latents(5, seed=0))
+    np.testing.assert_allclose(model.predict(z, batch_size=2, verbose=0),
+                               keras.ops.convert_to_numpy(model.generate(z)), atol=1e-6)
+    cgan = CGAN(image_shape=(8, 8, 1), num_classes=3, latent_dim=8, generator_widths=(16, 8),
+                discriminator_widths=(8, 16), embed_dim=4)
+    labels = np.array([0, 1, 2, 1, 0])
+    np.testing.assert_allclose(cgan.predict([z, labels], batch_size=2, verbose=0),
+                               keras.ops.convert_to_numpy(cgan.generate(z, labels)), atol=1e-6)
