@@ -80,22 +80,6 @@ RATIOS = [
 ]
 
 
-def cpu():
-    """`(model name, has native bfloat16)` from /proc/cpuinfo."""
-    name, flags = "unknown CPU", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and name == "unknown CPU":
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    bf16 = bool(flags & {"avx512_bf16", "amx_bf16"})
-    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    return f"{name}, {isa}{' + bf16' if bf16 else ', no native bf16'}", bf16
-
-
 def run(cmd, pythonpath=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     if pythonpath:
@@ -119,7 +103,9 @@ def main():
     if args.worker:
         return worker(args.precision, args.jit)
 
-    cpu_name, has_bf16 = cpu()
+    from keras_gen.hardware import describe_cpu, has_native_bfloat16
+
+    cpu_name, has_bf16 = describe_cpu(), has_native_bfloat16()
     def bf16(label):
         return "bf16" in label or "bfloat16" in label
 
@@ -140,7 +126,7 @@ def main():
             print(f"round {r + 1}: {label}: {results[label][-1]:.0f} img/s", file=sys.stderr, flush=True)
 
     print(f"\nDCGAN training throughput, images/s, batch {BATCH}, {time.strftime('%Y-%m-%d')}, "
-          f"{os.cpu_count()} cores, {cpu_name}\n")
+          f"{cpu_name}\n")
     print("| configuration | " + " | ".join(f"round {i + 1}" for i in range(args.rounds)) + " | median |")
     print("| --- |" + " --- |" * (args.rounds + 1))
     for label, values in results.items():

@@ -33,16 +33,6 @@ VARIANTS = {
 }
 
 
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="dcgan", choices=sorted(VARIANTS))
@@ -51,6 +41,8 @@ def main():
     p.add_argument("--variant", action="append", help="run only these variants (default: all)")
     p.add_argument("--set", dest="common", action="append", default=[], help="an override for every variant")
     args = p.parse_args()
+    from keras_gen.hardware import describe_cpu
+
     variants = {k: v for k, v in VARIANTS[args.model].items() if not args.variant or k in args.variant}
     rows = []
     with tempfile.TemporaryDirectory(prefix="gan-recipes-") as tmp:
@@ -72,7 +64,7 @@ def main():
                          info["train_seconds"], time.perf_counter() - start))
             print(f"{name}: best FID {rows[-1][2]:.2f} at epoch {rows[-1][3]}", file=sys.stderr, flush=True)
     print(f"\n{args.model}, {args.epochs} epochs, batch {args.batch_size}, mnist5k, "
-          f"{time.strftime('%Y-%m-%d')}, {cpu_name()}, {os.cpu_count()} cores\n")
+          f"{time.strftime('%Y-%m-%d')}, {describe_cpu()}\n")
     print("| variant | overrides | best FID | at epoch | last FID | classes covered | train s |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, overrides, best, epoch, last, covered, seconds, _ in rows:

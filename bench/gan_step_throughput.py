@@ -18,7 +18,6 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 BATCH, WARMUP, TIMED = 64, 5, 20
 MODELS = ["gan", "dcgan", "lsgan", "wgan", "wgan-gp", "dragan", "cgan", "acgan", "biggan"]
@@ -43,22 +42,14 @@ def worker(name):
     print(f"{name}: {TIMED * BATCH / (time.perf_counter() - start):.1f} img/s")
 
 
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--worker")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
     args = p.parse_args()
+    from keras_gen.hardware import describe_cpu
+
     if args.worker:
         return worker(args.worker)
     results = {m: [] for m in args.models}
@@ -72,7 +63,7 @@ def main():
             results[m].append(float(match.group(1)))
             print(f"round {r + 1}: {m}: {results[m][-1]:.0f} img/s", file=sys.stderr, flush=True)
     print(f"\nGAN training throughput, real images/s (generator steps x {BATCH}), default settings, 28x28, "
-          f"{time.strftime('%Y-%m-%d')}, {cpu_name()}, {os.cpu_count()} cores\n")
+          f"{time.strftime('%Y-%m-%d')}, {describe_cpu()}\n")
     print("| model | " + " | ".join(f"round {i + 1}" for i in range(args.rounds)) + " | median |")
     print("| --- |" + " --- |" * (args.rounds + 1))
     for m, values in results.items():

@@ -23,7 +23,6 @@ import datetime
 import hashlib
 import json
 import os
-import platform
 import shutil
 import tempfile
 from pathlib import Path
@@ -116,21 +115,6 @@ def load(name: str, zoo_dir=None, compile=True):
     return model
 
 
-def _machine() -> str:
-    import tensorflow as tf
-
-    gpus = len(tf.config.list_physical_devices("GPU"))
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {gpus or 'no'} GPU{'s' if gpus > 1 else ''}"
-
-
 def _card(name, entry_recipe, metadata) -> str:
     figures = "\n".join(f"| {k} | {v} |" for k, v in metadata["figures"].items())
     hp = ", ".join(f"{k}={v}" for k, v in entry_recipe.hparams.items()) or "defaults"
@@ -173,6 +157,7 @@ def _pictures(metadata) -> str:
 def build(name: str, zoo_dir=None, verbose=1) -> Path:
     """Retrain the entry `name` from its recipe and rewrite its folder; returns the folder."""
     from keras_gen import training
+    from keras_gen.hardware import describe_machine
 
     folder = entry_dir(name, zoo_dir)
     entry_recipe = recipe(name, zoo_dir)
@@ -204,7 +189,7 @@ def build(name: str, zoo_dir=None, verbose=1) -> Path:
             "parameters": int(model.count_params()),
             "train_seconds": info["train_seconds"],
             "date": datetime.date.today().isoformat(),
-            "machine": _machine(),
+            "machine": describe_machine(),
             "versions": info["versions"],
             "figures": figures,
             "grids": grids,

@@ -308,7 +308,8 @@ def build_feature_network(name: str = "mnist28", out_dir=None, *, epochs: int | 
 
     from keras_gen import metrics
     from keras_gen.training import versions
-    from keras_gen.zoo import _machine, sha256
+    from keras_gen.hardware import describe_machine
+    from keras_gen.zoo import sha256
 
     recipe = _recipe(name)
     out = ensure_writable_dir(Path(out_dir) if out_dir else weights_root())  # before training, not after
@@ -355,7 +356,7 @@ def build_feature_network(name: str = "mnist28", out_dir=None, *, epochs: int | 
         "train_seconds": train_seconds,
         "train_accuracy_augmented_last_epoch": round(float(history.history["accuracy"][-1]), 4),
         "date": datetime.date.today().isoformat(),
-        "cpu": _machine(),  # /proc/cpuinfo model name, cores, GPUs
+        "cpu": describe_machine(),  # /proc/cpuinfo model name, cores, instruction sets, GPUs
         "versions": {**versions(), "numpy": np.__version__},
     }
     network = FeatureNetwork(name, classifier, {**metadata, "feature_scale": 1.0})

@@ -3,7 +3,6 @@ bookkeeping (d_steps, EMA, metrics, saving) holds. Checked on a tiny DCGAN."""
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from keras_gen import data, regularizers
 from keras_gen.errors import KerasGenError
