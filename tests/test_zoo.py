@@ -13,30 +13,51 @@ from keras_gen.images import make_grid, to_uint8
 from keras_gen.models import DCGAN, PixelCNN
 
 
+GAN_ENTRIES = ["biggan-mnist5k", "cgan-mnist5k", "dcgan-mnist5k", "gan-mnist5k", "wgan-gp-mnist5k"]
+
+
 def test_list():
-    assert zoo.list() == ["dcgan-mnist5k", "pixelcnn-mnist5k"]
+    assert zoo.list() == sorted(GAN_ENTRIES + ["pixelcnn-mnist5k"])
 
 
-@pytest.mark.parametrize("name", ["dcgan-mnist5k", "pixelcnn-mnist5k"])
+@pytest.mark.parametrize("name", GAN_ENTRIES + ["pixelcnn-mnist5k"])
 def test_entries_are_complete_and_small(name):
     folder = zoo.entry_dir(name)
-    for file in ("recipe.json", "config.json", "metadata.json", "README.md", "samples.png", zoo.WEIGHTS):
+    pictures = ("samples.png", "interpolation.png", "neighbours.png") if name in GAN_ENTRIES else ("samples.png",)
+    for file in ("recipe.json", "config.json", "metadata.json", "README.md", zoo.WEIGHTS, *pictures):
         assert (folder / file).is_file(), file
     assert (folder / zoo.WEIGHTS).stat().st_size <= 10 * 2**20
     metadata = json.loads((folder / "metadata.json").read_text())
     assert metadata["weights_sha256"] == zoo.sha256(folder / zoo.WEIGHTS)
-    assert metadata["weights_sha256"] in (folder / "README.md").read_text()
+    card = (folder / "README.md").read_text()
+    assert metadata["weights_sha256"] in card
+    assert zoo.recipe(name).description in card  # the card is written from the recipe that trained it
 
 
-def test_dcgan_entry_reproduces_its_sample_grid():
+@pytest.mark.parametrize("name", GAN_ENTRIES)
+def test_gan_entries_reproduce_their_sample_grid_and_fid(name):
     from PIL import Image
 
-    model = zoo.load("dcgan-mnist5k")
-    assert isinstance(model, DCGAN) and model.image_shape == (28, 28, 1)
-    grid = make_grid(to_uint8(keras.ops.convert_to_numpy(model.sample(64, 0))))
-    card_grid = np.asarray(Image.open(zoo.entry_dir("dcgan-mnist5k") / "samples.png"))
+    from keras_gen import metrics
+    from keras_gen.images import sample_grid
+
+    model = zoo.load(name)
+    card_grid = np.asarray(Image.open(zoo.entry_dir(name) / "samples.png"))
+    grid = sample_grid(model, 64, 0)
     # Another CPU may pick other oneDNN kernels: allow rounding to the neighbouring grey level.
     assert np.abs(grid[..., 0].astype(int) - card_grid).max() <= 1
+    figures = json.loads((zoo.entry_dir(name) / "metadata.json").read_text())["figures"]
+    (fid_key,) = [k for k in figures if k.startswith("fid ")]
+    samples = to_uint8(keras.ops.convert_to_numpy(model.sample(1000, 0)))
+    assert metrics.evaluate_samples(samples)["fid"] == pytest.approx(figures[fid_key], rel=1e-2, abs=0.05)
+
+
+def test_conditional_entries_draw_one_row_per_class():
+    from PIL import Image
+
+    for name in ("cgan-mnist5k", "biggan-mnist5k"):
+        height, width = np.asarray(Image.open(zoo.entry_dir(name) / "samples.png")).shape[:2]
+        assert (height - 2) // 30 == 10 and (width - 2) // 30 == 6  # 10 classes x 6 samples of 28 px
 
 
 def test_pixelcnn_entry_reproduces_its_test_bits_per_dim():

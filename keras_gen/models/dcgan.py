@@ -29,6 +29,9 @@ class DCGAN(AdversarialModel):
       generator_widths: feature maps of the generator, coarsest first.
       discriminator_widths: feature maps of the discriminator's stride-2 convolutions.
       precision: "float32" or "mixed_bfloat16" (bf16 compute, float32 weights and logits).
+      spectral_norm: spectrally normalise every layer of the discriminator (Miyato et al. 2018).
+      minibatch_stddev: give the discriminator a minibatch standard-deviation map before its
+        last convolution, so it can see a batch's lack of variety (Karras et al. 2018).
       seed, ema_decay, generator, discriminator: as `AdversarialModel`.
 
     `model(z)` / `generate(z)` map latents `[B, latent_dim]` to images `[B, H, W, C]` in [0, 1].
@@ -42,22 +45,29 @@ class DCGAN(AdversarialModel):
         discriminator_widths=(64, 128),
         precision="float32",
         seed=None,
+        spectral_norm=False,
+        minibatch_stddev=False,
         **kwargs,
     ):
         self.generator_widths = tuple(int(w) for w in generator_widths)
         self.discriminator_widths = tuple(int(w) for w in discriminator_widths)
+        self.spectral_norm = bool(spectral_norm)
+        self.minibatch_stddev = bool(minibatch_stddev)
         super().__init__(image_shape=image_shape, latent_dim=latent_dim, precision=precision, seed=seed, **kwargs)
 
     def build_generator(self):
         return networks.generator(self.image_shape, self.latent_dim, self.generator_widths, self.precision)
 
     def build_discriminator(self):
-        return networks.discriminator(self.image_shape, self.discriminator_widths, self.precision)
+        return networks.discriminator(self.image_shape, self.discriminator_widths, self.precision,
+                                      spectral_norm=self.spectral_norm, minibatch_stddev=self.minibatch_stddev)
 
     def get_config(self):
         config = super().get_config()
         config.update(
             generator_widths=list(self.generator_widths),
             discriminator_widths=list(self.discriminator_widths),
+            spectral_norm=self.spectral_norm,
+            minibatch_stddev=self.minibatch_stddev,
         )
         return config

@@ -4,13 +4,15 @@ the generator, LeakyReLU(0.2) in the discriminator, no pooling and no hidden den
 Generator: Dense -> BN -> ReLU -> reshape to (H/2^k, W/2^k, widths[0]) -> k-1 x
 [ConvT(4, stride 2) -> BN -> ReLU] -> ConvT(C, 4, stride 2) -> tanh, k = len(widths).
 Discriminator: len(widths) x [Conv(4, stride 2) -> LeakyReLU(0.2)] -> Flatten ("features")
--> Dense(1) logit.
+-> Dense(1) logit; optionally every Conv and Dense spectrally normalised (Miyato et al. 2018)
+and a minibatch standard-deviation map before the last convolution (Karras et al. 2018).
 """
 from __future__ import annotations
 
 import keras
 
 from keras_gen.errors import KerasGenError
+from keras_gen.layers import MinibatchStdDev, SpectralNorm
 
 
 def generator(image_shape, latent_dim, widths, dtype="float32"):
@@ -40,15 +42,20 @@ def generator(image_shape, latent_dim, widths, dtype="float32"):
     return keras.Sequential(layers, name="generator")
 
 
-def discriminator(image_shape, widths, dtype="float32"):
+def discriminator(image_shape, widths, dtype="float32", spectral_norm=False, minibatch_stddev=False):
+    def linear(layer):
+        return SpectralNorm(layer) if spectral_norm else layer
+
     layers = [keras.Input(image_shape)]
-    for width in widths:
+    for i, width in enumerate(widths):
+        if minibatch_stddev and i == len(widths) - 1:
+            layers.append(MinibatchStdDev(dtype=dtype))
         layers += [
-            keras.layers.Conv2D(width, 4, strides=2, padding="same", dtype=dtype),
+            linear(keras.layers.Conv2D(width, 4, strides=2, padding="same", dtype=dtype)),
             keras.layers.LeakyReLU(0.2, dtype=dtype),
         ]
     layers += [
         keras.layers.Flatten(dtype=dtype, name="features"),
-        keras.layers.Dense(1, dtype="float32"),  # logits in float32
+        linear(keras.layers.Dense(1, dtype="float32")),  # logits in float32
     ]
     return keras.Sequential(layers, name="discriminator")

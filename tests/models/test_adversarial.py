@@ -156,3 +156,24 @@ def test_least_squares_targets_and_the_evaluated_penalty_survive_saving(tmp_path
     result = loaded.evaluate(digits8(16), batch_size=16, verbose=0, return_dict=True)
     assert result["penalty"] > 0
     assert result["loss"] == pytest.approx(result["d_loss"] + result["g_loss"] + 10.0 * result["penalty"], rel=1e-5)
+
+
+def test_spectral_norm_and_minibatch_stddev_are_one_option_each(tmp_path):
+    from keras_gen.layers import MinibatchStdDev, SpectralNorm
+
+    model = tiny(spectral_norm=True, minibatch_stddev=True)
+    layers = model.discriminator.layers
+    assert sum(isinstance(layer, SpectralNorm) for layer in layers) == 3  # two convolutions and the logit
+    assert sum(isinstance(layer, MinibatchStdDev) for layer in layers) == 1
+    model.compile()
+    model.fit(digits8(16), batch_size=16, epochs=1, verbose=0)
+    for layer in layers:
+        if isinstance(layer, SpectralNorm):
+            kernel = keras.ops.convert_to_numpy(layer.normalized_kernel())
+            assert np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0] < 1.2
+    model.save(tmp_path / "sn.keras")
+    loaded = keras.models.load_model(tmp_path / "sn.keras")
+    assert loaded.spectral_norm and loaded.minibatch_stddev
+    x = model.images_to_float(digits8(4))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded.discriminator(x)),
+                                  keras.ops.convert_to_numpy(model.discriminator(x)))
