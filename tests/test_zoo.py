@@ -185,3 +185,15 @@ def test_a_recipe_without_what_a_build_needs_is_a_clear_error(tmp_path):
     write_recipe(tmp_path, "typo", hparams={"latent_dims": 8})
     with pytest.raises(KerasGenError, match="latent_dims"):
         zoo.build("typo", zoo_dir=tmp_path, verbose=0)
+
+
+def test_card_figures_of_a_conditional_model_include_its_label_accuracy():
+    from keras_gen import metrics
+    from keras_gen.models import CGAN
+
+    model = CGAN(image_shape=(28, 28, 1), num_classes=10, latent_dim=8, generator_widths=(16, 8),
+                 discriminator_widths=(8, 16), embed_dim=4)
+    figures = zoo._sample_figures(model, metrics.load_feature_network("mnist28"))
+    (key,) = [k for k in figures if k.startswith("label accuracy")]
+    assert "0.9880" in key and 0.0 <= figures[key] <= 1.0
+    assert any(k.startswith("fid (1,000 samples vs test; real train vs test: ") for k in figures)
