@@ -124,6 +124,8 @@ def build_parser():
     zsub.add_parser("list", help="list zoo entries")
     zb = zsub.add_parser("build", help="retrain an entry from its recipe")
     zb.add_argument("entry")
+    zt = zsub.add_parser("table", help="every entry's figures as a markdown table (from their metadata)")
+    zt.add_argument("--readme", help="write it into this file's <!-- zoo-table --> block instead of printing it")
     return p
 
 
@@ -311,6 +313,13 @@ def cmd_zoo(args):
     if args.zoo_command == "list":
         for name in zoo.list():
             print(name)
+        return
+    if args.zoo_command == "table":
+        if args.readme:
+            zoo.write_readme_table(args.readme)
+            print(f"wrote the zoo table into {args.readme}")
+        else:
+            print(zoo.results_table())
         return
     zoo.entry_dir(args.entry)  # fail fast on an unknown name, before importing TensorFlow
     _import_tensorflow_quietly()

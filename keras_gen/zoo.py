@@ -150,6 +150,71 @@ Rebuild: `keras-gen zoo build {name}` (written by it; edit recipe.json, not this
 """
 
 
+def _figure(figures, prefix):
+    """The value of the figure whose name starts with `prefix` (names carry their floors)."""
+    for key, value in figures.items():
+        if key.startswith(prefix):
+            return value
+    return None
+
+
+def results_table(zoo_dir=None) -> str:
+    """A markdown table of every entry's figures, read from the metadata its build wrote.
+
+    The README's zoo table is this output (`keras-gen zoo table --readme README.md`), so no
+    figure in it is typed by hand.
+    """
+    rows = [
+        "| entry | model | training (epochs, time) | FID ↓ | precision / recall | coverage | classes | near-copies | other |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    floor = None
+    for name in list(zoo_dir):
+        folder = entry_dir(name, zoo_dir)
+        entry_recipe = recipe(name, zoo_dir)
+        metadata = _read_json(folder / "metadata.json", f"metadata of zoo entry {name!r}")
+        figures = metadata.get("figures", {})
+        fid = _figure(figures, "fid (")
+        if fid is not None and floor is None:
+            floor = next(k for k in figures if k.startswith("fid (")).split("real train vs test: ")[1].rstrip(")")
+        other = [f"{k.split(' (')[0]} {v}" for k, v in figures.items()
+                 if k.startswith(("label accuracy", "test bits_per_dim"))]
+
+        def cell(prefix, fmt="{}"):
+            value = _figure(figures, prefix)
+            return "–" if value is None else fmt.format(value)
+
+        rows.append(
+            f"| [`{name}`](zoo/{name}/README.md) | `{entry_recipe.model}` | {entry_recipe.epochs} epochs, "
+            f"{metadata['train_seconds']:.0f} s | {cell('fid (', '{:.2f}')} | "
+            f"{cell('precision (')} / {cell('recall (')} | {cell('coverage (')} | {cell('classes_covered (')} | "
+            f"{cell('near_copy_fraction (')} | {', '.join(other) or '–'} |"
+        )
+    machine = {json.loads((entry_dir(n, zoo_dir) / "metadata.json").read_text()).get("machine") for n in list(zoo_dir)}
+    note = (f"\n\nFigures of 1,000 samples (seed 0) against the 1,000 mnist5k test images in the shipped "
+            f"mnist28 feature space; real training images score FID {floor} there (the floor) and uniform noise "
+            f"about 70. Trained on: {'; '.join(sorted(m for m in machine if m))}.") if floor else ""
+    return "\n".join(rows) + note
+
+
+README_TABLE = ("<!-- zoo-table -->", "<!-- /zoo-table -->")
+
+
+def write_readme_table(readme, zoo_dir=None) -> None:
+    """Replace the block between the README's zoo-table markers with `results_table()`."""
+    from keras_gen.files import atomic_path
+
+    readme = Path(readme)
+    text = readme.read_text()
+    start, end = README_TABLE
+    if start not in text or end not in text:
+        raise KerasGenError(f"{readme} has no {start} ... {end} block to fill")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    with atomic_path(readme, suffix=".md") as tmp:
+        tmp.write_text(f"{head}{start}\n{results_table(zoo_dir)}\n{end}{tail}")
+
+
 def _pictures(metadata) -> str:
     return "\n".join(f"## {what}\n\n![{file}]({file})\n" for file, what in metadata.get("grids", {}).items())
 

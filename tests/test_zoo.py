@@ -135,6 +135,12 @@ def test_build_writes_an_entry_that_loads(tmp_path):
     assert "A tiny DCGAN" in card and metadata["weights_sha256"] in card
     for picture in ("samples.png", "interpolation.png", "neighbours.png"):
         assert (folder / picture).is_file() and f"]({picture})" in card
+    table = zoo.results_table(tmp_path)
+    assert "[`tiny-gan`](zoo/tiny-gan/README.md) | `dcgan` | 1 epochs" in table
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- zoo-table -->\nold\n<!-- /zoo-table -->\nafter\n")
+    zoo.write_readme_table(readme, tmp_path)
+    assert readme.read_text() == f"# x\n<!-- zoo-table -->\n{table}\n<!-- /zoo-table -->\nafter\n"
     model = zoo.load("tiny-gan", zoo_dir=tmp_path)
     assert isinstance(model, DCGAN) and model.latent_dim == 8
     assert keras.ops.convert_to_numpy(model.sample(3, 0)).shape == (3, 8, 8, 1)
