@@ -191,9 +191,14 @@ def results_table(zoo_dir=None) -> str:
             f"{cell('near_copy_fraction (')} | {', '.join(other) or '–'} |"
         )
     machine = {json.loads((entry_dir(n, zoo_dir) / "metadata.json").read_text()).get("machine") for n in list(zoo_dir)}
-    note = (f"\n\nFigures of 1,000 samples (seed 0) against the 1,000 mnist5k test images in the shipped "
-            f"mnist28 feature space; real training images score FID {floor} there (the floor) and uniform noise "
-            f"about 70. Trained on: {'; '.join(sorted(m for m in machine if m))}.") if floor else ""
+    note = ""
+    if floor:
+        from keras_gen.metrics.features import weights_root
+
+        ceiling = json.loads((weights_root() / "mnist28.json").read_text())["reference_floors"]["ceiling"]["fid"]
+        note = (f"\n\nFigures of 1,000 samples (seed 0) against the 1,000 mnist5k test images in the shipped "
+                f"mnist28 feature space; real training images score FID {floor} there (the floor) and uniform noise "
+                f"{ceiling:.1f} (the ceiling). Trained on: {'; '.join(sorted(m for m in machine if m))}.")
     return "\n".join(rows) + note
 
 
