@@ -313,8 +313,11 @@ def _write_grids(model, entry_recipe, folder: Path) -> dict:
 
     grids = {}
     if model.offers("sample"):
-        save_png(folder / "samples.png", sample_grid(model, 64, 0))
-        grids["samples.png"] = "64 samples, seed 0" + (", one row per class" if getattr(model, "num_classes", None) else "")
+        grid = sample_grid(model, 64, 0)
+        save_png(folder / "samples.png", grid)
+        classes = getattr(model, "num_classes", None)
+        grids["samples.png"] = (f"{classes} x {(grid.shape[1] - 2) // (model.image_shape[1] + 2)} samples, seed 0, "
+                                "one row per class" if classes else "64 samples, seed 0")
     if model.offers("interpolate"):
         save_png(folder / "interpolation.png", make_grid(analysis.interpolation_grid(model, 8, 10, seed=0), columns=10))
         grids["interpolation.png"] = "8 spherical interpolations between seeded latents, 10 steps each" + (
