@@ -35,10 +35,10 @@ def worker(name):
     x, y = data.load_arrays("mnist5k", "train")
     ds = tf.data.Dataset.from_tensor_slices((x, y)).repeat().shuffle(4000, seed=0).batch(BATCH, drop_remainder=True)
     model = training.build_model(Recipe(name), (28, 28, 1))
-    it = iter(ds.prefetch(tf.data.AUTOTUNE))
-    model.fit(it, steps_per_epoch=WARMUP, epochs=1, verbose=0)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    model.fit(ds, steps_per_epoch=WARMUP, epochs=1, verbose=0)
     start = time.perf_counter()
-    model.fit(it, steps_per_epoch=TIMED, epochs=1, verbose=0)
+    model.fit(ds, steps_per_epoch=TIMED, epochs=1, verbose=0)
     print(f"{name}: {TIMED * BATCH / (time.perf_counter() - start):.1f} img/s")
 
 

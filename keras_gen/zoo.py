@@ -85,6 +85,16 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_sha256(path: Path, expected, what: str) -> None:
+    """Refuse `path` unless its sha256 is `expected` (checked before anything parses it)."""
+    actual = sha256(path)
+    if actual != expected:
+        raise KerasGenError(
+            f"{what}: {path.name} sha256 {actual[:16]}... does not match the recorded "
+            f"{str(expected)[:16]}...; the file is corrupt or altered"
+        )
+
+
 def load(name: str, zoo_dir=None, compile=True):
     """The zoo entry `name` as a ready keras-gen model (compiled as its recipe says), offline."""
     folder = entry_dir(name, zoo_dir)
@@ -94,14 +104,9 @@ def load(name: str, zoo_dir=None, compile=True):
     weights = folder / WEIGHTS
     if not weights.is_file():
         raise KerasGenError(f"zoo entry {name!r} has no weights ({weights}); rebuild it with `keras-gen zoo build {name}`")
-    actual = sha256(weights)
-    if actual != metadata.get("weights_sha256"):
-        raise KerasGenError(
-            f"zoo entry {name!r}: {WEIGHTS} sha256 {actual[:16]}... does not match metadata "
-            f"{str(metadata.get('weights_sha256'))[:16]}...; the file is corrupt or altered"
-        )
     if not isinstance(metadata, dict) or not isinstance(config, dict):
         raise KerasGenError(f"zoo entry {name!r}: metadata.json and config.json must be JSON objects")
+    check_sha256(weights, metadata.get("weights_sha256"), f"zoo entry {name!r}")
     try:
         model = registry.model_class(entry_recipe.model).from_config(config)
     except (TypeError, ValueError, KerasGenError) as exc:

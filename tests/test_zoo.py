@@ -93,6 +93,10 @@ def test_missing_pieces_are_clear_errors(tmp_path):
     (folder / "metadata.json").write_text("{not json")
     with pytest.raises(KerasGenError, match="not valid JSON"):
         zoo.load("pixelcnn-mnist5k", zoo_dir=tmp_path)
+    shutil.copy(zoo.entry_dir("pixelcnn-mnist5k") / zoo.WEIGHTS, folder / zoo.WEIGHTS)
+    (folder / "metadata.json").write_text("[1, 2]")
+    with pytest.raises(KerasGenError, match="must be JSON objects"):
+        zoo.load("pixelcnn-mnist5k", zoo_dir=tmp_path)
     with pytest.raises(KerasGenError, match="unknown zoo entry"):
         zoo.load("stylegan-ffhq")
 

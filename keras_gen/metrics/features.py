@@ -239,7 +239,7 @@ def load_feature_network(name: str = "mnist28", weights_dir=None) -> FeatureNetw
       name: a network name (`shipped()` lists those present).
       weights_dir: where `<name>.weights.h5` and `<name>.json` are; default the shipped ones.
     """
-    from keras_gen.zoo import sha256
+    from keras_gen.zoo import check_sha256
 
     base = Path(weights_dir) if weights_dir else weights_root()
     weights, meta_path = base / f"{name}.weights.h5", base / f"{name}.json"
@@ -251,12 +251,7 @@ def load_feature_network(name: str = "mnist28", weights_dir=None) -> FeatureNetw
             f"keras_gen.metrics.build_feature_network({name!r}, out_dir=...) and load it with weights_dir="
         )
     metadata = _read_metadata(meta_path, name)
-    actual = sha256(weights)
-    if actual != metadata.get("weights_sha256"):
-        raise KerasGenError(
-            f"feature network {name!r}: {weights.name} sha256 {actual[:16]}... does not match its json "
-            f"{str(metadata.get('weights_sha256'))[:16]}...; the file is corrupt or altered"
-        )
+    check_sha256(weights, metadata.get("weights_sha256"), f"feature network {name!r}")
     try:
         classifier = _classifier(int(metadata["image_size"]), metadata["architecture"])
     except (KeyError, TypeError, ValueError) as exc:
