@@ -65,6 +65,35 @@ def call_in_fresh_process(path, calls, tmp_path):
 
 
 
+def assert_unconditional_export_matches(model, tmp_path, name, seed=5):
+    """Export `model`; in a fresh process its `serving_default` (z) and `sample` (batch_size,
+    seed) signatures give exactly the uint8 images of `generate(z)` and `sample(3, seed)`."""
+    import keras
+
+    from keras_gen import export
+
+    path = export.export(model, tmp_path, name)
+    z = np.random.default_rng(seed).normal(size=(4, model.latent_dim)).astype(np.float32)
+    out, stdout = call_in_fresh_process(
+        path, [("serving_default", {"z": z}), ("sample", {"batch_size": np.int32(3), "seed": np.int32(seed)})],
+        tmp_path,
+    )
+
+    def uint8(images):
+        return np.round(keras.ops.convert_to_numpy(images) * 255).astype(np.uint8)
+
+    np.testing.assert_array_equal(out["0/images"], uint8(model.generate(z)))
+    np.testing.assert_array_equal(out["1/images"], uint8(model.sample(3, seed)))
+    return stdout
+
+
+def digits8(n=32):
+    """The first n of scikit-learn's 8x8 digits (train split), uint8 [n, 8, 8, 1]."""
+    from keras_gen import data
+
+    return data.load_arrays("digits", "train")[0][:n]
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     """Every test starts from the same global seeds."""

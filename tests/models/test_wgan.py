@@ -3,9 +3,9 @@ default, the critic's Lipschitz constraint, saving and export."""
 import keras
 import numpy as np
 import pytest
-from conftest import call_in_fresh_process
+from conftest import assert_unconditional_export_matches, digits8
 
-from keras_gen import data, export, registry
+from keras_gen import registry
 from keras_gen.models.dcgan import DCGAN
 from keras_gen.models.wgan import WGAN, WGANGP
 
@@ -16,9 +16,6 @@ def tiny(cls, **kwargs):
     return cls(image_shape=(8, 8, 1), latent_dim=8, generator_widths=(16, 8), discriminator_widths=(8, 16),
                seed=1, **kwargs)
 
-
-def digits8(n=32):
-    return data.load_arrays("digits", "train")[0][:n]
 
 
 def numpy(x):
@@ -115,13 +112,7 @@ def test_export_serves_the_same_images_in_a_fresh_process(tmp_path):
     model = tiny(WGANGP)
     model.compile()
     model.fit(digits8(16), batch_size=16, epochs=1, verbose=0)  # batch-norm statistics move
-    path = export.export(model, tmp_path, "wgan-gp")
-    z = np.random.default_rng(1).normal(size=(4, 8)).astype(np.float32)
-    out, _ = call_in_fresh_process(
-        path, [("serving_default", {"z": z}), ("sample", {"batch_size": np.int32(3), "seed": np.int32(5)})], tmp_path
-    )
-    np.testing.assert_array_equal(out["0/images"], np.round(numpy(model.generate(z)) * 255).astype(np.uint8))
-    np.testing.assert_array_equal(out["1/images"], np.round(numpy(model.sample(3, 5)) * 255).astype(np.uint8))
+    assert_unconditional_export_matches(model, tmp_path, "wgan-gp", seed=5)
 
 
 def test_registry_names_the_classes():
