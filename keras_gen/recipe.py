@@ -22,12 +22,12 @@ import re
 from pathlib import Path
 
 from keras_gen import registry
+from keras_gen.data.loaders import EMBEDDED as EMBEDDED_DATA
 from keras_gen.errors import KerasGenError
 from keras_gen.seeds import check_seed
 
 PRECISIONS = ("float32", "mixed_bfloat16")
-DATA_NAME = re.compile(r"^(mnist5k|digits|tfds:[A-Za-z0-9_./:-]+)$")
-EMBEDDED_DATA = ("mnist5k", "digits")
+DATA_NAME = re.compile(rf"^({'|'.join(EMBEDDED_DATA)}|tfds:[A-Za-z0-9_./:-]+)$")
 
 
 def check_data_name(name) -> str:

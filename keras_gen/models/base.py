@@ -19,9 +19,9 @@ import tensorflow as tf
 from keras.src.trainers.compile_utils import MetricsList
 
 from keras_gen.errors import KerasGenError
+from keras_gen.recipe import PRECISIONS
 from keras_gen.seeds import check_seed
 
-PRECISIONS = ("float32", "mixed_bfloat16")
 
 # XLA is off by default: on the 2-core AVX-512 CPUs we measure on it was slower than
 # TensorFlow's oneDNN kernels for DCGAN (float32 0.78x and 0.95x, bfloat16 0.68x and 0.55x
@@ -146,11 +146,6 @@ class GenerativeModel(keras.Model):
         if capability == "evaluate":
             return type(self).test_step is not keras.Model.test_step
         return callable(getattr(type(self), capability, None))
-
-    @property
-    def has_test_step(self) -> bool:
-        """Whether the model defines `evaluate` on held-out images (e.g. a likelihood)."""
-        return self.offers("evaluate")
 
     # -- images in -----------------------------------------------------------------------
     def check_images(self, images):
