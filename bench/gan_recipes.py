@@ -23,6 +23,10 @@ VARIANTS = {
     "dcgan": {
         "plain": [],
         "ema": ["hparams.ema_decay=0.999"],
+        "ema-0.99": ["hparams.ema_decay=0.99"],
+        "r1": ["compile.penalty=r1", "compile.penalty_weight=0.2"],
+        "hinge": ["compile.loss=hinge"],
+        "spectral-norm": ["hparams.spectral_norm=true"],
         "diffaugment": ['compile.augment=["translation", "cutout"]'],
         "ema+diffaugment": ["hparams.ema_decay=0.999", 'compile.augment=["translation", "cutout"]'],
         "ema+diffaugment+r1": ["hparams.ema_decay=0.999", 'compile.augment=["translation", "cutout"]',

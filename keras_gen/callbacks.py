@@ -1,6 +1,12 @@
-"""Callbacks that every keras-gen training run uses: sample grids and atomic checkpoints."""
+"""Callbacks that every keras-gen training run uses: sample grids, atomic checkpoints (with
+what an exact resume needs, `keras_gen.resume`), the best epoch by held-out quality, stops on
+a non-finite loss and on SIGINT, and one plain line per epoch for output that is not a
+terminal."""
 from __future__ import annotations
 
+import math
+import sys
+import time
 from pathlib import Path
 
 import keras
@@ -15,7 +21,10 @@ class SampleGrid(keras.callbacks.Callback):
 
     The same seed every epoch makes epochs comparable (the same latents for a GAN, the same
     per-pixel random streams for an autoregressive model). With `log_dir`, the grid also
-    goes to TensorBoard as an image summary (Keras' TensorBoard callback logs none).
+    goes to TensorBoard as an image summary (Keras' TensorBoard callback logs none), at
+    step = the epoch's index from 0, the step Keras' TensorBoard callback gives that epoch's
+    scalars, so images and curves line up (the file names count from 1: `epoch_001.png` is
+    step 0).
     """
 
     def __init__(self, out_dir, n=64, seed=0, log_dir=None):
@@ -30,30 +39,165 @@ class SampleGrid(keras.callbacks.Callback):
         save_png(self.out_dir / f"epoch_{epoch + 1:03d}.png", grid)
         if self.writer is not None:
             with self.writer.as_default():
-                tf.summary.image("samples", grid[None], step=epoch + 1)
+                tf.summary.image("samples", grid[None], step=epoch)
             self.writer.flush()
 
 
-class AtomicCheckpoint(keras.callbacks.Callback):
-    """Save the whole model (weights, both optimizers' state, config) after each epoch.
+def format_value(value) -> str:
+    """A logged figure in at most 5 significant digits: 0.69315, 621.37, 1.2e-05."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{value:.5g}" if math.isfinite(value) else str(value)
 
-    Written to a temporary name and renamed, so a crash never leaves a half-written
-    checkpoint; only the newest `keep` are kept.
+
+class EpochLine(keras.callbacks.Callback):
+    """One plain line per epoch: `epoch 3/20 - d_loss 1.3863 - g_loss 0.69315 - 12.4 s`.
+
+    For output that is not a terminal (a pipe, a log file, CI), where Keras' progress bar
+    writes kilobytes of ANSI escapes and carriage returns per epoch; `fit(verbose=0)` with
+    this callback last sees every figure other callbacks add (e.g. `val_fid`). The seconds
+    are the epoch's wall time, callbacks included.
     """
 
-    def __init__(self, out_dir, keep=2):
+    def __init__(self, stream=None):
         super().__init__()
-        self.out_dir = Path(out_dir)
-        self.keep = keep
-        self.written = []  # only what this callback wrote is ever deleted
+        self.stream = stream
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        path = self.out_dir / f"epoch_{epoch + 1:03d}.keras"
-        with atomic_path(path, suffix=".keras") as tmp:
+        seconds = time.perf_counter() - (self._start or time.perf_counter())
+        figures = "".join(f" - {name} {format_value(value)}" for name, value in (logs or {}).items())
+        print(f"epoch {epoch + 1}/{self.params.get('epochs', '?')}{figures} - {seconds:.1f} s",
+              file=self.stream or sys.stdout, flush=True)
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Save the whole model (weights, both optimizers' state, config) after each epoch, and
+    beside it what a resumed run needs to continue exactly (`keras_gen.resume`).
+
+    Each checkpoint is `epoch_NNN.keras`, then `epoch_NNN.json` (the epoch, every
+    SeedGenerator's state, the history so far, `quality`'s best, training seconds): the
+    `.json` is written last, so a checkpoint is complete when it exists. Both are written to
+    a temporary name and renamed, so a crash never leaves a half-written checkpoint; only the
+    newest `keep` are kept. With `quality` (a `QualityCheckpoint`) and `best_path`, an epoch
+    that is the best so far is also copied to `best_path`, after its checkpoint is complete.
+
+    `history` holds every epoch's logs as `keras.callbacks.History` does (from the first
+    epoch of the run, also when it was resumed: `resumed` is the state it continues from).
+    """
+
+    def __init__(self, out_dir, keep=2, quality=None, best_path=None, resumed=None):
+        super().__init__()
+        from keras_gen import resume
+
+        self.out_dir = Path(out_dir)
+        self.keep = keep
+        self.quality = quality
+        self.best_path = Path(best_path) if best_path else None
+        self.history = {k: list(v) for k, v in ((resumed or {}).get("history") or {}).items()}
+        self.seconds_before = float((resumed or {}).get("train_seconds") or 0.0)
+        # Only what this callback (or the run it continues) wrote is ever deleted.
+        self.written = resume.complete_checkpoints(self.out_dir) if resumed else []
+        self._start = time.perf_counter()
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+
+    def train_seconds(self) -> float:
+        """Training time so far, including the processes this run was resumed from."""
+        return self.seconds_before + time.perf_counter() - self._start
+
+    def on_epoch_end(self, epoch, logs=None):
+        from keras_gen import resume
+
+        for name, value in (logs or {}).items():
+            try:
+                self.history.setdefault(name, []).append(float(value))
+            except (TypeError, ValueError):
+                pass
+        done = epoch + 1
+        with atomic_path(resume.checkpoint_path(self.out_dir, done), suffix=".keras") as tmp:
             self.model.save(tmp)
-        self.written.append(path)
+        resume.write_state(self.out_dir, done, {
+            "epoch": done,
+            "noise": resume.noise_state(self.model),
+            "history": self.history,
+            "quality": self.quality.get_state() if self.quality is not None else None,
+            "train_seconds": round(self.train_seconds(), 3),
+            "precision": getattr(self.model, "precision", None),
+        })
+        if self.quality is not None and self.best_path is not None and self.quality.best_epoch == done:
+            resume.copy_file(resume.checkpoint_path(self.out_dir, done), self.best_path)
+        self.written.append(done)
         while len(self.written) > self.keep:
-            self.written.pop(0).unlink(missing_ok=True)
+            old = self.written.pop(0)
+            resume.state_path(self.out_dir, old).unlink(missing_ok=True)  # first: no longer complete
+            resume.checkpoint_path(self.out_dir, old).unlink(missing_ok=True)
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """`keras.callbacks.TerminateOnNaN` that keeps what is good: at the first batch whose
+    `monitor` (the loss) is NaN or infinite, raise `keras_gen.resume.NonFiniteLoss` naming
+    the epoch and step, before the epoch's end writes anything from the broken weights
+    (`keras_gen.training.train` then keeps the last good checkpoint as the run's model)."""
+
+    def __init__(self, monitor="loss"):
+        super().__init__()
+        self.monitor = monitor
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        from keras_gen.resume import NonFiniteLoss, is_finite
+
+        value = (logs or {}).get(self.monitor)
+        if value is not None and not is_finite(value):
+            steps = self.params.get("steps")
+            raise NonFiniteLoss(
+                f"the {self.monitor} is {float(value)} at epoch {self.epoch + 1}, step {batch + 1}"
+                f"{f' of {steps}' if steps else ''}",
+                epoch=self.epoch + 1, step=batch + 1,
+            )
+
+
+class StopOnRequest(keras.callbacks.Callback):
+    """Stop `fit` once `request.requested` (a `keras_gen.resume.StopRequest`, set by SIGINT):
+    at the next batch end, or, when the request comes during an epoch's end, after that
+    epoch's checkpoint (put this callback after `AtomicCheckpoint`). Raises
+    `keras_gen.resume.TrainingInterrupted` with the epoch in `.epoch` (1-based) and whether
+    that epoch was finished in `.finished`."""
+
+    def __init__(self, request):
+        super().__init__()
+        self.request = request
+        self.epoch = 0
+
+    def _stop(self, finished):
+        from keras_gen.resume import TrainingInterrupted
+
+        error = TrainingInterrupted(f"interrupted in epoch {self.epoch + 1}")
+        error.epoch, error.finished = self.epoch + 1, finished
+        raise error
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        if self.request.requested:
+            self._stop(False)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.request.requested:
+            self._stop(False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.request.requested:
+            self._stop(True)
 
 
 class QualityCheckpoint(keras.callbacks.Callback):
@@ -63,7 +207,7 @@ class QualityCheckpoint(keras.callbacks.Callback):
     of classes they cover) against the held-out `reference` images in the feature space of a
     shipped feature network (`keras_gen.metrics`), and adds `val_fid` and
     `val_classes_covered` to the epoch's logs (so History, TensorBoard and any other callback
-    see them). The best model so far (lowest FID) is written to `path` (atomically) and its
+    see them). The best model so far (lowest FID, or the best `monitor`) is written to `path` (atomically) and its
     weights are put back into the model when training ends: GANs peak and then degrade, so
     the run keeps its best epoch, not its last.
 
@@ -74,41 +218,76 @@ class QualityCheckpoint(keras.callbacks.Callback):
       n, seed: how many samples, drawn with which seed (the same every time).
       every: score every this many epochs (and always after the last).
       restore_best: put the best weights back at the end of training.
+      monitor: the figure that picks the best epoch (`MONITORS`: FID and KID lowest,
+        precision, recall, coverage and classes covered highest).
     """
 
-    def __init__(self, reference, network="mnist28", path=None, n=1000, seed=0, every=1, restore_best=True):
+    # What each monitor keeps: the lowest or the highest value.
+    MONITORS = {"val_fid": "min", "val_kid": "min", "val_precision": "max", "val_recall": "max",
+                "val_coverage": "max", "val_classes_covered": "max"}
+
+    def __init__(self, reference, network="mnist28", path=None, n=1000, seed=0, every=1, restore_best=True,
+                 monitor="val_fid"):
         super().__init__()
         from keras_gen import metrics
+        from keras_gen.errors import KerasGenError
 
+        if monitor not in self.MONITORS:
+            raise KerasGenError(f"QualityCheckpoint monitors one of {', '.join(self.MONITORS)}, got {monitor!r}")
         self.network = metrics.load_feature_network(network) if isinstance(network, str) else network
         self.reference_features, self.reference_classes = self.network.features_and_classes(reference)
         self.path = Path(path) if path else None
         self.n, self.seed, self.every, self.restore_best = n, seed, every, restore_best
+        self.monitor, self.mode = monitor, self.MONITORS[monitor]
         self.best, self.best_epoch, self.best_weights = None, None, None
 
-    def score(self):
-        """`(fid, classes_covered)` of the model's seeded samples against the reference."""
+    def score(self) -> dict:
+        """`{"val_fid": ..., "val_classes_covered": ..., and the monitored figure}` of the
+        model's seeded samples against the reference."""
         from keras_gen import metrics
         from keras_gen.images import to_uint8
 
         samples = to_uint8(keras.ops.convert_to_numpy(self.model.sample(self.n, self.seed)))
         features, classes = self.network.features_and_classes(samples)
         coverage = metrics.class_coverage(classes, self.reference_classes, classes.shape[1])
-        return metrics.fid(features, self.reference_features), coverage.classes_covered
+        scores = {"val_fid": metrics.fid(features, self.reference_features),
+                  "val_classes_covered": coverage.classes_covered}
+        if self.monitor == "val_kid":
+            size = max(2, min(len(features), len(self.reference_features)) // 2)  # as evaluate_samples
+            scores["val_kid"] = metrics.kid(features, self.reference_features, subset_size=size, seed=self.seed)[0]
+        elif self.monitor in ("val_precision", "val_recall"):
+            precision, recall = metrics.precision_recall(self.reference_features, features, k=metrics.PR_K)
+            scores.update(val_precision=precision, val_recall=recall)
+        elif self.monitor == "val_coverage":
+            scores["val_coverage"] = metrics.density_coverage(self.reference_features, features, k=metrics.DC_K)[1]
+        return scores
+
+    def _improved(self, value) -> bool:
+        return self.best is None or (value < self.best if self.mode == "min" else value > self.best)
 
     def on_epoch_end(self, epoch, logs=None):
         last = self.params.get("epochs") == epoch + 1
         if (epoch + 1) % self.every and not last:
             return
-        fid, covered = self.score()
+        scores = self.score()
         if logs is not None:
-            logs["val_fid"], logs["val_classes_covered"] = fid, covered
-        if self.best is None or fid < self.best:
-            self.best, self.best_epoch = fid, epoch + 1
+            logs.update(scores)
+        if self._improved(scores[self.monitor]):
+            self.best, self.best_epoch = scores[self.monitor], epoch + 1
             self.best_weights = self.model.get_weights()
             if self.path is not None:
                 with atomic_path(self.path, suffix=".keras") as tmp:
                     self.model.save(tmp)
+
+    def get_state(self) -> dict:
+        """The best so far, for a checkpoint (`keras_gen.resume`); the weights are not in it."""
+        return {"monitor": self.monitor, "best": None if self.best is None else float(self.best),
+                "best_epoch": self.best_epoch}
+
+    def set_state(self, state):
+        """Continue from `get_state()` (the best weights are put in `best_weights` separately)."""
+        if state:
+            self.best, self.best_epoch = state.get("best"), state.get("best_epoch")
 
     def on_train_end(self, logs=None):
         if self.restore_best and self.best_weights is not None:

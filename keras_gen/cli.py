@@ -16,6 +16,7 @@ from keras_gen._version import __version__
 from keras_gen.errors import KerasGenError
 from keras_gen.recipe import PRECISIONS, Recipe, check_data_name
 from keras_gen.seeds import check_seed
+from keras_gen.text import count
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,13 +79,27 @@ def build_parser():
     t.add_argument("--epochs", type=_positive, help="default: the model's")
     t.add_argument("--batch-size", type=_positive, help="default: the model's")
     t.add_argument("--out", help="run folder (default: runs/<model>-<data>-<time>)")
+    t.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue the killed or interrupted run in RUN_DIR from its newest checkpoint, with its own "
+                   "recipe (MODEL, --recipe and flags may be given only to check they agree); it ends as the "
+                   "uninterrupted run would have")
     t.add_argument("--seed", type=_seed)
-    t.add_argument("--precision", choices=PRECISIONS)
-    t.add_argument("--xla", action="store_true", help="compile the train step with XLA (slower on the CPUs we measured)")
+    t.add_argument("--precision", choices=PRECISIONS,
+                   help="auto (default): mixed_bfloat16 where the CPU has native bfloat16 (AVX-512-BF16, AMX), "
+                   "float32 elsewhere")
+    t.add_argument("--xla", action="store_true",
+                   help="compile the train step with XLA (off by default: slower on the AVX-512 CPUs we measured)")
+    loud = t.add_mutually_exclusive_group()
+    loud.add_argument("--quiet", action="store_true", help="print only the final lines (no progress)")
+    loud.add_argument("--verbose", action="store_true",
+                      help="also print, first, the settings that run on this CPU (precision, XLA). Progress is a "
+                      "bar on a terminal and one line per epoch when output is piped or logged")
+
+    from keras_gen.seeds import MAX_SAMPLES
 
     s = sub.add_parser("sample", help="write a grid of samples as PNG")
     s.add_argument("source", help="run folder, .keras file or zoo entry")
-    s.add_argument("--n", type=_positive, default=64)
+    s.add_argument("--n", type=_positive, default=64, help=f"samples to draw (at most {MAX_SAMPLES})")
     s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--out", default="samples.png")
 
@@ -119,11 +134,44 @@ def build_parser():
     pr.add_argument("--data", type=_data_name, default="mnist5k")
     pr.add_argument("--image-size", type=_positive)
 
+    ev = sub.add_parser(
+        "evaluate",
+        help="score a model offline: FID, KID, precision/recall, coverage, memorisation, bits/dim",
+        description="Sample N images (seed SEED) and score them against the data's test split in the shipped "
+        "feature network's space, beside real-vs-real (floor) and uniform-noise (ceiling) figures; conditional "
+        "models add label accuracy, likelihood models test bits/dim.",
+    )
+    ev.add_argument("source", help="run folder, .keras file or zoo entry")
+    ev.add_argument("--data", type=_data_name, help="default: the run's or entry's data, else mnist5k")
+    ev.add_argument("--image-size", type=_positive, help="default: the run's or entry's")
+    ev.add_argument("--n", type=_positive, default=1000, help="samples to score (default 1000; compare at one n)")
+    ev.add_argument("--seed", type=_seed, default=0)
+    ev.add_argument("--features", metavar="DIR/NAME", help="a feature network built by metrics build-features")
+    ev.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
+    ev.add_argument("--likelihood-only", action="store_true",
+                    help="likelihood models: only test bits/dim (and Bayes accuracy), no sampling")
+
+    m = sub.add_parser("metrics", help="feature networks of the offline metrics")
+    msub = m.add_subparsers(dest="metrics_command", required=True, parser_class=_Parser)
+    msub.add_parser("list", help="the shipped feature networks and what they score")
+    mb = msub.add_parser("build-features", help="train a feature network from its recipe",
+                         description="Retrain a shipped network (mnist28, digits28) from its fixed recipe, or a "
+                         "new one for a grey 10-class dataset (--data, --image-size); writes NAME.weights.h5, "
+                         "NAME.json and NAME.md into --out.")
+    mb.add_argument("name")
+    mb.add_argument("--out", required=True, help="folder to write the network to (never the shipped one)")
+    mb.add_argument("--data", type=_data_name, help="for a new network: its dataset")
+    mb.add_argument("--image-size", type=_positive, help="for a new network: its image side")
+    mb.add_argument("--epochs", type=_positive, help="default: the recipe's (40)")
+
     z = sub.add_parser("zoo", help="zoo entries")
     zsub = z.add_subparsers(dest="zoo_command", required=True, parser_class=_Parser)
     zsub.add_parser("list", help="list zoo entries")
     zb = zsub.add_parser("build", help="retrain an entry from its recipe")
     zb.add_argument("entry")
+    ze = zsub.add_parser("evaluate", help="re-score entries with keras_gen.metrics.evaluate; rewrite their cards")
+    ze.add_argument("entries", nargs="*", help="default: every entry")
+    ze.add_argument("--readme", help="then rewrite this file's <!-- zoo-table --> block")
     zt = zsub.add_parser("table", help="every entry's figures as a markdown table (from their metadata)")
     zt.add_argument("--readme", help="write it into this file's <!-- zoo-table --> block instead of printing it")
     return p
@@ -191,40 +239,112 @@ def recipe_from_args(args) -> Recipe:
     return recipe.with_overrides(overrides + args.overrides)
 
 
+def _resumed_recipe(args):
+    """`train --resume DIR`: the run's own recipe, with any flags given applied (so that
+    `train.train` can refuse them if they change it); a MODEL or --recipe is taken as is."""
+    if args.model or args.recipe:
+        return recipe_from_args(args)
+    path = os.path.join(args.resume, "recipe.json")
+    if not os.path.isfile(path):
+        return None  # training.train says what is wrong with the folder
+    saved = Recipe.from_file(path)
+    args.model = saved.model
+    args.recipe = path
+    return recipe_from_args(args)
+
+
 def cmd_train(args):
     import time
 
-    recipe = recipe_from_args(args)
-    out = args.out or os.path.join(
-        "runs", f"{recipe.model}-{recipe.data[0].replace(':', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
+    if args.resume is not None:
+        if args.out is not None and os.path.realpath(args.out) != os.path.realpath(args.resume):
+            raise KerasGenError("--resume RUN_DIR continues the run in RUN_DIR; give no other --out")
+        recipe, out = _resumed_recipe(args), args.resume
+    else:
+        recipe = recipe_from_args(args)
+        out = args.out or os.path.join(
+            "runs", f"{recipe.model}-{recipe.data[0].replace(':', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
+    if args.verbose and recipe is not None:
+        print(_train_settings(recipe.resolved()), flush=True)
     _import_tensorflow_quietly()
-    from keras_gen import training
+    from keras_gen import resume, training
 
-    _, info = training.train(recipe, out, download=args.download)
+    try:
+        _, info = training.train(recipe, out, download=args.download, verbose=0 if args.quiet else "auto",
+                                 resume=args.resume is not None)
+    except resume.TrainingInterrupted as exc:  # Ctrl-C: one line, the exit status of SIGINT
+        print(f"keras-gen: {exc}", file=sys.stderr)
+        raise SystemExit(130) from None
+    recipe = Recipe.from_dict(info["recipe"])
     epochs = info["recipe"]["epochs"]
-    test = f"; test {info['test']}" if info["test"] else ""
-    print(f"trained {recipe.model} for {epochs} epoch{'s' if epochs != 1 else ''} in {info['train_seconds']:.0f} s{test}")
+    print(f"trained {recipe.model} for {count(epochs, 'epoch')} in {info['train_seconds']:.0f} s")
+    if info.get("best"):
+        monitor, value = next((k, v) for k, v in info["best"].items() if k != "epoch")
+        print(f"kept epoch {info['best']['epoch']}, the best by held-out {monitor.removeprefix('val_')} ({value:.4g})")
+    if info["test"]:
+        print(_figure_table({"held-out test split": info["test"]}))
     print(f"run folder: {out} (run.json, model.keras, samples/, logs/, checkpoints/)")
 
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+def _train_settings(recipe) -> str:
+    """One line naming what a run will use on this machine (no TensorFlow needed)."""
+    from keras_gen.hardware import describe_cpu, resolve_precision
+
+    precision = resolve_precision(recipe.precision)
+    if precision != recipe.precision:
+        precision = f"{recipe.precision} -> {precision}"
+    xla = "on" if recipe.compile.get("jit_compile") else "off"
+    return (f"training {recipe.model} on {', '.join(recipe.data)}: {count(recipe.epochs, 'epoch')}, batch "
+            f"{recipe.batch_size}, seed {recipe.seed}, precision {precision}, XLA {xla}; CPU {describe_cpu()}")
 
 
-def _check_png_out(path):
-    """`--out` for a picture: a .png name in a writable folder, never a folder or a file that
-    is not a PNG already (a model, a checkpoint: data we must not overwrite)."""
+
+
+def _check_image_out(path, source=None):
+    """`--out` for a picture: a .png or .jpg name in a writable folder, never a folder or a file
+    that is not a picture already (a model, a checkpoint: data we must not overwrite), never the model
+    `source` it draws from (its file, a run folder's model.keras, a zoo entry's files)."""
+    import tempfile
+
     from keras_gen.files import ensure_writable_dir
 
+    from keras_gen.images import IMAGE_MAGIC, image_format
+
+    if "\0" in path:
+        raise KerasGenError(f"--out {path!r} contains a NUL character; give a .png or .jpg file name")
     if os.path.isdir(path):
-        raise KerasGenError(f"--out {path!r} is a folder; give a .png file name")
-    if not path.lower().endswith(".png"):
-        raise KerasGenError(f"--out {path!r}: pictures are written as PNG; give a name ending in .png")
-    if os.path.exists(path):
-        with open(path, "rb") as f:
-            if f.read(len(PNG_MAGIC)) != PNG_MAGIC:
-                raise KerasGenError(f"--out {path!r} exists and is not a PNG; refusing to overwrite it")
-    ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
+        raise KerasGenError(f"--out {path!r} is a folder; give a .png or .jpg file name")
+    try:
+        image_format(path)
+    except KerasGenError as exc:
+        raise KerasGenError(f"--out {exc}") from None
+    if source is not None and "\0" not in source:
+        real = os.path.realpath(path)
+        if os.path.exists(source):
+            protected = [os.path.realpath(source), os.path.realpath(os.path.join(source, "model.keras"))]
+            if real in protected:
+                raise KerasGenError(f"--out {path!r} is the model {source!r} it samples from; refusing to overwrite it")
+        else:
+            from keras_gen import zoo
+
+            if source in zoo.list():
+                entry = os.path.realpath(zoo.entry_dir(source))
+                if os.path.commonpath([real, entry]) == entry:
+                    raise KerasGenError(f"--out {path!r} is inside the zoo entry {source!r}; refusing to write there")
+    try:
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                head = f.read(8)
+            if not any(head.startswith(magic) for magic in IMAGE_MAGIC.values()):
+                raise KerasGenError(f"--out {path!r} exists and is not a PNG or JPEG picture; refusing to overwrite it")
+        folder = ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
+        # Prove it: some places pass os.access but take no files (/proc, read-only mounts).
+        fd, probe = tempfile.mkstemp(prefix=".keras-gen-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise KerasGenError(f"--out {path!r} cannot be written: {exc.strerror or exc}") from None
 
 
 def _load_model(source, capability):
@@ -238,47 +358,55 @@ def _load_model(source, capability):
 
 
 def cmd_sample(args):
-    _check_png_out(args.out)
-    model, _ = _load_model(args.source, "sample")
-    from keras_gen.images import sample_grid, save_png
+    from keras_gen.files import made_dirs
+    from keras_gen.seeds import check_count
 
-    save_png(args.out, sample_grid(model, args.n, args.seed))
+    check_count(args.n, "--n")  # bounded (seeds.MAX_SAMPLES), before minutes of work or an OOM kill
+    if "\0" in args.out:
+        raise KerasGenError(f"--out {args.out!r} contains a NUL character; give a .png file name")
+    with made_dirs(os.path.dirname(os.path.abspath(args.out))):  # removed again if anything fails
+        _check_image_out(args.out, args.source)
+        model, _ = _load_model(args.source, "sample")
+        from keras_gen.images import sample_grid, save_image
+
+        grid = sample_grid(model, args.n, args.seed, label_rows=bool(getattr(model, "num_classes", None)))
+        try:
+            save_image(args.out, grid)
+        except OSError as exc:  # a full disk, a folder that went away
+            raise KerasGenError(f"cannot write {args.out!r}: {exc.strerror or exc}") from None
     print(f"wrote {args.n} samples (seed {args.seed}) to {args.out}")
 
 
 def cmd_interpolate(args):
-    _check_png_out(args.out)
+    _check_image_out(args.out)
     model, _ = _load_model(args.source, "interpolate")
     from keras_gen import analysis
-    from keras_gen.images import make_grid, save_png
+    from keras_gen.images import make_grid, readable_scale, save_image
 
     if args.label is not None and not getattr(model, "num_classes", None):
         raise KerasGenError(f"{type(model).__name__} is unconditional; it takes no --label")
     images = analysis.interpolation_grid(model, args.rows, args.steps, args.seed, args.method, args.label)
-    save_png(args.out, make_grid(images, columns=args.steps))
+    save_image(args.out, make_grid(images, columns=args.steps, scale=readable_scale(model.image_shape)))
     print(f"wrote {args.rows} {args.method} interpolations of {args.steps} steps (seed {args.seed}) to {args.out}")
 
 
 def cmd_neighbours(args):
-    _check_png_out(args.out)
+    _check_image_out(args.out)
     model, _ = _load_model(args.source, "sample")
     from keras_gen import analysis, data
-    from keras_gen.images import make_grid, save_png
+    from keras_gen.images import make_grid, readable_scale, save_image
 
     train, _ = data.load_arrays(args.data, "train", image_size=args.image_size)
     if train.shape[1:] != tuple(model.image_shape):
         raise KerasGenError(f"{args.data} images are {train.shape[1:]}, the model makes {tuple(model.image_shape)}")
     features = None
     if args.space == "features":
-        from keras_gen import metrics, training
+        from keras_gen import metrics
 
-        if args.data not in training.FEATURE_NETWORKS:
-            raise KerasGenError(f"no feature network for {args.data}; feature networks exist for "
-                                f"{', '.join(training.FEATURE_NETWORKS)} (keras-gen uses pixels elsewhere)")
-        features = metrics.load_feature_network(training.FEATURE_NETWORKS[args.data]).features
+        features = metrics.network_for(args.data, model.image_shape).features
     samples = model.sample(args.n, args.seed)
     grid = analysis.neighbour_grid(samples, train, k=args.k, features=features)
-    save_png(args.out, make_grid(grid, columns=args.k + 1))
+    save_image(args.out, make_grid(grid, columns=args.k + 1, scale=readable_scale(model.image_shape)))
     print(f"wrote {args.n} samples (seed {args.seed}), each beside its {args.k} nearest {args.data} training images "
           f"({args.space}), to {args.out}")
 
@@ -295,16 +423,155 @@ def cmd_probe(args):
 
 
 def cmd_export(args):
+    from keras_gen.files import made_dirs
+
+    with made_dirs(args.out):  # checked before TensorFlow loads; removed again if the export fails
+        _import_tensorflow_quietly()
+        from keras_gen import export
+        from keras_gen.saving import load_source
+
+        model, name = load_source(args.source)
+        path = export.export(model, args.out, name if args.name is None else args.name, args.version)
+    print(f"exported to {path}\nsignatures:\n{export.describe(model)}")
+
+
+def _trained_on(source):
+    """`(data, image_size)` a run folder's run.json or a zoo entry's recipe names, else (None, None)."""
+    from pathlib import Path
+
+    from keras_gen import zoo
+
+    path = Path(source)
+    if path.is_dir() and (path / "run.json").is_file():
+        try:
+            recipe = Recipe.from_dict(json.loads((path / "run.json").read_text())["recipe"])
+        except (OSError, ValueError, KeyError, TypeError, KerasGenError):
+            return None, None  # a damaged run.json: the model file still says what it is
+        return recipe.data[0], recipe.image_size
+    if not path.exists() and source in zoo.list():
+        recipe = zoo.recipe(source)
+        return recipe.data[0], recipe.image_size
+    return None, None
+
+
+def _check_json_out(path):
     from keras_gen.files import ensure_writable_dir
 
-    ensure_writable_dir(args.out)
+    if os.path.isdir(path):
+        raise KerasGenError(f"--json {path!r} is a folder; give a .json file name")
+    if not path.lower().endswith(".json"):
+        raise KerasGenError(f"--json {path!r}: give a name ending in .json")
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                json.load(f)
+        except (OSError, ValueError):
+            raise KerasGenError(f"--json {path!r} exists and is not JSON; refusing to overwrite it") from None
+    ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def _figure_table(columns: dict) -> str:
+    """An aligned text table: one row per figure, one column per dict of figures."""
+    keys = list(next(iter(columns.values())))
+    rows = [["figure", *columns]] + [
+        [key, *("–" if col.get(key) is None else f"{col[key]:.4g}" for col in columns.values())] for key in keys
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args):
+    import datetime
+    import time
+
+    from keras_gen import metrics
+
+    if args.json:
+        _check_json_out(args.json)
+    trained_data, trained_size = _trained_on(args.source)
+    data = args.data or trained_data or "mnist5k"
+    image_size = args.image_size or (trained_size if data == trained_data else None)
     _import_tensorflow_quietly()
-    from keras_gen import export
+    from keras_gen.hardware import describe_machine
     from keras_gen.saving import load_source
 
     model, name = load_source(args.source)
-    path = export.export(model, args.out, args.name or name, args.version)
-    print(f"exported to {path}\nsignatures:\n{export.describe(model)}")
+    network = None
+    if args.likelihood_only and not model.offers("log_prob"):
+        raise KerasGenError(f"{type(model).__name__} has no likelihood; --likelihood-only is for likelihood models")
+    if model.offers("sample") and not args.likelihood_only:
+        if args.features:
+            folder, net_name = os.path.split(os.path.abspath(args.features))
+            network = metrics.load_feature_network(net_name, weights_dir=folder)
+        elif model.offers("log_prob"):  # without a network, a likelihood model keeps its likelihood figures
+            network = metrics.network_for(data, model.image_shape) if metrics.FEATURE_NETWORKS.get(
+                (data, model.image_shape[0])) and model.image_shape[2] == 1 else None
+        else:
+            network = metrics.network_for(data, model.image_shape)
+    start = time.perf_counter()
+    figures = metrics.evaluate(model, data, args.n, args.seed, image_size=image_size, network=network,
+                               samples=network is not None)
+    seconds = time.perf_counter() - start
+    columns = {name: figures}
+    result = {"source": args.source, "model": type(model).__name__, "data": data, "image_size": image_size,
+              "n": args.n, "seed": args.seed, "figures": figures, "seconds": round(seconds, 1),
+              "date": datetime.date.today().isoformat(), "machine": describe_machine()}
+    if network is not None:
+        floors = metrics.reference_floors(network, n=args.n)
+        columns["real train (floor)"], columns["uniform noise (ceiling)"] = floors["floor"], floors["ceiling"]
+        result.update(feature_network=network.name, floor=floors["floor"], ceiling=floors["ceiling"])
+    what = f"{args.n:,} samples (seed {args.seed}) vs the {data} test split in {network.name}'s features" if network \
+        else f"the {data} test split"
+    print(f"{name} ({type(model).__name__}): {what}; {seconds:.1f} s")
+    print(_figure_table(columns))
+    if args.json:
+        from keras_gen.files import atomic_path
+
+        with atomic_path(args.json, suffix=".json") as tmp:
+            with open(tmp, "w") as f:
+                json.dump(result, f, indent=2)
+                f.write("\n")
+        print(f"wrote {args.json}")
+
+
+def cmd_metrics(args):
+    from keras_gen import metrics
+
+    if args.metrics_command == "list":
+        floors = {}
+        for (data, size), net in metrics.FEATURE_NETWORKS.items():
+            if net not in metrics.shipped():
+                print(f"  {net:10s} scores {data} at {size}x{size} (not shipped)")
+                continue
+            meta = json.loads((metrics.features.weights_root() / f"{net}.json").read_text())
+            print(f"  {net:10s} scores {data} at {size}x{size} (shipped): test accuracy {meta['test_accuracy']:.4f}, "
+                  f"{meta['test_images']:,} test images")
+            floors.update({f"{net} floor": meta["reference_floors"]["floor"],
+                           f"{net} ceiling": meta["reference_floors"]["ceiling"]})
+        if floors:
+            print("\nreference figures at n = 1,000 (floor: real train images vs test; ceiling: uniform noise):")
+            print(_figure_table(floors))
+        return
+    from pathlib import Path
+
+    if Path(args.out).resolve() == metrics.features.weights_root().resolve():
+        raise KerasGenError("--out is the package's shipped folder; write a rebuilt network elsewhere and compare")
+    if args.data is None and args.image_size is not None:
+        raise KerasGenError("--image-size is for a new network: give --data too")
+    if args.data is not None:
+        metrics.features.custom_recipe(args.name, args.data, args.image_size or 28)  # fail before importing TF
+    else:
+        metrics.features._recipe(args.name)
+    _import_tensorflow_quietly()
+    out = metrics.build_feature_network(args.name, args.out, data=args.data,
+                                        image_size=(args.image_size or 28) if args.data else None,
+                                        epochs=args.epochs, verbose=2)
+    network = metrics.load_feature_network(args.name, weights_dir=out)
+    print(f"built feature network {args.name} in {out}: test accuracy {network.metadata['test_accuracy']:.4f}; "
+          f"use it with --features {out / args.name}")
 
 
 def cmd_zoo(args):
@@ -321,6 +588,17 @@ def cmd_zoo(args):
         else:
             print(zoo.results_table())
         return
+    if args.zoo_command == "evaluate":
+        names = args.entries or zoo.list()
+        for name in names:
+            zoo.entry_dir(name)  # fail fast on an unknown name, before importing TensorFlow
+        _import_tensorflow_quietly()
+        for name in names:
+            print(f"re-scored {zoo.evaluate(name)}")
+        if args.readme:
+            zoo.write_readme_table(args.readme)
+            print(f"wrote the zoo table into {args.readme}")
+        return
     zoo.entry_dir(args.entry)  # fail fast on an unknown name, before importing TensorFlow
     _import_tensorflow_quietly()
     print(f"rebuilt {zoo.build(args.entry)}")
@@ -334,6 +612,8 @@ COMMANDS = {
     "neighbours": cmd_neighbours,
     "probe": cmd_probe,
     "export": cmd_export,
+    "evaluate": cmd_evaluate,
+    "metrics": cmd_metrics,
     "zoo": cmd_zoo,
 }
 

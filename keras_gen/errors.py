@@ -6,3 +6,8 @@ The CLI prints a `KerasGenError` as one line and exits non-zero; anything else i
 
 class KerasGenError(Exception):
     """Bad input from the user: unknown name, missing or corrupt file, wrong shape or dtype."""
+
+    # Keras rewrites an exception raised inside a layer's `call` into a multi-line message
+    # ("Exception encountered when calling ...", the arguments) unless it carries this mark
+    # (keras/src/utils/traceback_utils.py): ours are already one clear line.
+    _keras_call_info_injected = True

@@ -3,23 +3,76 @@
 Each of the model's `serving_endpoints()` becomes a named signature (the first one is also
 `serving_default` unless one is called that). The export is written to a non-numeric
 temporary folder beside the versions and renamed into place, because TF Serving polls the
-base folder and loads any numbered folder that appears.
+base folder and loads any numbered folder that appears. The rename is also what claims a
+version: it fails if another export already holds that number (a finished export is never
+empty), so simultaneous exports to one folder each get their own version.
+
+Every input of every signature is checked in the graph against its declared shape
+(`tf.ensure_shape`): a client that sends z `[2, 7]` to a model of `latent_dim` 8 gets an
+InvalidArgumentError naming the expected shape `[?,8]`, not a failure deep inside a network.
 """
 from __future__ import annotations
 
+import errno
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 from keras_gen.errors import KerasGenError
-from keras_gen.files import atomic_path, ensure_writable_dir
+from keras_gen.files import ensure_writable_dir
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+# TF Serving reads version folder names as int64.
+MAX_VERSION = 2**63 - 1
 
 
 def next_version(base: Path) -> int:
     """One more than the largest integer-named folder in `base` (1 for none)."""
     versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
     return max(versions, default=0) + 1
+
+
+def _shape_checked(endpoint):
+    """`endpoint.fn` with each input first checked against its spec's shape, in the graph.
+
+    A signature's declared shapes are not enforced when it is called (by TF Serving or by
+    `loaded.signatures[...]`), and the graph optimiser may even fold a rank check away using
+    them; `EnsureShape` is checked at run time.
+    """
+    import tensorflow as tf
+
+    specs = endpoint.input_signature
+
+    def fn(*inputs):
+        return endpoint.fn(*(tf.ensure_shape(x, spec.shape, name=f"check_{spec.name}_shape") if spec.name else x
+                             for x, spec in zip(inputs, specs)))
+
+    fn.__name__ = endpoint.name  # TF's own errors then name the signature (e.g. a wrong dtype)
+    return fn
+
+
+def _publish(tmp: Path, base: Path, version: int, explicit: bool) -> Path:
+    """Rename the finished export `tmp` to `base/<version>`, atomically; the rename is the claim.
+
+    Renaming a folder onto a non-empty one fails, so two exports racing for one number cannot
+    both win: the loser takes the next free number (or, for a version the user named, stops).
+    """
+    while True:
+        final = base / str(version)
+        try:
+            if final.exists() and not (final.is_dir() and not any(final.iterdir())):
+                raise FileExistsError(errno.EEXIST, "exists", str(final))
+            os.rename(tmp, final)  # replaces only an empty folder
+            return final
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+                raise KerasGenError(f"cannot write the export to {final}: {exc.strerror or exc}") from None
+            if explicit:
+                raise KerasGenError(f"{final} already exists; TF Serving versions are immutable") from None
+            version = max(version + 1, next_version(base))
 
 
 def export(model, out, name: str, version: int | None = None) -> Path:
@@ -35,19 +88,30 @@ def export(model, out, name: str, version: int | None = None) -> Path:
 
     if not _NAME.match(name):
         raise KerasGenError(f"export name {name!r} must be letters, digits, '_', '-' or '.'")
+    explicit = version is not None
+    if explicit:
+        if isinstance(version, bool) or not isinstance(version, int) and not str(version).isdigit():
+            raise KerasGenError(f"version must be a whole number from 1 to {MAX_VERSION}, got {version!r}")
+        version = int(version)
+        if not 1 <= version <= MAX_VERSION:
+            raise KerasGenError(f"version must be a whole number from 1 to {MAX_VERSION}, got {version}")
     base = ensure_writable_dir(Path(out) / name)
-    version = next_version(base) if version is None else int(version)
-    final = base / str(version)
-    if final.exists():
-        raise KerasGenError(f"{final} already exists; TF Serving versions are immutable")
+    if explicit and (base / str(version)).exists():
+        raise KerasGenError(f"{base / str(version)} already exists; TF Serving versions are immutable")
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     for endpoint in model.serving_endpoints():
-        archive.add_endpoint(endpoint.name, endpoint.fn, input_signature=endpoint.input_signature)
-    with atomic_path(final) as tmp:
+        archive.add_endpoint(endpoint.name, _shape_checked(endpoint), input_signature=endpoint.input_signature)
+    # A non-numeric temporary name, so TF Serving never loads a half-written version.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=base))
+    try:
         archive.write_out(str(tmp), verbose=False)
-    return final
+        return _publish(tmp, base, version if explicit else next_version(base), explicit)
+    except OSError as exc:
+        raise KerasGenError(f"cannot write the export to {base}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already when published
 
 
 def describe(model) -> str:

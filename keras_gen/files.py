@@ -3,7 +3,11 @@
 Everything keras-gen writes (checkpoints, `.keras` files, PNG grids, exports) goes to a
 temporary name in the destination folder and is renamed into place, so an interrupted run
 never leaves a half-written file where a good one stood, and TF Serving (which polls for
-numbered folders) never sees a partial export.
+numbered folders) never sees a partial export. The written file (every file of a written
+folder) is `fsync`ed before the rename and the folder after it, so what a run reports as
+saved survives a power cut, not only a killed process. A killed process can leave a
+temporary (`.NAME.tmp-...`) behind; `remove_stale_temporaries` clears them (a resumed run
+does).
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from keras_gen.errors import KerasGenError
 
 def ensure_writable_dir(path) -> Path:
     """Create `path` (and parents) and check it can be written; a clear error otherwise."""
+    if "\0" in str(path):
+        raise KerasGenError(f"output folder {str(path)!r} contains a NUL character")
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -26,6 +32,40 @@ def ensure_writable_dir(path) -> Path:
     if not os.access(path, os.W_OK | os.X_OK):
         raise KerasGenError(f"output folder {str(path)!r} is not writable")
     return path
+
+
+def missing_folders(path) -> list[Path]:
+    """The folders `ensure_writable_dir(path)` would create, deepest first."""
+    missing = []
+    if "\0" not in str(path):
+        folder = Path(path).absolute()
+        while not folder.exists() and folder != folder.parent:
+            missing.append(folder)
+            folder = folder.parent
+    return missing
+
+
+def remove_empty_folders(folders):
+    """Remove `folders` (deepest first), stopping at the first that is not empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
+@contextlib.contextmanager
+def made_dirs(path):
+    """`ensure_writable_dir(path)` for the block; if the block fails, the folders it created
+    are removed again (those still empty), so a failed command leaves no empty folders."""
+    path = Path(path)
+    missing = missing_folders(path)
+    ensure_writable_dir(path)
+    try:
+        yield path
+    except BaseException:
+        remove_empty_folders(missing)
+        raise
 
 
 @contextlib.contextmanager
@@ -45,9 +85,62 @@ def atomic_path(final, suffix: str = ""):
         yield tmp
         if final.is_dir():
             raise KerasGenError(f"{str(final)!r} is an existing folder; nothing was written over it")
+        fsync_tree(tmp)
         os.replace(tmp, final)
+        fsync_dir(final.parent)
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+
+
+TEMPORARY_MARK = ".tmp-"  # atomic_path's temporaries are named .<final name>.tmp-<random><suffix>
+
+
+def fsync_dir(folder):
+    """Make a folder's entries (a rename into it) durable; a no-op where folders cannot be
+    opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a folder; the rename still happened
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(path):
+    """`fsync` a file, or every file and folder under a folder (deepest first)."""
+    path = Path(path)
+    if path.is_dir():
+        for root, dirs, names in os.walk(path, topdown=False):
+            for name in names:
+                fsync_tree(Path(root) / name)
+            fsync_dir(root)
+        return
+    if not path.exists():  # a writer that wrote nothing; the rename will fail clearly
+        return
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def remove_stale_temporaries(folder) -> list[Path]:
+    """Remove the temporaries a killed writer left under `folder` (files and folders named
+    `.NAME.tmp-...` by `atomic_path`); returns what was removed. Only for a folder no other
+    process is writing to (a resumed run's own folder)."""
+    removed = []
+    for root, dirs, names in os.walk(folder):
+        for name in [*names, *dirs]:
+            if name.startswith(".") and TEMPORARY_MARK in name:
+                path = Path(root) / name
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                removed.append(path)
+        dirs[:] = [d for d in dirs if not (d.startswith(".") and TEMPORARY_MARK in d)]
+    return removed

@@ -2,7 +2,8 @@
 
 bfloat16 is fast only with native units (AVX-512-BF16, AMX) and emulated many times slower
 elsewhere; XLA helped on an AVX2-only EPYC and hurt on AVX-512 machines. So every figure
-keras-gen writes (zoo cards, benchmarks) names the CPU this way. No TensorFlow here.
+keras-gen writes (zoo cards, benchmarks) names the CPU this way, and `precision="auto"` (the
+models' and recipes' default) is resolved here. No TensorFlow here.
 """
 from __future__ import annotations
 
@@ -48,3 +49,49 @@ def describe_machine() -> str:
 
     gpus = len(tf.config.list_physical_devices("GPU"))
     return f"{describe_cpu()}, {gpus or 'no'} GPU{'s' if gpus > 1 else ''}"
+
+
+# What `precision="auto"` resolves to, when set: "float32" or "mixed_bfloat16" whatever the CPU
+# (the test suite sets float32, so its figures do not depend on the machine it runs on).
+AUTO_PRECISION_ENV = "KERAS_GEN_AUTO_PRECISION"
+
+
+class PrecisionWarning(UserWarning):
+    """bfloat16 asked for on a CPU that only emulates it."""
+
+
+_warned_emulated_bfloat16 = False
+
+
+def auto_precision(flags=None) -> str:
+    """What `precision="auto"` means on this CPU: "mixed_bfloat16" where it has native
+    bfloat16 (AVX-512-BF16 or AMX), "float32" elsewhere (or `$KERAS_GEN_AUTO_PRECISION`)."""
+    forced = os.environ.get(AUTO_PRECISION_ENV)
+    if forced:
+        if forced not in ("float32", "mixed_bfloat16"):
+            raise ValueError(f"{AUTO_PRECISION_ENV} must be float32 or mixed_bfloat16, got {forced!r}")
+        return forced
+    return "mixed_bfloat16" if has_native_bfloat16(flags) else "float32"
+
+
+def resolve_precision(precision: str, cpuinfo="/proc/cpuinfo") -> str:
+    """The dtype policy a model is built with: "auto" resolved on this machine's CPU, anything
+    else as given. An explicit "mixed_bfloat16" on a CPU without native bfloat16 warns once
+    per process (`PrecisionWarning`): it runs, emulated, several times slower than float32.
+    Where the CPU's flags cannot be read (no /proc/cpuinfo), "auto" is float32 and nothing warns."""
+    global _warned_emulated_bfloat16
+
+    name, flags = cpu_info(cpuinfo)
+    if precision == "auto":
+        return auto_precision(flags)
+    if precision == "mixed_bfloat16" and flags and not has_native_bfloat16(flags) and not _warned_emulated_bfloat16:
+        import warnings
+
+        _warned_emulated_bfloat16 = True
+        warnings.warn(
+            f"mixed_bfloat16 on {name}, which has no native bfloat16 (AVX-512-BF16 or AMX): it is emulated there "
+            "and trains about 8-12x slower than float32; precision='auto' picks float32 on this CPU",
+            PrecisionWarning,
+            stacklevel=3,
+        )
+    return precision

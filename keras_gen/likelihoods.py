@@ -30,3 +30,126 @@ def categorical_pixel_log_prob(logits, images):
 def bits_per_dim(log_prob_nats, num_dims):
     """-log p / (num_dims * ln 2): nats per image -> bits per sub-pixel."""
     return -log_prob_nats / (float(num_dims) * math.log(2.0))
+
+
+# -- discretised logistic mixture (PixelCNN++) --------------------------------------------------
+
+MIN_LOG_SCALE = -7.0  # PixelCNN++'s floor on log s (scale in [-1, 1] units): s >= 9e-4, 0.12 levels
+
+
+def logistic_mixture_size(channels: int, num_mixtures: int) -> int:
+    """Outputs per pixel of a K-component mixture over C sub-pixels: K (mixture logits) +
+    K·C (means) + K·C (log scales) + K·C(C−1)/2 (linear coupling coefficients)."""
+    return num_mixtures * (1 + 2 * channels + channels * (channels - 1) // 2)
+
+
+def split_logistic_mixture(params, channels: int, num_mixtures: int):
+    """`[..., logistic_mixture_size]` -> `(logits [..., K], means [..., C, K], log_scales
+    [..., C, K], coeffs [..., C(C−1)/2, K])`, all float32; coefficients squashed by tanh,
+    log scales floored at `MIN_LOG_SCALE`."""
+    params = tf.cast(params, tf.float32)
+    k, c = num_mixtures, channels
+    pairs = c * (c - 1) // 2
+    batch = tf.shape(params)[:-1]
+    logits = params[..., :k]
+    rest = params[..., k:]
+
+    def block(offset, rows):
+        return tf.reshape(rest[..., offset * k:(offset + rows) * k], tf.concat([batch, [rows, k]], 0))
+
+    means = block(0, c)
+    log_scales = tf.maximum(block(c, c), MIN_LOG_SCALE)
+    coeffs = tf.tanh(block(2 * c, pairs)) if pairs else tf.zeros(tf.concat([batch, [0, k]], 0))
+    return logits, means, log_scales, coeffs
+
+
+def _coupled_means(means, coeffs, scaled):
+    """μ_c + Σ_{c'<c} a_{c,c'} x_{c'} per component (PixelCNN++'s linear RGB coupling: G on R,
+    B on R and G), with `scaled` the observed sub-pixels in [-1, 1], `[..., C]`."""
+    channels = means.shape[-2]
+    out, pair = [means[..., 0, :]], 0
+    for c in range(1, channels):
+        m = means[..., c, :]
+        for earlier in range(c):
+            m = m + coeffs[..., pair, :] * scaled[..., earlier, None]
+            pair += 1
+        out.append(m)
+    return tf.stack(out, axis=-2)
+
+
+def discretised_logistic(mean, log_scale):
+    """The distribution over {0, ..., 255} of a logistic with `mean` and log `log_scale` in
+    [-1, 1] units, binned at the 256 levels: bin v holds (v − ½, v + ½] in pixel units, and
+    the edge bins 0 and 255 take the tails (`tfd.QuantizedDistribution` of a `tfd.Logistic`).
+    """
+    scale = tf.exp(log_scale) * HALF_RANGE
+    # QuantizedDistribution puts (j − 1, j] in bin j: shift by ½ to centre bin v on v.
+    return tfd.QuantizedDistribution(
+        tfd.Logistic(loc=(mean + 1.0) * HALF_RANGE - 0.5, scale=scale), low=0.0, high=float(NUM_LEVELS - 1)
+    )
+
+
+HALF_RANGE = (NUM_LEVELS - 1) / 2.0  # 127.5: [-1, 1] units -> pixel levels
+
+
+def logistic_mixture_pixel_log_prob(params, images, num_mixtures: int):
+    """log p(x_{i,c} | x_{<i}, x_{i,<c}) of every sub-pixel under a discretised logistic mixture.
+
+    Per pixel, p(x) = Σ_k π_k Π_c Logistic_d(x_c; μ_{c,k}(x_{<c}), s_{c,k}) (Salimans et al.
+    2017): one mixture over the whole pixel, so a sub-pixel's conditional is the ratio
+    p(x_{≤c}) / p(x_{<c}) of the mixture's marginals, and the C conditionals of a pixel sum
+    (in log space) to its log-probability.
+
+    Args:
+      params: float `[B, H, W, logistic_mixture_size(C, K)]`.
+      images: integer `[B, H, W, C]` in [0, 255].
+    Returns:
+      float32 `[B, H, W, C]`, nats.
+    """
+    values = tf.cast(images, tf.float32)
+    channels = images.shape[-1]
+    logits, means, log_scales, coeffs = split_logistic_mixture(params, channels, num_mixtures)
+    scaled = values / HALF_RANGE - 1.0
+    mu = _coupled_means(means, coeffs, scaled)
+    component = discretised_logistic(mu, log_scales).log_prob(values[..., None])  # [B, H, W, C, K]
+    log_weights = tf.nn.log_softmax(logits, axis=-1)[..., None, :]  # [B, H, W, 1, K]
+    joint = tf.reduce_logsumexp(log_weights + tf.cumsum(component, axis=-2), axis=-1)  # log p(x_{<=c})
+    return joint - tf.concat([tf.zeros_like(joint[..., :1]), joint[..., :-1]], axis=-1)
+
+
+def logistic_mixture_subpixel_log_probs(params, earlier, channel: int, num_mixtures: int, channels: int):
+    """log p(x_c = v | x_{<c}) for all 256 values v of sub-pixel `channel` of one pixel.
+
+    Args:
+      params: float `[B, logistic_mixture_size(C, K)]`, the pixel's parameters.
+      earlier: integer `[B, C]`, the pixel's sub-pixels (only those before `channel` are read).
+      channel: which sub-pixel (a Python int).
+    Returns:
+      float32 `[B, 256]` log-probabilities that sum (in probability) to 1.
+    """
+    logits, means, log_scales, coeffs = split_logistic_mixture(params, channels, num_mixtures)
+    values = tf.cast(earlier, tf.float32)
+    scaled = values / HALF_RANGE - 1.0
+    mu = _coupled_means(means, coeffs, scaled)  # [B, C, K]; channel c reads x_{<c} only
+    log_weights = tf.nn.log_softmax(logits, axis=-1)
+    if channel:
+        seen = discretised_logistic(mu[:, :channel], log_scales[:, :channel]).log_prob(values[:, :channel, None])
+        log_weights = tf.nn.log_softmax(log_weights + tf.reduce_sum(seen, axis=1), axis=-1)  # posterior over k
+    levels = tf.range(NUM_LEVELS, dtype=tf.float32)[None, :, None]  # [1, 256, 1]
+    component = discretised_logistic(mu[:, None, channel], log_scales[:, None, channel]).log_prob(levels)
+    return tf.reduce_logsumexp(log_weights[:, None, :] + component, axis=-1)
+
+
+# -- Bernoulli (binarised images) ---------------------------------------------------------------
+
+def bernoulli_pixel_log_prob(logits, images):
+    """log p(x_{i,c}) of binarised sub-pixels (0 or 1; uint8 255 also reads as 1).
+
+    Args:
+      logits: float `[B, H, W, C]`, log-odds of a 1.
+      images: integer `[B, H, W, C]`, values 0 or 1 (or 0 / 255).
+    Returns:
+      float32 `[B, H, W, C]`, nats.
+    """
+    ones = tf.cast(tf.cast(images, tf.int32) > 0, tf.int32)
+    return tfd.Bernoulli(logits=tf.cast(logits, tf.float32)).log_prob(ones)

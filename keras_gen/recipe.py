@@ -11,6 +11,8 @@ one dataclass, so what a zoo card says is exactly what `zoo build` reruns. No Te
 - `compile`: its `compile()` arguments (loss pair, penalties and stabilisers, optimizers as
   Keras configs such as {"class_name": "Adam", "config": {"learning_rate": 1e-4}},
   `jit_compile`).
+- `precision`: "auto" (default; bfloat16 mixed precision only on a CPU with native bfloat16,
+  resolved on the machine that builds the model), "float32" or "mixed_bfloat16".
 - `data`: dataset names, one per role the model takes (one for image models; a source and
   a target for domain adaptation); conditional models take the labels that come with them.
 """
@@ -26,7 +28,9 @@ from keras_gen.data.loaders import EMBEDDED as EMBEDDED_DATA
 from keras_gen.errors import KerasGenError
 from keras_gen.seeds import check_seed
 
-PRECISIONS = ("float32", "mixed_bfloat16")
+# "auto" (the default): mixed_bfloat16 where the CPU has native bfloat16 (AVX-512-BF16, AMX),
+# float32 elsewhere, decided when the model is built (`keras_gen.hardware.resolve_precision`).
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 DATA_NAME = re.compile(rf"^({'|'.join(EMBEDDED_DATA)}|tfds:[A-Za-z0-9_./:-]+)$")
 
 
@@ -38,9 +42,16 @@ def check_data_name(name) -> str:
     return name
 
 
-def _positive(value, what):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise KerasGenError(f"{what} must be a whole number of at least 1, got {value!r}")
+# Bounds that keep a typo from reaching TensorFlow as an int32 overflow (a traceback) or a
+# run of years: far above any real run of keras-gen's size.
+MAX_EPOCHS = 1_000_000
+MAX_BATCH_SIZE = 1_000_000
+MAX_IMAGE_SIZE = 4096
+
+
+def _positive(value, what, maximum):
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise KerasGenError(f"{what} must be a whole number from 1 to {maximum:,}, got {value!r}")
     return value
 
 
@@ -56,7 +67,7 @@ class Recipe:
     epochs: int | None = None
     batch_size: int | None = None
     seed: int = 0
-    precision: str = "float32"
+    precision: str = "auto"
     description: str = ""
     notes: str = ""
 
@@ -75,11 +86,11 @@ class Recipe:
             if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
                 raise KerasGenError(f"recipe {field} must be a mapping of names to values, got {value!r}")
         if self.image_size is not None:
-            _positive(self.image_size, "image_size")
+            _positive(self.image_size, "image_size", MAX_IMAGE_SIZE)
         if self.epochs is not None:
-            _positive(self.epochs, "epochs")
+            _positive(self.epochs, "epochs", MAX_EPOCHS)
         if self.batch_size is not None:
-            _positive(self.batch_size, "batch_size")
+            _positive(self.batch_size, "batch_size", MAX_BATCH_SIZE)
         check_seed(self.seed)
         if self.precision not in PRECISIONS:
             raise KerasGenError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")

@@ -95,6 +95,13 @@ MODELS: dict[str, ModelSpec] = {
             default_batch_size=64,
             default_epochs=10,
         ),
+        ModelSpec(
+            "gated-pixelcnn",
+            "keras_gen.models.gated_pixelcnn:GatedPixelCNN",
+            "Gated PixelCNN (van den Oord et al. 2016): vertical + horizontal stacks, no blind spot, optional classes",
+            default_batch_size=64,
+            default_epochs=10,
+        ),
     ]
 }
 

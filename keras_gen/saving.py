@@ -1,9 +1,60 @@
 """Loading models from what a user names: a run folder, a `.keras` file or a zoo entry."""
 from __future__ import annotations
 
+import json
+import zipfile
+import zlib
 from pathlib import Path
 
 from keras_gen.errors import KerasGenError
+
+
+def check_keras_file(path: Path) -> None:
+    """Say in one line what is wrong with a file that cannot be a saved keras-gen model, before
+    Keras parses it (Keras reports an empty, truncated or foreign file as "File not found").
+
+    Checks: it is a file, non-empty, a whole zip archive (every member's CRC), with the
+    `config.json` of a model registered by keras-gen.
+    """
+    if path.is_dir():
+        raise KerasGenError(f"{str(path)!r} is a folder, not a .keras model file")
+    if not path.is_file():
+        raise KerasGenError(f"model file {str(path)!r} does not exist")
+    where = f"cannot load {str(path)!r}"
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise KerasGenError(f"{where}: the file is empty (0 bytes), not a saved model")
+        if not zipfile.is_zipfile(path):
+            raise KerasGenError(f"{where}: not a .keras model file (a .keras file is a zip archive; this one is "
+                                f"truncated or another kind of file, {size} bytes)")
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+            if broken is not None:
+                raise KerasGenError(f"{where}: the archive is corrupt ({broken!r} fails its checksum)")
+            if "config.json" not in archive.namelist():
+                raise KerasGenError(f"{where}: a zip archive without config.json, not a .keras model file")
+            config = json.loads(archive.read("config.json"))
+    except KerasGenError:
+        raise
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, RuntimeError,
+            NotImplementedError) as exc:
+        raise KerasGenError(f"{where}: the archive is unreadable or corrupt ({str(exc)[:200] or type(exc).__name__})") from None
+    except (ValueError, UnicodeDecodeError):
+        raise KerasGenError(f"{where}: its config.json is not valid JSON (corrupt file)") from None
+    registered = config.get("registered_name") if isinstance(config, dict) else None
+    if isinstance(registered, str) and registered.startswith("keras_gen>"):
+        return
+    if isinstance(registered, str):  # a user's own GenerativeModel subclass, registered with Keras
+        import keras
+
+        from keras_gen.models import GenerativeModel
+
+        cls = keras.saving.get_registered_object(registered)
+        if isinstance(cls, type) and issubclass(cls, GenerativeModel):
+            return
+    name = config.get("class_name", "?") if isinstance(config, dict) else type(config).__name__
+    raise KerasGenError(f"{str(path)!r} holds a {name}, not a keras-gen model")
 
 
 def load_keras_file(path):
@@ -13,10 +64,9 @@ def load_keras_file(path):
     from keras_gen.models import GenerativeModel
 
     path = Path(path)
-    if not path.is_file():
-        raise KerasGenError(f"model file {str(path)!r} does not exist")
+    check_keras_file(path)
     try:
-        model = keras.models.load_model(path)
+        model = keras.models.load_model(path, safe_mode=True)
     except Exception as exc:  # zip, h5 and config errors all mean the same to a user
         detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise KerasGenError(f"cannot load {str(path)!r}: not a valid keras-gen model file ({detail})") from None
@@ -32,6 +82,10 @@ def load_source(source: str):
     """
     from keras_gen import zoo
 
+    if not str(source).strip():
+        raise KerasGenError("no model named: give a run folder, a .keras file or a zoo entry")
+    if "\0" in str(source):
+        raise KerasGenError(f"{source!r} contains a NUL character: not a run folder, a .keras file nor a zoo entry")
     path = Path(source)
     if path.is_dir():
         if (path / "model.keras").is_file():

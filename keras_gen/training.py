@@ -1,6 +1,7 @@
 """One training run from a `Recipe`: data -> model -> fit -> run folder.
 
 A run folder holds:
+  recipe.json         the recipe, written first: what `train(..., resume=True)` continues
   run.json            the recipe (exactly what was asked), the model config, and what came
                       out: per-epoch history, test figures, training time, versions
   model.keras         the final model (weights, optimizer state, compile config); where
@@ -8,57 +9,93 @@ A run folder holds:
                       the epoch with the lowest held-out FID
   checkpoints/best.keras   that best epoch's whole model
   samples/epoch_NNN.png   a fixed, seeded sample grid after every epoch (models that sample)
-  checkpoints/epoch_NNN.keras   the newest whole-model checkpoints
+  checkpoints/epoch_NNN.keras   the newest whole-model checkpoints, each followed by
+                      epoch_NNN.json: the noise generators' state, history, best epoch
+                      (`keras_gen.resume`)
   logs/               TensorBoard scalars and sample images
 """
 from __future__ import annotations
 
+import inspect
 import json
 import platform
-import time
+import sys
 from pathlib import Path
 
 from keras_gen import registry
 from keras_gen.errors import KerasGenError
-from keras_gen.files import atomic_path, ensure_writable_dir
+from keras_gen.files import atomic_path, ensure_writable_dir, missing_folders, remove_empty_folders
 from keras_gen.recipe import Recipe
 
 
-def make_dataset(name, split, batch_size, seed, image_size=None, shuffle=True, download=False):
-    """Batched, shuffled (seeded), prefetched `(image uint8, label)` batches of a dataset."""
+SHUFFLE_BUFFER = 10_000
+# The graph-level half of tf.data's seed pair for the per-epoch shuffles: fixed, so the
+# order does not depend on TensorFlow's global seed (any nonzero constant would do).
+DATA_ORDER_SEED = 1729
+
+
+def make_dataset(name, split, batch_size, seed, image_size=None, shuffle=True, download=False, epochs=1,
+                 first_epoch=0):
+    """Batched, prefetched `(image uint8, label)` batches of a dataset.
+
+    With `shuffle` (training): the full batches of epochs `first_epoch` .. `first_epoch +
+    epochs - 1`, one epoch after another (fit it with `steps_per_epoch =` the split's size
+    // `batch_size`). Epoch e reads the split in its own order: `Dataset.shuffle` (buffer
+    `SHUFFLE_BUFFER`) with the seed pair `(DATA_ORDER_SEED, seed * 1_000_003 + e)`, a pure
+    function of the seed and the epoch's index, not of how many epochs this process has
+    iterated nor of TensorFlow's global seed, so a run resumed at epoch k reads exactly the
+    batches the uninterrupted run read from epoch k on. Without `shuffle`: the split in its
+    order, the last batch possibly smaller.
+    """
     import tensorflow as tf
 
     from keras_gen import data
 
     ds = data.load(name, split, image_size=image_size, download=download)
-    if shuffle:
-        ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size, drop_remainder=shuffle).prefetch(tf.data.AUTOTUNE)
+    if not shuffle:
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    size = int(ds.cardinality())
+    if size < 0:  # unknown (some tfds datasets): count once
+        size = int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+    steps = size // batch_size
 
+    def one_epoch(epoch):
+        tf.compat.v1.get_default_graph().seed = DATA_ORDER_SEED  # this function's graph only
+        order_seed = tf.constant(seed, tf.int64) * 1_000_003 + epoch
+        return ds.shuffle(SHUFFLE_BUFFER, seed=order_seed, reshuffle_each_iteration=False).batch(
+            batch_size, drop_remainder=True)
 
-# The shipped feature network that scores samples of a dataset (keras_gen.metrics), by name.
-FEATURE_NETWORKS = {"mnist5k": "mnist28"}
+    epochs_ds = tf.data.Dataset.range(first_epoch, first_epoch + epochs).flat_map(one_epoch)
+    return epochs_ds.apply(tf.data.experimental.assert_cardinality(epochs * steps)).prefetch(tf.data.AUTOTUNE)
 
 
 def quality_network(data_name, model):
-    """The feature network that can score `model`'s samples of `data_name`, or None."""
-    name = FEATURE_NETWORKS.get(data_name)
-    if name is None or not model.offers("sample"):
+    """The shipped feature network that scores `model`'s samples of `data_name`, or None
+    (a model that does not sample, or data no shipped network reads: see
+    `keras_gen.metrics.network_name_for`)."""
+    if not model.offers("sample"):
         return None
     from keras_gen import metrics
 
-    network = metrics.load_feature_network(name)
-    return network if tuple(network.image_shape) == tuple(model.image_shape) else None
+    try:
+        return metrics.network_for(data_name, model.image_shape)
+    except KerasGenError:
+        return None
 
 
 def build_model(recipe: Recipe, image_shape):
     """The recipe's model for images of `image_shape`, compiled with the recipe's arguments."""
     cls = registry.model_class(recipe.model)
-    fixed = sorted({"image_shape", "precision"} & set(recipe.hparams))
+    fixed = sorted({"image_shape", "precision", "seed", "name"} & set(recipe.hparams))
     if fixed:
-        raise KerasGenError(f"hparams may not set {', '.join(fixed)}: the data and the recipe's precision do")
+        raise KerasGenError(
+            f"hparams may not set {', '.join(fixed)}: the data and the recipe's precision, seed and model name do"
+        )
+    # The model is named as the recipe names it, and a model that draws noise takes the
+    # recipe's seed, so its config (in run.json and model.keras) says what the run used.
+    own = {"name": recipe.model, **({"seed": recipe.seed} if "seed" in inspect.signature(cls).parameters else {})}
     try:
-        model = cls(image_shape=image_shape, precision=recipe.precision, **recipe.hparams)
+        model = cls(image_shape=image_shape, precision=recipe.precision, **own, **recipe.hparams)
     except (TypeError, ValueError) as exc:  # unknown or ill-typed hyper-parameters
         raise KerasGenError(f"cannot build {recipe.model} with hparams {recipe.hparams}: {exc}") from None
     try:
@@ -80,31 +117,124 @@ def versions():
     return {"keras": keras.__version__, "tensorflow": tf.__version__, "python": platform.python_version()}
 
 
-def train(recipe: Recipe, out, *, grid_size=64, verbose=1, download=False, callbacks=()):
+# `train(verbose=...)`: nothing, Keras' progress bar, one line per epoch, or 1 on a terminal and 2 elsewhere.
+VERBOSITY = (0, 1, 2, "auto")
+
+
+def train(recipe: Recipe | None, out, *, grid_size=64, verbose="auto", download=False, callbacks=(),
+          resume=False):
     """Train what `recipe` says and write a run folder at `out`; returns `(model, run_info)`.
 
     `download` lets tensorflow-datasets fetch a `tfds:` dataset that is not on disk. Models
     that evaluate (e.g. PixelCNN's bits/dim, a GAN's held-out losses) are evaluated on the
     test split after training; the figures go into run.json as `test`.
+
+    `verbose`: 0 prints nothing, 1 Keras' progress bar, 2 one plain line per epoch (epoch n/N,
+    the logged figures, seconds); "auto" (default) is 1 when stdout is a terminal and 2
+    otherwise, so a piped or logged run never gets the bar's escape sequences.
+
+    run.json holds the recipe exactly as asked (`precision` may be "auto") beside what it
+    became on this machine: the model's config (its `precision`, "float32" or
+    "mixed_bfloat16"; its `seed` and `name`, the recipe's), `precision`, `jit_compile` and
+    the CPU.
+
+    Faults (`keras_gen.resume`):
+    - `resume=True` continues the run in `out` (killed, interrupted or failed) from its
+      newest complete checkpoint, with the run's own recipe (`recipe` may be None; a
+      different one is refused). It ends exactly as the uninterrupted run would have: same
+      weights, sample grids and run.json but for the seconds.
+    - SIGINT (Ctrl-C) stops at the next batch end (or after the epoch's checkpoint, if it
+      comes during one) and raises `keras_gen.resume.TrainingInterrupted` naming the newest
+      checkpoint; a second SIGINT interrupts at once.
+    - A NaN or infinite loss stops training at once (`keras_gen.resume.NonFiniteLoss`, a
+      `KerasGenError` naming the epoch and step); the last good checkpoint becomes the run's
+      model.keras and run.json says where it stopped.
+    - A run that fails before its first checkpoint removes the run folder it made.
+    `keras.callbacks.BackupAndRestore` is refused in `callbacks` (it restores neither the
+    noise generators nor the data order; see `keras_gen.resume`).
     """
+    import keras
+
+    from keras_gen import resume as resume_lib
+
+    if verbose not in VERBOSITY:
+        raise KerasGenError(f"verbose must be one of {', '.join(map(repr, VERBOSITY))}, got {verbose!r}")
+    if verbose == "auto":
+        verbose = 1 if getattr(sys.stdout, "isatty", lambda: False)() else 2
+    if any(isinstance(c, keras.callbacks.BackupAndRestore) for c in callbacks):
+        raise KerasGenError("BackupAndRestore cannot resume a keras-gen run exactly (noise state, data order); "
+                            "use train(..., resume=True) or keras-gen train --resume DIR")
+    if resume:
+        recipe, first_epoch, state = resume_lib.prepare(out, recipe)
+        out, made = Path(out), []
+    else:
+        if recipe is None:
+            raise KerasGenError("give a recipe to train (or resume=True and a run folder)")
+        recipe = recipe.resolved()
+        made = missing_folders(out)
+        out = ensure_writable_dir(out)
+        if any(out.iterdir()):
+            raise KerasGenError(f"run folder {str(out)!r} is not empty; give a new one so no earlier run is mixed in")
+        first_epoch, state = 0, None
+    checkpoints = out / "checkpoints"
+    try:
+        if not (out / resume_lib.RECIPE).is_file():
+            write_json(out / resume_lib.RECIPE, recipe.to_dict())
+        return _train(recipe, out, first_epoch, state, grid_size=grid_size, verbose=verbose, download=download,
+                      callbacks=callbacks)
+    except resume_lib.TrainingInterrupted as exc:
+        newest = resume_lib.newest_checkpoint(checkpoints)
+        where = f"interrupted in epoch {getattr(exc, 'epoch', '?')} of {recipe.epochs}"
+        if getattr(exc, "finished", False):
+            where = f"interrupted after epoch {exc.epoch} of {recipe.epochs}"
+        if newest is None and resume:
+            raise resume_lib.TrainingInterrupted(
+                f"{where}, before the first checkpoint; keras-gen train --resume {out} starts it again") from None
+        if newest is None:
+            _remove_run(out, made)
+            raise resume_lib.TrainingInterrupted(f"{where}, before the first checkpoint; nothing was kept") from None
+        raise resume_lib.TrainingInterrupted(
+            f"{where}; the newest checkpoint is {newest}; resume with keras-gen train --resume {out}") from None
+    except BaseException:
+        if not resume and not resume_lib.complete_checkpoints(checkpoints):
+            _remove_run(out, made)
+        raise
+
+
+def _remove_run(out, made):
+    """A failed new run leaves nothing: the run folder and the parents it made (`made`,
+    deepest first) go, if still empty; a folder that existed (empty) is emptied again."""
+    import shutil
+
+    if not made:
+        for path in Path(out).iterdir():
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        return
+    shutil.rmtree(out, ignore_errors=True)
+    remove_empty_folders(made[1:])
+
+
+def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, callbacks):
     import keras
     import tensorflow as tf
 
     from keras_gen import data
-    from keras_gen.callbacks import AtomicCheckpoint, QualityCheckpoint, SampleGrid
+    from keras_gen import resume as resume_lib
+    from keras_gen.callbacks import (AtomicCheckpoint, EpochLine, QualityCheckpoint, SampleGrid, StopOnNonFinite,
+                                     StopOnRequest)
+    from keras_gen.hardware import describe_cpu
 
-    recipe = recipe.resolved()
-    out = ensure_writable_dir(out)
-    if any(out.iterdir()):
-        raise KerasGenError(f"run folder {str(out)!r} is not empty; give a new one so no earlier run is mixed in")
     keras.utils.set_random_seed(recipe.seed)
 
     (data_name,) = recipe.data
-    train_ds = make_dataset(data_name, "train", recipe.batch_size, recipe.seed, recipe.image_size, download=download)
+    remaining = max(1, recipe.epochs - first_epoch)  # 0 left: the run died after its last epoch
+    train_ds = make_dataset(data_name, "train", recipe.batch_size, recipe.seed, recipe.image_size, download=download,
+                            epochs=remaining, first_epoch=first_epoch)
     shape = train_ds.element_spec[0].shape[1:]
     if not shape.is_fully_defined():
         raise KerasGenError(f"{data_name} has images of varying size {shape.as_list()}; give an image size (--image-size)")
-    if int(tf.data.experimental.cardinality(train_ds)) == 0:
+    steps = int(tf.data.experimental.cardinality(train_ds)) // remaining
+    if steps == 0:
         raise KerasGenError(
             f"batch size {recipe.batch_size} is larger than the {data_name} training split: no full batch to train on"
         )
@@ -116,36 +246,90 @@ def train(recipe: Recipe, out, *, grid_size=64, verbose=1, download=False, callb
         else None
     )
 
-    run_callbacks = []
+    checkpoints = out / "checkpoints"
+    best_path = checkpoints / "best.keras"
+    quality = None
+    run_callbacks = [StopOnNonFinite()]
     network = quality_network(data_name, model)
     if network is not None:  # first, so that val_fid reaches the other callbacks' logs
         reference, _ = data.load_arrays(data_name, "test", image_size=recipe.image_size)
-        quality = QualityCheckpoint(reference, network, out / "checkpoints" / "best.keras", seed=recipe.seed)
+        # The best model goes to best.keras by AtomicCheckpoint, once the epoch's checkpoint is complete.
+        quality = QualityCheckpoint(reference, network, None, seed=recipe.seed)
         run_callbacks.append(quality)
+    if first_epoch:
+        resume_lib.restore(model, checkpoints, first_epoch, state, quality, best_path)
+        if verbose:
+            print(f"resuming {out} after epoch {first_epoch} of {recipe.epochs}", flush=True)
     if model.offers("sample"):
         run_callbacks.append(SampleGrid(out / "samples", grid_size, recipe.seed, out / "logs" / "samples"))
+    checkpoint = AtomicCheckpoint(checkpoints, quality=quality, best_path=best_path, resumed=state)
+    request = resume_lib.StopRequest()
     run_callbacks += [
         keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False),
-        AtomicCheckpoint(out / "checkpoints"),
         *callbacks,
+        checkpoint,  # after every callback that adds to the logs, so the checkpoint's history has it all
     ]
-    start = time.perf_counter()
-    history = model.fit(train_ds, epochs=recipe.epochs, callbacks=run_callbacks, verbose=verbose, shuffle=False)
-    train_seconds = time.perf_counter() - start
-    test = model.evaluate(test_ds, verbose=0, return_dict=True) if test_ds is not None else None
+    if verbose == 2:  # after the checkpoint, so its line holds what the other callbacks logged (val_fid)
+        run_callbacks.append(EpochLine())
+    run_callbacks.append(StopOnRequest(request))  # last: stops after the epoch's checkpoint and line
+    # SIGINT is a request until the run folder is whole: after fit, the short rest is finished.
+    with request.installed():
+        try:
+            model.fit(train_ds, epochs=recipe.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
+                      callbacks=run_callbacks, verbose=1 if verbose == 1 else 0, shuffle=False)
+        except resume_lib.NonFiniteLoss as exc:
+            raise _keep_last_good(exc, recipe, out, model, checkpoint) from None
+        train_seconds = checkpoint.train_seconds()
+        test = model.evaluate(test_ds, verbose=0, return_dict=True) if test_ds is not None else None
 
-    with atomic_path(out / "model.keras", suffix=".keras") as tmp:
-        model.save(tmp)
-    info = {
+        with atomic_path(out / "model.keras", suffix=".keras") as tmp:
+            model.save(tmp)
+        info = {
+            "recipe": recipe.to_dict(),
+            "config": model.get_config(),
+            "precision": model.precision,  # what the recipe's precision ("auto") became on this CPU
+            "jit_compile": bool(model.jit_compile),
+            "cpu": describe_cpu(),
+            "train_seconds": round(train_seconds, 1),
+            # Every epoch's logs, from the first epoch of the run (also when it was resumed).
+            "history": checkpoint.history,
+            "test": {k: float(v) for k, v in test.items()} if test else None,
+            # The model saved is the epoch with the lowest held-out FID, where one was measured.
+            "best": {"epoch": quality.best_epoch, quality.monitor: float(quality.best)} if quality is not None else None,
+            "versions": versions(),
+        }
+        write_json(out / "run.json", info)
+    return model, info
+
+
+def _keep_last_good(exc, recipe, out, model, checkpoint):
+    """After a non-finite loss: the newest complete checkpoint becomes model.keras and run.json
+    says where training stopped; the error to raise (a `NonFiniteLoss`)."""
+    from keras_gen import resume as resume_lib
+    from keras_gen.hardware import describe_cpu
+
+    done = resume_lib.complete_checkpoints(checkpoint.out_dir)
+    if not done:
+        return resume_lib.NonFiniteLoss(f"{exc}: training stopped before the first checkpoint; nothing was kept",
+                                        exc.epoch, exc.step)
+    good = done[-1]
+    resume_lib.copy_file(resume_lib.checkpoint_path(checkpoint.out_dir, good), out / "model.keras")
+    state = resume_lib.read_state(checkpoint.out_dir, good)
+    stopped = f"{exc}: training stopped; model.keras is epoch {good}, the last good checkpoint"
+    quality_state = state.get("quality")
+    write_json(out / "run.json", {
         "recipe": recipe.to_dict(),
         "config": model.get_config(),
+        "precision": model.precision,
         "jit_compile": bool(model.jit_compile),
-        "train_seconds": round(train_seconds, 1),
-        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        "test": {k: float(v) for k, v in test.items()} if test else None,
-        # The model saved is the epoch with the lowest held-out FID, where one was measured.
-        "best": {"epoch": quality.best_epoch, "val_fid": float(quality.best)} if network is not None else None,
+        "cpu": describe_cpu(),
+        "train_seconds": round(checkpoint.train_seconds(), 1),
+        "history": state.get("history", {}),
+        "test": None,
+        "best": ({"epoch": quality_state["best_epoch"], quality_state["monitor"]: quality_state["best"]}
+                 if quality_state and quality_state.get("best_epoch") else None),
+        "stopped": stopped,
+        "kept_epoch": good,
         "versions": versions(),
-    }
-    write_json(out / "run.json", info)
-    return model, info
+    })
+    return resume_lib.NonFiniteLoss(f"{stopped} ({out / 'model.keras'})", exc.epoch, exc.step)

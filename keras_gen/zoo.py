@@ -30,6 +30,7 @@ from pathlib import Path
 from keras_gen import registry
 from keras_gen.errors import KerasGenError
 from keras_gen.files import ensure_writable_dir
+from keras_gen.text import count
 
 WEIGHTS = "model.weights.h5"
 
@@ -114,7 +115,8 @@ def load(name: str, zoo_dir=None, compile=True):
     try:
         model.load_weights(weights)
     except Exception as exc:
-        raise KerasGenError(f"zoo entry {name!r}: weights do not fit its config ({str(exc)[:200]})") from None
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise KerasGenError(f"zoo entry {name!r}: weights do not fit its config ({detail})") from None
     if compile:
         model.compile(**entry_recipe.compile)
     return model
@@ -136,13 +138,15 @@ def _card(name, entry_recipe, metadata) -> str:
 | model | `{entry_recipe.model}` ({hp}) |
 | compile | {compiled} |
 | data | `{", ".join(entry_recipe.data)}` train split |
-| training | {entry_recipe.epochs} epochs, batch {entry_recipe.batch_size}, seed {entry_recipe.seed}, {entry_recipe.precision} |
+| training | {count(entry_recipe.epochs, "epoch")}, batch {entry_recipe.batch_size}, seed {entry_recipe.seed}, {entry_recipe.precision} |
 | training time | {metadata["train_seconds"]:.0f} s on {metadata["machine"]} ({metadata["date"]}) |
 | parameters | {metadata["parameters"]:,} |
 | weights | `{WEIGHTS}`, sha256 `{metadata["weights_sha256"]}` |
 | versions | {", ".join(f"{k} {v}" for k, v in metadata["versions"].items())} |
 
 ## Measured after training
+
+{_evaluated_line(metadata)}
 
 | figure | value |
 | --- | --- |
@@ -153,6 +157,14 @@ def _card(name, entry_recipe, metadata) -> str:
 
 Rebuild: `keras-gen zoo build {name}` (written by it; edit recipe.json, not this card).
 """
+
+
+def _evaluated_line(metadata) -> str:
+    how = metadata.get("evaluated")
+    if not how:
+        return "Figures from training and its test split."
+    return (f"Training figures from the run; the others from `{how['function']}` (`keras-gen zoo evaluate`), "
+            f"{how['seconds']:.0f} s on {how['machine']} ({how['date']}).")
 
 
 def _figure(figures, prefix):
@@ -183,14 +195,14 @@ def results_table(zoo_dir=None) -> str:
         if fid is not None and floor is None:
             floor = next(k for k in figures if k.startswith("fid (")).split("real train vs test: ")[1].rstrip(")")
         other = [f"{k.split(' (')[0]} {v}" for k, v in figures.items()
-                 if k.startswith(("label accuracy", "test bits_per_dim"))]
+                 if k.startswith(("label accuracy", "test bits_per_dim", "bayes accuracy"))]
 
         def cell(prefix, fmt="{}"):
             value = _figure(figures, prefix)
             return "–" if value is None else fmt.format(value)
 
         rows.append(
-            f"| [`{name}`](zoo/{name}/README.md) | `{entry_recipe.model}` | {entry_recipe.epochs} epochs, "
+            f"| [`{name}`](zoo/{name}/README.md) | `{entry_recipe.model}` | {count(entry_recipe.epochs, 'epoch')}, "
             f"{metadata['train_seconds']:.0f} s | {cell('fid (', '{:.2f}')} | "
             f"{cell('precision (')} / {cell('recall (')} | {cell('coverage (')} | {cell('classes_covered (')} | "
             f"{cell('near_copy_fraction (')} | {', '.join(other) or '–'} |"
@@ -244,9 +256,8 @@ def build(name: str, zoo_dir=None, verbose=1) -> Path:
         figures.update({f"test {k}": round(v, 4) for k, v in info["test"].items()})
     if info.get("best"):
         figures["kept epoch (lowest held-out FID)"] = info["best"]["epoch"]
-    network = training.quality_network(entry_recipe.data[0], model)
-    if network is not None:
-        figures.update(_sample_figures(model, network))
+    evaluated, how = _evaluated_figures(model, entry_recipe)
+    figures.update(evaluated)
 
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=folder.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; an entry is shipped data
@@ -267,6 +278,7 @@ def build(name: str, zoo_dir=None, verbose=1) -> Path:
             "machine": describe_machine(),
             "versions": info["versions"],
             "figures": figures,
+            "evaluated": how,
             "grids": grids,
         }
         training.write_json(staging / "config.json", model.get_config())
@@ -281,28 +293,71 @@ def build(name: str, zoo_dir=None, verbose=1) -> Path:
 SAMPLE_FIGURES_N = 1000  # samples scored for a card: the size of the mnist5k test split
 
 
-def _sample_figures(model, network) -> dict:
-    """FID, KID, precision/recall, density/coverage, class coverage and memorisation of
-    1,000 seeded samples against the held-out split, with the real-vs-real floor beside."""
-    import keras
-    import numpy as np
+def _evaluated_figures(model, entry_recipe) -> tuple[dict, dict]:
+    """`(figures, how)`: `keras_gen.metrics.evaluate` of the model on its recipe's data, 1,000
+    samples of seed 0, each figure named with the real-vs-real floor beside it; `how` says
+    when, where and in how long."""
+    import time
 
     from keras_gen import metrics
-    from keras_gen.images import to_uint8
+    from keras_gen.hardware import describe_machine
 
-    samples = to_uint8(keras.ops.convert_to_numpy(model.sample(SAMPLE_FIGURES_N, 0)))
-    ours = metrics.evaluate_samples(samples, network, n=SAMPLE_FIGURES_N)
-    floor = metrics.reference_floors(network, n=SAMPLE_FIGURES_N)["floor"]
-    figures = {f"{k} (1,000 samples vs test; real train vs test: {_round(floor[k])})": _round(v) for k, v in ours.items()}
-    classes = getattr(model, "num_classes", None)
-    if classes:  # does sample(labels=k) give a k? As the shipped classifier sees it.
-        labels = np.arange(SAMPLE_FIGURES_N) % classes
-        conditioned = to_uint8(keras.ops.convert_to_numpy(model.sample(SAMPLE_FIGURES_N, 0, labels=labels)))
-        predicted = network.predict_classes(conditioned).argmax(axis=1)
-        accuracy = float(np.mean(predicted == labels))
+    from keras_gen import training
+
+    data = entry_recipe.data[0]
+    network = training.quality_network(data, model)  # None where no shipped network reads the data
+    start = time.perf_counter()
+    if network is not None or not model.offers("sample"):
+        ours = metrics.evaluate(model, data, SAMPLE_FIGURES_N, 0, image_size=entry_recipe.image_size, network=network)
+    elif model.offers("log_prob"):
+        test, labels = metrics.features.dataset_images(data, "test", entry_recipe.image_size)
+        ours = {"test_bits_per_dim": metrics.test_bits_per_dim(
+            model, test, labels if getattr(model, "num_classes", None) else None)}
+    else:
+        return {}, None
+    how = {"function": f"keras_gen.metrics.evaluate(model, {data!r}, n={SAMPLE_FIGURES_N}, seed=0)",
+           "seconds": round(time.perf_counter() - start, 1), "date": datetime.date.today().isoformat(),
+           "machine": describe_machine()}
+    figures = {}
+    if network is not None:
+        floor = metrics.reference_floors(network, n=SAMPLE_FIGURES_N)["floor"]
+        for key, value in ours.items():
+            if key in floor:
+                figures[f"{key} (1,000 samples vs test; real train vs test: {_round(floor[key])})"] = _round(value)
+    if "label_accuracy" in ours:
         figures[f"label accuracy (classifier on sample(labels=k); its test accuracy: "
-                f"{network.metadata['test_accuracy']:.4f})"] = round(accuracy, 4)
-    return figures
+                f"{network.metadata['test_accuracy']:.4f})"] = _round(ours["label_accuracy"])
+    if "test_bits_per_dim" in ours:
+        figures["test bits_per_dim"] = _round(ours["test_bits_per_dim"])
+    if "bayes_accuracy" in ours:
+        figures["bayes accuracy (argmax_y log p(x | y) on the test split)"] = _round(ours["bayes_accuracy"])
+    return figures, how
+
+
+def evaluate(name: str, zoo_dir=None) -> Path:
+    """Re-score the entry `name` with `keras_gen.metrics.evaluate` and rewrite its metadata
+    and card (weights, grids and training figures stay); returns the folder."""
+    from keras_gen.files import atomic_path
+    from keras_gen import training
+
+    folder = entry_dir(name, zoo_dir)
+    entry_recipe = recipe(name, zoo_dir)
+    metadata = _read_json(folder / "metadata.json", f"metadata of zoo entry {name!r}")
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("figures"), dict):
+        raise KerasGenError(f"metadata of zoo entry {name!r} is not an entry's metadata (no figures)")
+    ensure_writable_dir(folder)
+    model = load(name, zoo_dir, compile=False)
+    figures, how = _evaluated_figures(model, entry_recipe)
+    if how is None:
+        raise KerasGenError(f"zoo entry {name!r}: no feature network reads its {entry_recipe.data[0]} samples "
+                            "and it has no likelihood; nothing to evaluate")
+    kept = {k: v for k, v in metadata["figures"].items()
+            if k.startswith(("train ", "kept epoch")) or (k.startswith("test ") and k not in figures)}
+    metadata.update(figures={**kept, **figures}, evaluated=how)
+    training.write_json(folder / "metadata.json", metadata)
+    with atomic_path(folder / "README.md", suffix=".md") as tmp:
+        Path(tmp).write_text(_card(name, entry_recipe, metadata))
+    return folder
 
 
 def _round(value):

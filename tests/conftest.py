@@ -1,6 +1,8 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# precision="auto" means float32 in the tests, whatever CPU runs them (figures stay comparable).
+os.environ.setdefault("KERAS_GEN_AUTO_PRECISION", "float32")
 
 import json
 import subprocess
@@ -92,6 +94,28 @@ def digits8(n=32):
     from keras_gen import data
 
     return data.load_arrays("digits", "train")[0][:n]
+
+
+def tiny_dcgan():
+    """A DCGAN on 8x8x1 images, latent 8: a few hundred weights."""
+    from keras_gen.models import DCGAN
+
+    return DCGAN(image_shape=(8, 8, 1), latent_dim=8, generator_widths=(16, 8), discriminator_widths=(8, 16), seed=1)
+
+
+def tiny_cgan():
+    """A CGAN on 8x8x1 images of 3 classes, latent 8."""
+    from keras_gen.models import CGAN
+
+    return CGAN(image_shape=(8, 8, 1), num_classes=3, latent_dim=8, generator_widths=(16, 8),
+                discriminator_widths=(8, 16), embed_dim=4, seed=1)
+
+
+def tiny_pixelcnn():
+    """A PixelCNN on 4x4x1 images: one masked 3x3 layer and the 1x1 head."""
+    from keras_gen.models import PixelCNN
+
+    return PixelCNN(image_shape=(4, 4, 1), filters=4, num_layers=0, first_kernel_size=3)
 
 
 @pytest.fixture(autouse=True)

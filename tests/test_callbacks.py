@@ -27,7 +27,100 @@ def test_quality_checkpoint_logs_fid_and_keeps_the_best_epoch(tmp_path):
     assert quality.best_epoch == best + 1 and quality.best == fids[best]
     for restored, kept in zip(model.get_weights(), KeepWeights.weights[best]):
         np.testing.assert_array_equal(restored, kept)
-    assert quality.score()[0] == fids[best]  # the restored model scores what its epoch scored
+    assert quality.score()["val_fid"] == fids[best]  # the restored model scores what its epoch scored
     loaded = keras.models.load_model(tmp_path / "best.keras")
     z = model.latents(2, seed=0)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded.generate(z)), keras.ops.convert_to_numpy(model.generate(z)))
+
+
+def test_quality_checkpoint_keeps_the_highest_value_of_a_figure_to_maximise():
+    x, _ = data.load_arrays("mnist5k", "train")
+    reference, _ = data.load_arrays("mnist5k", "test")
+    model = DCGAN(image_shape=(28, 28, 1), latent_dim=8, generator_widths=(16, 8), discriminator_widths=(8, 16), seed=0)
+    model.compile()
+    quality = QualityCheckpoint(reference[:200], n=200, seed=0, monitor="val_coverage")
+    history = model.fit(x[:128], batch_size=64, epochs=3, verbose=0, callbacks=[quality]).history
+    coverage = history["val_coverage"]
+    assert len(coverage) == 3 and "val_fid" in history
+    assert quality.best == max(coverage) and quality.best_epoch == int(np.argmax(coverage)) + 1
+
+
+def test_quality_checkpoint_refuses_an_unknown_monitor():
+    import pytest
+
+    from keras_gen.errors import KerasGenError
+
+    with pytest.raises(KerasGenError, match="val_fid"):
+        QualityCheckpoint(np.zeros((4, 28, 28, 1), np.uint8), monitor="val_accuracy")
+
+
+def test_epoch_lines_are_plain_text_with_every_logged_figure():
+    import io
+
+    from keras_gen.callbacks import EpochLine
+
+    stream = io.StringIO()
+    line = EpochLine(stream=stream)
+    line.set_params({"epochs": 12})
+    line.on_epoch_begin(0)
+    line.on_epoch_end(0, {"loss": np.float32(0.5), "d_loss": -1.2345678, "val_fid": 123.456789, "x": float("nan")})
+    (text,) = stream.getvalue().splitlines()
+    assert text.startswith("epoch 1/12 - loss 0.5 - d_loss -1.2346 - val_fid 123.46 - x nan - ")
+    assert text.endswith(" s") and "\x1b" not in text and "\r" not in text
+
+
+def test_sample_images_are_on_the_steps_of_the_epoch_scalars(tmp_path):
+    """Keras' TensorBoard callback logs epoch e's scalars at step e (from 0): so do the grids."""
+    import tensorflow as tf
+
+    from keras_gen.callbacks import SampleGrid
+
+    def steps(folder, plugin):
+        found = {}
+        for path in folder.glob("events.out.tfevents.*"):
+            for event in tf.compat.v1.train.summary_iterator(str(path)):
+                for value in event.summary.value:
+                    if value.metadata.plugin_data.plugin_name == plugin:
+                        found.setdefault(value.tag, set()).add(event.step)
+        return found
+
+    x, _ = data.load_arrays("digits", "train")
+    model = DCGAN(image_shape=(8, 8, 1), latent_dim=4, generator_widths=(8,), discriminator_widths=(8,), seed=0)
+    model.compile()
+    callbacks = [SampleGrid(tmp_path / "samples", 4, 0, tmp_path / "logs" / "samples"),
+                 keras.callbacks.TensorBoard(log_dir=str(tmp_path / "logs"), write_graph=False)]
+    model.fit(x[:128], batch_size=64, epochs=3, verbose=0, callbacks=callbacks)
+    scalars = steps(tmp_path / "logs" / "train", "scalars")
+    images = steps(tmp_path / "logs" / "samples", "images")
+    assert scalars["epoch_loss"] == {0, 1, 2} and images == {"samples": {0, 1, 2}}
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png", "epoch_003.png"]
+
+
+def test_atomic_checkpoints_hold_what_a_resumed_run_needs(tmp_path):
+    """Each epoch_NNN.keras gets an epoch_NNN.json: the epoch, every noise generator's state,
+    the history so far and the best epoch; the best epoch's model is copied to best.keras."""
+    import json
+
+    from keras_gen import resume
+    from keras_gen.callbacks import AtomicCheckpoint
+
+    x, _ = data.load_arrays("mnist5k", "train")
+    reference, _ = data.load_arrays("mnist5k", "test")
+    model = DCGAN(image_shape=(28, 28, 1), latent_dim=8, generator_widths=(16, 8), discriminator_widths=(8, 16), seed=0)
+    model.compile()
+    quality = QualityCheckpoint(reference[:200], n=200, seed=0)
+    folder = tmp_path / "checkpoints"
+    checkpoint = AtomicCheckpoint(folder, quality=quality, best_path=folder / "best.keras")
+    history = model.fit(x[:128], batch_size=64, epochs=3, verbose=0, callbacks=[quality, checkpoint]).history
+    assert resume.complete_checkpoints(folder) == [2, 3] and (folder / "best.keras").is_file()
+    state = json.loads((folder / "epoch_003.json").read_text())
+    assert state["epoch"] == 3 and state["history"] == {k: [float(v) for v in vs] for k, vs in history.items()}
+    assert state["noise"] == resume.noise_state(model) and set(state["noise"]) == {"seed_generator", "eval_seed_generator"}
+    assert state["noise"]["seed_generator"] != [0, 0] and state["precision"] == model.precision
+    assert state["quality"] == {"monitor": "val_fid", "best": quality.best, "best_epoch": quality.best_epoch}
+    best = keras.models.load_model(folder / "best.keras")
+    for a, b in zip(best.get_weights(), quality.best_weights):
+        np.testing.assert_array_equal(a, b)
+    fresh = QualityCheckpoint(reference[:10], n=10)
+    fresh.set_state(state["quality"])
+    assert (fresh.best, fresh.best_epoch) == (quality.best, quality.best_epoch)

@@ -34,6 +34,7 @@ def test_help_errors_and_lists_do_not_import_tensorflow(argv):
         (["frobnicate"], "invalid choice"),
         (["train", "dcgan", "--seed", "-1"], "seed must be a whole number from 0 to 2147483647"),
         (["sample", "dcgan-mnist5k", "--seed", "x"], "'x' is not a whole number"),
+        (["train", "dcgan", "--quiet", "--verbose"], "not allowed with argument --quiet"),
     ],
 )
 def test_argument_errors_are_one_line_and_exit_2(argv, pattern):
@@ -70,11 +71,17 @@ def test_train_sample_export_a_dcgan_run(tmp_path):
     run = tmp_path / "run"
     result = run_cli("train", "dcgan", "--data", "digits", "--epochs", "2", "--batch-size", "64", "--out", run)
     assert result.returncode == 0, result.stderr[-3000:]
+    # Piped: one plain line per epoch, no progress bar; the test figures as a table.
+    lines = result.stdout.splitlines()
+    assert [line.split(" - ")[0] for line in lines[:2]] == ["epoch 1/2", "epoch 2/2"] and lines[0].endswith(" s")
+    assert "\x1b" not in result.stdout and "\r" not in result.stdout and "{" not in result.stdout
+    assert lines[2].startswith("trained dcgan for 2 epochs in ")
+    assert lines[3].split() == ["figure", "held-out", "test", "split"] and lines[5].split()[0] == "d_fake"
     info = json.loads((run / "run.json").read_text())
     assert info["recipe"]["model"] == "dcgan" and info["recipe"]["epochs"] == 2 and len(info["history"]["d_loss"]) == 2
     assert (run / "model.keras").is_file()
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_001.keras", "epoch_002.keras"]
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.keras")) == ["epoch_001.keras", "epoch_002.keras"]
     assert any((run / "logs").rglob("events.out.tfevents.*"))
 
     grid = tmp_path / "grid.png"
@@ -82,7 +89,7 @@ def test_train_sample_export_a_dcgan_run(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     from PIL import Image
 
-    assert Image.open(grid).size == (3 * 10 + 2, 3 * 10 + 2)  # 3x3 tiles of 8 px, 2 px padding
+    assert Image.open(grid).size == (3 * 58 + 2, 3 * 58 + 2)  # 3x3 tiles of 8 px drawn at 56 px, 2 px padding
 
     result = run_cli("export", run, "--out", tmp_path / "serving", "--name", "digits-gan")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -101,8 +108,11 @@ def test_train_sample_export_a_dcgan_run(tmp_path):
 
 def test_train_a_pixelcnn_run_reports_test_bits_per_dim(tmp_path):
     run = tmp_path / "run"
-    result = run_cli("train", "pixelcnn", "--data", "digits", "--epochs", "1", "--out", run)
+    result = run_cli("train", "pixelcnn", "--data", "digits", "--epochs", "1", "--out", run, "--verbose")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[0].startswith(
+        "training pixelcnn on digits: 1 epoch, batch 64, seed 0, precision auto -> float32, XLA off; CPU ")
+    assert "bits_per_dim" in result.stdout.splitlines()[1]  # epoch 1/1 - ... - bits_per_dim ...
     info = json.loads((run / "run.json").read_text())
     assert 0.0 < info["test"]["bits_per_dim"] < 8.0
     assert np.isclose(info["test"]["bits_per_dim"], info["test"]["nll"] / (64 * np.log(2)), rtol=1e-4)
@@ -114,9 +124,10 @@ def test_train_from_a_recipe_file_with_overrides(tmp_path):
     (tmp_path / "recipe.json").write_text(json.dumps(recipe))
     run = tmp_path / "run"
     result = run_cli("train", "--recipe", tmp_path / "recipe.json", "--epochs", "1",
-                     "--set", "compile.augment=[\"translation\"]", "--set", "hparams.latent_dim=4", "--out", run)
+                     "--set", "compile.augment=[\"translation\"]", "--set", "hparams.latent_dim=4", "--out", run,
+                     "--quiet")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "1 epoch in" in result.stdout
+    assert result.stdout.startswith("trained dcgan for 1 epoch in ")  # --quiet: no epoch lines
     ran = json.loads((run / "run.json").read_text())["recipe"]
     assert ran["epochs"] == 1 and ran["hparams"]["latent_dim"] == 4 and ran["data"] == ["digits"]
     assert ran["compile"] == {"loss": "hinge", "augment": ["translation"]}
@@ -133,15 +144,16 @@ def test_interpolate_neighbours_and_probe_on_the_zoo_gan(tmp_path):
 
     result = run_cli("interpolate", "dcgan-mnist5k", "--rows", "2", "--steps", "5", "--out", tmp_path / "i.png")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert Image.open(tmp_path / "i.png").size == (5 * 30 + 2, 2 * 30 + 2)
+    assert Image.open(tmp_path / "i.png").size == (5 * 58 + 2, 2 * 58 + 2)  # drawn at 2x
     result = run_cli("neighbours", "dcgan-mnist5k", "--n", "3", "--k", "4", "--out", tmp_path / "n.png")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert Image.open(tmp_path / "n.png").size == (5 * 30 + 2, 3 * 30 + 2) and "(pixels)" in result.stdout
+    assert Image.open(tmp_path / "n.png").size == (5 * 58 + 2, 3 * 58 + 2) and "(pixels)" in result.stdout
     result = run_cli("neighbours", "dcgan-mnist5k", "--n", "2", "--k", "2", "--space", "features",
                      "--out", tmp_path / "f.png")
     assert result.returncode == 0 and "(features)" in result.stdout, result.stderr[-2000:]
-    assert_one_line_error(run_cli("neighbours", "dcgan-mnist5k", "--data", "digits", "--image-size", "28",
-                                  "--space", "features", "--out", tmp_path / "d.png"), "no feature network for digits")
+    result = run_cli("neighbours", "dcgan-mnist5k", "--data", "digits", "--image-size", "28", "--n", "2", "--k", "2",
+                     "--space", "features", "--out", tmp_path / "d.png")  # in digits28's feature space
+    assert result.returncode == 0 and "digits training images (features)" in result.stdout, result.stderr[-2000:]
     result = run_cli("probe", "dcgan-mnist5k")
     assert result.returncode == 0, result.stderr[-2000:]
     accuracy = float(result.stdout.split("test accuracy ")[1].split()[0])
@@ -157,6 +169,9 @@ def test_pictures_never_overwrite_what_is_not_a_png(tmp_path):
     assert_one_line_error(run_cli("sample", "dcgan-mnist5k", "--out", precious), "ending in .png")
     fake_png = tmp_path / "notes.png"
     fake_png.write_text("my notes, not a picture")
-    assert_one_line_error(run_cli("sample", "dcgan-mnist5k", "--out", fake_png), "not a PNG")
+    assert_one_line_error(run_cli("sample", "dcgan-mnist5k", "--out", fake_png), "not a PNG or JPEG picture")
     assert precious.read_bytes() == b"PK\x03\x04 a model we must keep"
     assert fake_png.read_text() == "my notes, not a picture"
+    result = run_cli("sample", "cgan-mnist5k", "--n", "20", "--out", tmp_path / "grid.jpg")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "grid.jpg").read_bytes().startswith(b"\xff\xd8\xff")  # a JPEG, as the name says

@@ -62,3 +62,53 @@ def test_versions_count_up_and_leave_no_temporaries(tmp_path):
         export.export(model, tmp_path, "m", version=7)
     with pytest.raises(KerasGenError, match="export name"):
         export.export(model, tmp_path, "../escape")
+
+
+def test_a_version_taken_meanwhile_goes_to_the_next_free_number(tmp_path, monkeypatch):
+    """Two exports that both saw version 1 free (a race): the rename that publishes a version
+    is also its claim, so the second takes 2 and the first stays intact."""
+    model = PixelCNN(image_shape=(2, 2, 1), filters=4, num_layers=0, first_kernel_size=3)
+    first = export.export(model, tmp_path, "m")
+    before = (first / "saved_model.pb").read_bytes()
+    monkeypatch.setattr(export, "next_version", lambda base: 1)  # what the racing export saw
+    second = export.export(model, tmp_path, "m")
+    assert (first.name, second.name) == ("1", "2")
+    assert (first / "saved_model.pb").read_bytes() == before and (second / "saved_model.pb").is_file()
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["1", "2"]  # no temporaries left
+    with pytest.raises(KerasGenError, match="already exists"):  # a version the user names is never moved
+        export.export(model, tmp_path, "m", version=2)
+    with pytest.raises(KerasGenError, match="version must be"):
+        export.export(model, tmp_path, "m", version=2**63)
+
+
+def test_simultaneous_exports_to_one_folder_each_get_a_version(tmp_path):
+    """Two processes export at the same moment (they wait for each other first): before the
+    rename became the claim, the second failed with "'.../1' is an existing folder" every time."""
+    import subprocess
+    import sys
+
+    model = PixelCNN(image_shape=(2, 2, 1), filters=4, num_layers=0, first_kernel_size=3)
+    model.save(tmp_path / "m.keras")
+    code = (
+        "import os, sys, time\n"
+        "from keras_gen import export\nfrom keras_gen.saving import load_keras_file\n"
+        "model, barrier = load_keras_file(sys.argv[1]), sys.argv[3]\n"
+        "open(os.path.join(barrier, str(os.getpid())), 'w').close()\n"
+        "while len(os.listdir(barrier)) < 2:\n    time.sleep(0.001)\n"
+        "print(export.export(model, sys.argv[2], 'm'))\n"
+    )
+    (tmp_path / "barrier").mkdir()
+    args = [sys.executable, "-c", code, str(tmp_path / "m.keras"), str(tmp_path / "serving"), str(tmp_path / "barrier")]
+    runs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(run.wait(timeout=300), run.stderr.read()[-2000:]) for run in runs]
+    assert [code for code, _ in results] == [0, 0], results
+    versions = sorted(p.name for p in (tmp_path / "serving" / "m").iterdir())
+    assert versions == ["1", "2"]
+    assert all((tmp_path / "serving" / "m" / v / "saved_model.pb").is_file() for v in versions)
+
+
+def test_signatures_say_their_bounds():
+    from keras_gen.seeds import MAX_SAMPLES
+
+    model = PixelCNN(image_shape=(2, 2, 1), filters=4, num_layers=0, first_kernel_size=3)
+    assert f"batch_size int32 (1 to {MAX_SAMPLES})" in export.describe(model)

@@ -72,3 +72,24 @@ def test_every_zoo_recipe_is_a_valid_recipe():
     for name in zoo.list():
         recipe = zoo.recipe(name)
         assert recipe.epochs and recipe.batch_size and recipe.description
+
+
+def test_precision_is_auto_unless_a_recipe_says_otherwise():
+    from keras_gen import zoo
+
+    assert Recipe("dcgan").precision == "auto"
+    assert Recipe("dcgan").with_overrides(["precision=mixed_bfloat16"]).precision == "mixed_bfloat16"
+    with pytest.raises(KerasGenError, match="precision must be one of auto, float32, mixed_bfloat16"):
+        Recipe("dcgan", precision="bfloat16")
+    for name in zoo.list():  # a zoo entry names the precision it was trained with
+        assert json.loads((zoo.entry_dir(name) / "recipe.json").read_text())["precision"] in ("float32", "mixed_bfloat16")
+
+
+def test_huge_numbers_are_refused_before_tensorflow_sees_them():
+    import pytest
+
+    from keras_gen.errors import KerasGenError
+
+    for key, value in [("batch_size", 10**20), ("epochs", 10**20), ("image_size", 10**6), ("batch_size", 0)]:
+        with pytest.raises(KerasGenError, match=f"{key} must be a whole number from 1 to"):
+            Recipe(model="dcgan", **{key: value})

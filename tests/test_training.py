@@ -14,7 +14,9 @@ def test_a_run_folder_keeps_the_newest_two_checkpoints(tmp_path):
     recipe = Recipe("dcgan", data="digits", epochs=3, batch_size=256, hparams=TINY_GAN)
     model, info = training.train(recipe, tmp_path / "run", grid_size=4, verbose=0)
     run = tmp_path / "run"
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_002.keras", "epoch_003.keras"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "epoch_002.json", "epoch_002.keras", "epoch_003.json", "epoch_003.keras"]
+    assert Recipe.from_file(run / "recipe.json") == recipe  # what --resume continues
     assert sorted(p.name for p in (run / "samples").iterdir()) == [f"epoch_00{i}.png" for i in (1, 2, 3)]
     saved = json.loads((run / "run.json").read_text())
     assert saved["config"] == model.get_config() and saved["recipe"]["epochs"] == 3
@@ -49,3 +51,29 @@ def test_images_of_varying_size_need_an_image_size(tmp_path):
 def test_seeds_out_of_range_are_refused(tmp_path, seed):
     with pytest.raises(KerasGenError, match="seed must be"):
         Recipe("dcgan", data="digits", seed=seed)
+
+
+def test_run_json_agrees_with_the_model_and_piped_output_is_one_line_per_epoch(tmp_path, capsys):
+    from keras_gen.hardware import describe_cpu
+
+    recipe = Recipe("wgan-gp", data="digits", epochs=2, batch_size=256, seed=7, hparams=TINY_GAN)
+    training.train(recipe, tmp_path / "run", grid_size=4)  # verbose="auto"; stdout is no terminal here
+    saved = json.loads((tmp_path / "run" / "run.json").read_text())
+    config = saved["config"]
+    assert config["name"] == saved["recipe"]["model"] == "wgan-gp" and config["seed"] == saved["recipe"]["seed"] == 7
+    # The recipe as asked ("auto"), and what it became here (float32: the tests pin "auto").
+    assert saved["recipe"]["precision"] == "auto" and saved["precision"] == config["precision"] == "float32"
+    assert saved["cpu"] == describe_cpu()
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert [line.split(" - ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert " - g_loss " in lines[0] and lines[0].endswith(" s") and "\x1b" not in out and "\r" not in out
+    training.train(Recipe("dcgan", data="digits", epochs=1, batch_size=256, hparams=TINY_GAN), tmp_path / "quiet",
+                   grid_size=4, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("name", ["seed", "name", "precision"])
+def test_hparams_may_not_contradict_the_recipe(name):
+    with pytest.raises(KerasGenError, match=f"hparams may not set {name}"):
+        training.build_model(Recipe("dcgan", hparams={**TINY_GAN, name: "x"}), (8, 8, 1))

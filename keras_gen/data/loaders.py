@@ -47,8 +47,17 @@ def _digits(image_size: int | None):
     return x, d.target.astype(np.int64), 0.2
 
 
+MAX_ARRAY_BYTES = 2**31  # a tfds split read into memory: 2 GiB of images at most
+
+
 def load_arrays(name: str, split: str = "train", image_size: int | None = None):
-    """`(images uint8 [N, H, W, C], labels int64 [N])` of an embedded dataset's split."""
+    """`(images uint8 [N, H, W, C], labels int64 [N])` of a dataset's split, in memory.
+
+    Embedded datasets always; a `tfds:` dataset when it is on disk (never downloaded here)
+    and its split fits in `MAX_ARRAY_BYTES`.
+    """
+    if name.startswith("tfds:"):
+        return _tfds_arrays(name, split, image_size)
     if split not in SPLITS:
         raise KerasGenError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     if name == "mnist5k":
@@ -65,6 +74,25 @@ def load_arrays(name: str, split: str = "train", image_size: int | None = None):
     train_idx, test_idx = _stratified_split(y, test_fraction, SPLIT_SEED)
     idx = train_idx if split == "train" else test_idx
     return x[idx], y[idx]
+
+
+def _tfds_arrays(name: str, split: str, image_size: int | None):
+    ds = load(name, split, image_size=image_size)
+    shape = ds.element_spec[0].shape
+    if not shape.is_fully_defined():
+        raise KerasGenError(f"{name} has images of varying size {shape.as_list()}; give an image size")
+    per_image = int(np.prod(shape.as_list()))
+    count = int(ds.cardinality())
+    if count > 0 and count * per_image > MAX_ARRAY_BYTES:
+        raise KerasGenError(f"{name} split {split!r} holds {count:,} images of {shape.as_list()}: more than "
+                            f"{MAX_ARRAY_BYTES / 2**30:.0f} GiB in memory")
+    images, labels = [], []
+    for x, y in ds.batch(4096).as_numpy_iterator():
+        images.append(x)
+        labels.append(y)
+    if not images:
+        raise KerasGenError(f"{name} split {split!r} is empty")
+    return np.concatenate(images), np.concatenate(labels).astype(np.int64)
 
 
 def image_shape(name: str, image_size: int | None = None) -> tuple[int, int, int]:

@@ -3,6 +3,7 @@ class coverage and memorisation, in the feature space of a classifier that ships
 package (`load_feature_network("mnist28")`) instead of a downloaded Inception net.
 
     from keras_gen import metrics
+    figures = metrics.evaluate(model, "mnist5k", n=1000)     # a model: samples, labels, bits/dim
     figures = metrics.evaluate_samples(samples_uint8)        # [N, 28, 28, 1] uint8, N >= 1000
     floors = metrics.reference_floors("mnist28")             # real-vs-real and noise-vs-real
 
@@ -31,6 +32,15 @@ from keras_gen.metrics.distances import (
     nearest_distances,
     precision_recall,
 )
+from keras_gen.metrics.evaluation import (
+    FEATURE_NETWORKS,
+    bayes_accuracy,
+    evaluate,
+    label_accuracy,
+    network_for,
+    network_name_for,
+    test_bits_per_dim,
+)
 from keras_gen.metrics.features import (
     RECIPES,
     FeatureNetwork,
@@ -41,6 +51,8 @@ from keras_gen.metrics.features import (
 
 __all__ = [
     "COVERED_FRACTION",
+    "FEATURE_NETWORKS",
+    "bayes_accuracy",
     "KL_PSEUDOCOUNT",
     "NEAR_COPY_PERCENTILE",
     "RECIPES",
@@ -50,18 +62,23 @@ __all__ = [
     "build_feature_network",
     "class_coverage",
     "density_coverage",
+    "evaluate",
     "evaluate_samples",
     "fid",
     "frechet_distance",
     "kid",
     "knn_radii",
+    "label_accuracy",
     "load_feature_network",
     "memorisation",
     "mmd2_unbiased",
     "nearest_distances",
+    "network_for",
+    "network_name_for",
     "precision_recall",
     "reference_floors",
     "shipped",
+    "test_bits_per_dim",
 ]
 
 DEFAULT_N = 1000  # the size of the mnist5k test split: samples and reference at one size
@@ -108,11 +125,11 @@ def _figures(net: FeatureNetwork, samples, test, kid_subset_size, seed):
 
 
 def _references(net: FeatureNetwork, real_train, real_test):
-    from keras_gen.metrics.features import load_images
+    from keras_gen.metrics.features import network_images
 
     shape = net.image_shape
-    train = load_images(net.name, "train")[0] if real_train is None else real_train
-    test = load_images(net.name, "test")[0] if real_test is None else real_test
+    train = network_images(net, "train")[0] if real_train is None else real_train
+    test = network_images(net, "test")[0] if real_test is None else real_test
     return _uint8_images(train, "real_train", shape), _uint8_images(test, "real_test", shape)
 
 

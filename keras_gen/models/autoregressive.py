@@ -1,66 +1,125 @@
 """The autoregressive base: exact likelihoods by the chain rule, sampling in raster order.
 
-    log p(x) = sum_{i=1}^{H*W} sum_{c=1}^{C} log p(x_{i,c} | x_{<i}, x_{i,<c})
+    log p(x | y) = sum_{i=1}^{H*W} sum_{c=1}^{C} log p(x_{i,c} | x_{<i}, x_{i,<c}, y)
 
-A model defines `call(images) -> per-sub-pixel distribution parameters` (causal: the output
-at sub-pixel k depends only on sub-pixels before k) and `rows_seen_above` (how many rows above
-a pixel its output can depend on). This base turns that into `log_prob`, `pixel_log_prob`,
-bits/dim, the training and evaluation steps, exact ancestral sampling and the `log_prob` and
-`sample` serving signatures. The head is a 256-way categorical per sub-pixel
-(`keras_gen.likelihoods`); a model with another head overrides `pixel_log_prob_from` and
-`draw_from`.
+A model defines `call(images)` (conditional models: `call([images, labels])`) -> per-pixel
+distribution parameters (causal: the output for sub-pixel k depends only on sub-pixels
+before k) and `rows_seen_above` (how many rows above a pixel its output can depend on). This
+base turns that into `log_prob`, `pixel_log_prob`, bits/dim, the training and evaluation
+steps, exact ancestral sampling with a temperature, completion of partly known images, Bayes
+classification for conditional models, and the serving signatures. The default head is a
+256-way categorical per sub-pixel (`keras_gen.likelihoods`); a model with another head
+overrides `pixel_log_prob_from` and `subpixel_logits`.
 """
 from __future__ import annotations
 
+import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_gen import likelihoods
-from keras_gen.models.base import SAMPLE_SIGNATURE, Endpoint, GenerativeModel, check_count, stateless_seed
+from keras_gen.errors import KerasGenError
+from keras_gen.models.base import (
+    MAX_SAMPLES,
+    MAX_SEED,
+    Endpoint,
+    GenerativeModel,
+    assert_sample_inputs,
+    check_count,
+    stateless_seed,
+)
+from keras_gen.models.labels import ClassLabels
 from keras_gen.seeds import check_seed
 
 
-class AutoregressiveModel(GenerativeModel):
-    """Base of likelihood models over uint8 images `[B, H, W, C]`.
+class AutoregressiveModel(ClassLabels, GenerativeModel):
+    """Base of likelihood models over uint8 images `[B, H, W, C]`, optionally class-conditional.
 
     `fit` minimises the mean negative log-likelihood per image and reports `loss` (= `nll`,
     nats per image) and `bits_per_dim` = NLL / (H·W·C·ln 2); `evaluate` reports both on
-    held-out images.
+    held-out images. Conditional models (`num_classes`) train on `(images, labels)`.
     """
 
     # Rows above pixel i that its distribution may depend on; a subclass sets it in __init__.
     rows_seen_above: int
 
-    def __init__(self, image_shape, precision="float32", **kwargs):
+    def __init__(self, image_shape, num_classes=None, precision="auto", **kwargs):
         super().__init__(image_shape=image_shape, precision=precision, **kwargs)
+        self.init_labels(num_classes)
         self.num_dims = self.image_shape[0] * self.image_shape[1] * self.image_shape[2]
         for name in ("loss", "nll", "bits_per_dim"):
             self.track(name, "down")
         self.show_metrics("loss", "nll", "bits_per_dim")
-        self._sample_fn = None
+        self._sample_fns = {}
+
+    def compile(self, optimizer=None, **keras_args):
+        """Default optimizer Adam(1e-3), as the PixelCNN papers; built here so that a saved
+        model restores its state."""
+        optimizer = self.optimizer_from(optimizer, lambda: keras.optimizers.Adam(1e-3))
+        self.compile_keras(keras_args, {"optimizer": optimizer}, optimizer)
+        self.optimizer.build(self.trainable_variables)
+
+    # -- inputs -----------------------------------------------------------------------------------
+    def split_inputs(self, inputs):
+        """`call`'s inputs -> `(images, labels or None)`; a conditional model needs both."""
+        if self.conditional:
+            if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+                raise KerasGenError(f"{type(self).__name__} is conditional: call it with [images, labels]")
+            return inputs[0], inputs[1]
+        return inputs, None
+
+    def _outputs(self, images, labels, training=False):
+        return self([images, labels] if self.conditional else images, training=training)
+
+    def _checked_labels(self, labels, n):
+        if self.conditional and labels is None:
+            raise KerasGenError(f"{type(self).__name__} is conditional: give labels (an int or one per image)")
+        return self.check_labels(labels, n)
 
     # -- the head: distribution parameters -> log-probabilities and draws ------------------------
     def pixel_log_prob_from(self, outputs, images):
         """log p of each observed sub-pixel, float32 `[B, H, W, C]`, from `call`'s outputs."""
         return likelihoods.categorical_pixel_log_prob(outputs, images)
 
-    def draw_from(self, outputs, seed):
-        """One value per example, int32 `[B]`, from the outputs of one sub-pixel `[B, 256]`."""
-        return tf.random.stateless_categorical(tf.cast(outputs, tf.float32), 1, seed=seed, dtype=tf.int32)[:, 0]
+    def subpixel_logits(self, pixel_outputs, pixel_values, channel):
+        """Log-probabilities (up to a constant) of the 256 values of sub-pixel `channel` of one
+        pixel, float32 `[B, 256]`, from `call`'s outputs at that pixel (`[B, C, 256]` for the
+        categorical head) and the pixel's values so far (int32 `[B, C]`, channels < `channel`
+        already drawn)."""
+        del pixel_values  # a categorical per sub-pixel: the network already saw x_{i,<c}
+        return tf.cast(pixel_outputs[:, channel], tf.float32)
 
     # -- likelihoods ------------------------------------------------------------------------------
-    def _pixel_log_prob(self, images, training=False):
-        return self.pixel_log_prob_from(self(images, training=training), images)
+    def _pixel_log_prob(self, images, labels=None, training=False):
+        return self.pixel_log_prob_from(self._outputs(images, labels, training=training), images)
 
-    def _image_log_prob(self, images, training=False):
-        return tf.reduce_sum(self._pixel_log_prob(images, training=training), axis=[1, 2, 3])
+    def _image_log_prob(self, images, labels=None, training=False):
+        return tf.reduce_sum(self._pixel_log_prob(images, labels, training=training), axis=[1, 2, 3])
 
-    def pixel_log_prob(self, images):
-        """log p(x_{i,c} | x_{<(i,c)}) in nats, float32 `[B, H, W, C]`, for uint8 `[B, H, W, C]`."""
-        return self._pixel_log_prob(self.check_images(images))
+    def pixel_log_prob(self, images, labels=None):
+        """log p(x_{i,c} | x_{<(i,c)}, y) in nats, float32 `[B, H, W, C]`, for uint8 `[B, H, W, C]`
+        (and, for a conditional model, labels: an int or one per image)."""
+        images = self.check_images(images, max_batch=MAX_SAMPLES)
+        return self._pixel_log_prob(images, self._checked_labels(labels, int(images.shape[0])))
 
-    def log_prob(self, images):
-        """log p(x) in nats per image, float32 `[B]`, for uint8 images `[B, H, W, C]`."""
-        return self._image_log_prob(self.check_images(images))
+    def log_prob(self, images, labels=None):
+        """log p(x | y) in nats per image, float32 `[B]`, for uint8 images `[B, H, W, C]`."""
+        images = self.check_images(images, max_batch=MAX_SAMPLES)
+        return self._image_log_prob(images, self._checked_labels(labels, int(images.shape[0])))
+
+    def class_log_likelihoods(self, images):
+        """log p(x | y) for every class y, float32 `[B, num_classes]` (conditional models)."""
+        if not self.conditional:
+            raise KerasGenError(f"{type(self).__name__} is unconditional: it has no classes")
+        images = self.check_images(images, max_batch=MAX_SAMPLES)
+        n = int(images.shape[0])
+        return tf.stack([self._image_log_prob(images, tf.fill([n], k)) for k in range(self.num_classes)], axis=1)
+
+    def classify(self, images):
+        """Bayes' rule with a uniform prior: p(y | x) ∝ p(x | y). Returns `(probabilities float32
+        [B, num_classes], labels int32 [B])`, the label being argmax_y log p(x | y)."""
+        log_likelihoods = self.class_log_likelihoods(images)
+        return tf.nn.softmax(log_likelihoods, axis=1), tf.argmax(log_likelihoods, axis=1, output_type=tf.int32)
 
     def _step_metrics(self, image_nll):
         # Per-image values, so a short last batch weighs by its images, not as a whole batch.
@@ -68,77 +127,219 @@ class AutoregressiveModel(GenerativeModel):
                             bits_per_dim=likelihoods.bits_per_dim(-image_nll, self.num_dims))
         return self.metric_results()
 
+    def _training_labels(self, labels):
+        if not self.conditional:
+            return None
+        if labels is None:
+            raise KerasGenError(f"{type(self).__name__} is conditional: train it on (images, labels)")
+        return self.assert_labels_in_range(labels)
+
     def train_step(self, data):
-        images, _ = self.unpack(data)
+        images, labels = self.unpack(data)
+        labels = self._training_labels(labels)
         with tf.GradientTape() as tape:
-            image_nll = -self._image_log_prob(images, training=True)
+            image_nll = -self._image_log_prob(images, labels, training=True)
             loss = tf.reduce_mean(image_nll)
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
         return self._step_metrics(image_nll)
 
     def test_step(self, data):
-        images, _ = self.unpack(data)
-        return self._step_metrics(-self._image_log_prob(images))
+        images, labels = self.unpack(data)
+        return self._step_metrics(-self._image_log_prob(images, self._training_labels(labels)))
 
-    # -- sampling -------------------------------------------------------------------------------------
-    def _sample_graph(self, n, seed):
-        """Raster-order ancestral sampling; sub-pixel k draws with stateless seed (seed, k).
+    # -- sampling and completion --------------------------------------------------------------------
+    def _fill_graph(self, images, known, seed, labels=None, temperature=1.0):
+        """Raster-order ancestral sampling of the sub-pixels where `known` is False.
 
-        The network runs once per sub-pixel, on rows `i - rows_seen_above .. i` only: the
-        distribution of row i depends on nothing else, so this is exact and about
-        H / (rows_seen_above + 1) times cheaper than running on the whole image.
+        Sub-pixel k = (i·W + j)·C + c is drawn from p(x_k | x_{<k}, y)^(1/T) (renormalised)
+        with the stateless seed (seed, k), so a draw depends on the seed and on the values
+        before it only. The network runs once per sub-pixel that is drawn, on rows
+        `i - rows_seen_above .. i` only: the distribution of row i depends on nothing else, so
+        this is exact and about H / (rows_seen_above + 1) times cheaper than running on the
+        whole image; fully known sub-pixels are skipped.
+
+        Args: images int32 `[n, H, W, C]`; known bool `[n, H, W, C]`; labels int32 `[n]` or
+        None; temperature a positive float32 scalar.
         """
         h, w, c = self.image_shape
-        n = tf.cast(n, tf.int32)
-        images = tf.zeros([n, h, w, c], tf.int32)
+        n = tf.shape(images)[0]
         batch_index = tf.range(n)
+        temperature = tf.cast(temperature, tf.float32)
+
+        def draw(k, images):
+            i, j, ch = k // (w * c), (k // c) % w, k % c
+            top = tf.maximum(i - self.rows_seen_above, 0)
+            pixel_outputs = self._outputs(images[:, top:i + 1], labels)[:, i - top, j]
+            logits = self.subpixel_logits(pixel_outputs, images[:, i, j], ch)
+            values = tf.random.stateless_categorical(logits / temperature, 1, seed=stateless_seed(seed, k),
+                                                     dtype=tf.int32)[:, 0]
+            values = tf.where(known[:, i, j, ch], images[:, i, j, ch], values)
+            index = tf.stack([batch_index, tf.fill([n], i), tf.fill([n], j), tf.fill([n], ch)], axis=1)
+            return tf.tensor_scatter_nd_update(images, index, values)
 
         def step(k, images):
             i, j, ch = k // (w * c), (k // c) % w, k % c
-            top = tf.maximum(i - self.rows_seen_above, 0)
-            outputs = self(images[:, top:i + 1], training=False)[:, i - top, j, ch]
-            values = self.draw_from(outputs, stateless_seed(seed, k))
-            index = tf.stack([batch_index, tf.fill([n], i), tf.fill([n], j), tf.fill([n], ch)], axis=1)
-            return k + 1, tf.tensor_scatter_nd_update(images, index, values)
+            images = tf.cond(tf.reduce_all(known[:, i, j, ch]), lambda: images, lambda: draw(k, images))
+            return k + 1, images
 
         _, images = tf.while_loop(lambda k, _: k < h * w * c, step, [tf.constant(0), images])
         return tf.cast(images, tf.uint8)
 
-    def sample_uint8(self, n, seed=0):
-        """`n` images uint8 `[n, H, W, C]`; the same seed always gives the same images."""
-        n = check_count(n)
-        check_seed(seed)
-        if self._sample_fn is None:
-            self._sample_fn = tf.function(
-                self._sample_graph,
-                input_signature=SAMPLE_SIGNATURE,
-                # Not XLA: XLA draws different random bits for the same stateless seed, and
-                # the export (run by TF Serving without XLA) must give the same images.
-                jit_compile=False,
-            )
-        return self._sample_fn(tf.constant(n, tf.int32), tf.constant(seed, tf.int32))
+    def _sample_graph(self, n, seed, labels=None, temperature=1.0):
+        """`n` images uint8 drawn from nothing known (see `_fill_graph`)."""
+        h, w, c = self.image_shape
+        n = tf.cast(n, tf.int32)
+        if self.conditional and labels is None:
+            labels = self._labels_graph(n, seed)
+        return self._fill_graph(tf.zeros([n, h, w, c], tf.int32), tf.zeros([n, h, w, c], tf.bool), seed, labels,
+                                temperature)
 
-    def sample(self, n, seed=0):
+    def _compiled(self, name, fn, signature):
+        # Not XLA: XLA draws different random bits for the same stateless seed, and the export
+        # (run by TF Serving without XLA) must give the same images.
+        if name not in self._sample_fns:
+            self._sample_fns[name] = tf.function(fn, input_signature=signature, jit_compile=False)
+        return self._sample_fns[name]
+
+    @staticmethod
+    def _check_temperature(temperature):
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating, np.integer)) \
+                or not 0.0 < float(temperature) < float("inf"):
+            raise KerasGenError(f"temperature must be a positive number, got {temperature!r}")
+        return tf.constant(float(temperature), tf.float32)
+
+    def sample_uint8(self, n, seed=0, labels=None, temperature=1.0):
+        """`n` images uint8 `[n, H, W, C]`; the same seed (and labels) always give the same images.
+
+        Conditional models take `labels` (an int for all, or n ints; None draws classes
+        uniformly from the seed). `temperature` T draws from p^(1/T): below 1 sharper and
+        less varied, above 1 noisier; 1 is the model's distribution.
+        """
+        n = check_count(n)
+        seed = check_seed(seed)
+        temperature = self._check_temperature(temperature)
+        labels = self.check_labels(labels, n)
+        if self.conditional and labels is None:
+            labels = self._labels_graph(n, seed)
+        spec = [tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)]
+        if self.conditional:
+            fn = self._compiled("sample_labels", lambda n, s, t, y: self._sample_graph(n, s, y, t),
+                                spec + [tf.TensorSpec([None], tf.int32)])
+            return fn(tf.constant(n), tf.constant(seed), temperature, labels)
+        fn = self._compiled("sample", lambda n, s, t: self._sample_graph(n, s, None, t), spec)
+        return fn(tf.constant(n), tf.constant(seed), temperature)
+
+    def sample(self, n, seed=0, labels=None, temperature=1.0):
         """`n` images float32 `[n, H, W, C]` in [0, 1] (the uint8 samples / 255)."""
-        return tf.cast(self.sample_uint8(n, seed), tf.float32) / 255.0
+        return tf.cast(self.sample_uint8(n, seed, labels, temperature), tf.float32) / 255.0
+
+    def complete(self, images, mask, seed=0, labels=None, temperature=1.0):
+        """Fill in the unknown sub-pixels of `images`, keeping every known one.
+
+        Sub-pixels where `mask` is False are drawn in raster order, each from
+        p(x_k | every sub-pixel before k, known or drawn). An autoregressive model factorises
+        p(x) in raster order, so a drawn sub-pixel cannot condition on known sub-pixels that
+        come *after* it (e.g. completing the left half of an image ignores the known right
+        half of the same rows, and anything below): those are not sampled from the true
+        conditional p(x_unknown | x_known), but from p(x_k | x_{<k}) left to right.
+
+        Args:
+          images: uint8 `[B, H, W, C]`; the values of unknown sub-pixels are ignored.
+          mask: bool `[B, H, W, C]` (or broadcastable, e.g. `[H, W, 1]`): True = known.
+          seed: the draws' seed; labels, temperature as in `sample_uint8`.
+        Returns uint8 `[B, H, W, C]`, equal to `images` wherever `mask` is True.
+        """
+        images = self.check_images(images, max_batch=MAX_SAMPLES)
+        n = int(images.shape[0])
+        try:
+            known = np.broadcast_to(np.asarray(mask, dtype=bool), images.shape)
+        except ValueError:
+            raise KerasGenError(f"mask of shape {list(np.shape(mask))} does not broadcast to the images' "
+                                f"{list(images.shape)}") from None
+        seed = check_seed(seed)
+        temperature = self._check_temperature(temperature)
+        labels = self._checked_labels(labels, n) if self.conditional else self.check_labels(labels, n)
+        values = tf.where(tf.constant(known), tf.cast(images, tf.int32), 0)
+        spec = [tf.TensorSpec([None, *self.image_shape], tf.int32), tf.TensorSpec([None, *self.image_shape], tf.bool),
+                tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)]
+        if self.conditional:
+            fn = self._compiled("complete_labels", lambda x, m, s, t, y: self._fill_graph(x, m, s, y, t),
+                                spec + [tf.TensorSpec([None], tf.int32)])
+            return fn(values, tf.constant(known), tf.constant(seed), temperature, labels)
+        fn = self._compiled("complete", lambda x, m, s, t: self._fill_graph(x, m, s, None, t), spec)
+        return fn(values, tf.constant(known), tf.constant(seed), temperature)
 
     def serving_endpoints(self):
         h, w, c = self.image_shape
+        images_spec = tf.TensorSpec([None, h, w, c], tf.uint8, name="images")
+        labels_spec = tf.TensorSpec([None], tf.int32, name="labels")
+        seed_spec = tf.TensorSpec([], tf.int32, name="seed")
+        with_labels = [labels_spec] if self.conditional else []
+        label_doc = ", labels int32 [batch]" if self.conditional else ""
 
-        def log_prob(images):
-            lp = self._image_log_prob(images)
+        def batch_checked(images, labels=None):
+            message = f"images must hold 1 to {MAX_SAMPLES} uint8 images [batch, {h}, {w}, {c}]"
+            checks = [
+                tf.debugging.assert_greater_equal(tf.shape(images)[0], 1, message=message),
+                tf.debugging.assert_less_equal(tf.shape(images)[0], MAX_SAMPLES, message=message),
+            ]
+            if labels is not None:
+                checks.append(tf.debugging.assert_equal(tf.shape(labels)[0], tf.shape(images)[0],
+                                                        message="labels must hold one int32 label per image"))
+            with tf.control_dependencies(checks):
+                images = tf.identity(images)
+            return images, None if labels is None else self.assert_labels_in_range(labels)
+
+        def log_prob(images, *labels):
+            images, labels = batch_checked(images, *labels)
+            lp = self._image_log_prob(images, labels)
             return {"log_prob": lp, "bits_per_dim": likelihoods.bits_per_dim(lp, self.num_dims)}
 
-        return [
-            Endpoint(
-                "log_prob",
-                log_prob,
-                [tf.TensorSpec([None, h, w, c], tf.uint8, name="images")],
-                f"images uint8 [batch, {h}, {w}, {c}] -> log_prob float32 [batch] (nats per image), "
-                "bits_per_dim float32 [batch]",
-            ),
-            self.sample_endpoint(
-                self._sample_graph, "raster order, sub-pixel k drawn with stateless seed (seed, k)"
-            ),
+        def complete(images, mask, seed, *labels):
+            images, labels = batch_checked(images, *labels)
+            _, seed = assert_sample_inputs(tf.shape(images)[0], seed)
+            known = tf.broadcast_to(mask, tf.shape(images))
+            return {"images": self._fill_graph(tf.where(known, tf.cast(images, tf.int32), 0), known, seed, labels)}
+
+        endpoints = [
+            Endpoint("log_prob", log_prob, [images_spec, *with_labels],
+                     f"images uint8 [batch, {h}, {w}, {c}] (1 to {MAX_SAMPLES} images){label_doc} -> "
+                     "log_prob float32 [batch] (nats per image), bits_per_dim float32 [batch]"),
         ]
+        if self.conditional:
+            def sample(labels, seed):
+                labels = self.assert_labels_in_range(labels)
+                n, seed = assert_sample_inputs(tf.shape(labels)[0], seed, what="the number of labels")
+                return {"images": self._sample_graph(n, seed, labels)}
+
+            endpoints.append(Endpoint(
+                "sample", sample, [labels_spec, seed_spec],
+                f"labels int32 [batch] (1 to {MAX_SAMPLES}), seed int32 (0 to {MAX_SEED}) -> images uint8 "
+                f"[batch, {h}, {w}, {c}]; raster order, sub-pixel k drawn with stateless seed (seed, k)"))
+        else:
+            endpoints.append(self.sample_endpoint(
+                self._sample_graph, "raster order, sub-pixel k drawn with stateless seed (seed, k)"))
+        endpoints.append(Endpoint(
+            "complete", complete,
+            [images_spec, tf.TensorSpec([None, h, w, c], tf.bool, name="mask"), seed_spec, *with_labels],
+            f"images uint8 [batch, {h}, {w}, {c}], mask bool (same shape; True = known), seed int32{label_doc} -> "
+            "images uint8: known sub-pixels kept, the others drawn in raster order given those before them"))
+        if self.conditional:
+            def classify(images):
+                images, _ = batch_checked(images)
+                n = tf.shape(images)[0]
+                scores = tf.stack([self._image_log_prob(images, tf.fill([n], k)) for k in range(self.num_classes)], 1)
+                return {"probabilities": tf.nn.softmax(scores, axis=1),
+                        "label": tf.argmax(scores, axis=1, output_type=tf.int32)}
+
+            endpoints.append(Endpoint(
+                "classify", classify, [images_spec],
+                f"images uint8 [batch, {h}, {w}, {c}] -> probabilities float32 [batch, {self.num_classes}] "
+                "(Bayes' rule, uniform prior: p(y | x) ∝ p(x | y)), label int32 [batch]"))
+        return endpoints
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_classes=self.num_classes)
+        return config

@@ -18,9 +18,10 @@ import numpy as np
 import tensorflow as tf
 from keras.src.trainers.compile_utils import MetricsList
 
+from keras_gen import hardware
 from keras_gen.errors import KerasGenError
 from keras_gen.recipe import PRECISIONS
-from keras_gen.seeds import check_seed
+from keras_gen.seeds import MAX_SAMPLES, MAX_SEED, check_count, check_seed, whole_number  # noqa: F401 (re-exported)
 
 
 # XLA is off by default: on the 2-core AVX-512 CPUs we measure on it was slower than
@@ -54,16 +55,44 @@ def images_to_uint8(images01):
 
 def stateless_seed(seed, stream=0):
     """The `[2]` int32 seed of a stateless random op: a user's seed and a stream (e.g. a pixel)."""
-    if not tf.is_tensor(seed):  # tensors (export signatures) are the caller's to keep in range
-        check_seed(seed)
+    if not tf.is_tensor(seed) or tf.executing_eagerly():  # traced seeds: `assert_sample_inputs`
+        seed = check_seed(seed)
     return tf.stack([tf.cast(seed, tf.int32), tf.cast(stream, tf.int32)])
 
 
-def check_count(n, what="n") -> int:
-    """A positive number of images, as a Python int."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise KerasGenError(f"{what} must be a whole number of at least 1, got {n!r}")
-    return int(n)
+def check_size(name, value, minimum=1) -> int:
+    """A constructor's size argument (latent_dim, filters, ...) as an int >= `minimum`."""
+    number = whole_number(value)
+    if number is None or number < minimum:
+        raise KerasGenError(f"{name} must be a whole number of at least {minimum}, got {value!r}"[:300])
+    return number
+
+
+def check_sizes(name, values, minimum=1) -> tuple:
+    """A non-empty sequence of sizes (layer widths) as a tuple of ints >= `minimum`."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
+        raise KerasGenError(f"{name} must be a non-empty list of whole numbers of at least {minimum}, got {values!r}"[:300])
+    numbers = tuple(whole_number(v) for v in values)
+    if any(v is None or v < minimum for v in numbers):
+        raise KerasGenError(f"{name} must be a non-empty list of whole numbers of at least {minimum}, got {values!r}"[:300])
+    return numbers
+
+
+def assert_sample_inputs(batch_size, seed, what="batch_size"):
+    """Graph-time checks of a `sample` signature's scalars, for callers Python never sees (TF
+    Serving): an InvalidArgumentError that says what is allowed, instead of a failure deep in
+    the graph, an empty answer or an out-of-memory kill. Returns them, checked.
+
+    `what` names the batch size in the message (conditional models: the number of labels).
+    """
+    batch_message = f"{what} must be from 1 to {MAX_SAMPLES} (the most one call may ask for)"
+    seed_message = f"seed must be from 0 to {MAX_SEED}"
+    with tf.control_dependencies([
+        tf.debugging.assert_greater_equal(batch_size, tf.constant(1, batch_size.dtype), message=batch_message),
+        tf.debugging.assert_less_equal(batch_size, tf.constant(MAX_SAMPLES, batch_size.dtype), message=batch_message),
+        tf.debugging.assert_non_negative(seed, message=seed_message),
+    ]):
+        return tf.identity(batch_size), tf.identity(seed)
 
 
 class DirectedMean(keras.metrics.Mean):
@@ -94,22 +123,27 @@ class MetricGroup(MetricsList):
 
 
 class GenerativeModel(keras.Model):
-    """Base of keras-gen models. `image_shape` is `(H, W, C)`; `precision` a Keras dtype policy.
+    """Base of keras-gen models. `image_shape` is `(H, W, C)`; `precision` a Keras dtype policy,
+    or "auto" (the default: `keras_gen.hardware.resolve_precision` on the CPU that builds it).
 
     Subclasses declare their trackers with `track(name, direction)`, update them in
     `train_step` / `test_step`, and return `self.metric_results()`. Every model reports a
     `loss`: the total it minimises, so Keras' default callbacks work.
     """
 
-    def __init__(self, image_shape, precision="float32", **kwargs):
+    def __init__(self, image_shape, precision="auto", **kwargs):
         super().__init__(**kwargs)
-        image_shape = tuple(int(d) for d in image_shape)
-        if len(image_shape) != 3 or min(image_shape) < 1:
-            raise KerasGenError(f"image_shape must be (H, W, C) with positive sizes, got {image_shape}")
+        iterable = hasattr(image_shape, "__iter__") and not isinstance(image_shape, (str, bytes, dict))
+        sizes = tuple(map(whole_number, image_shape)) if iterable else None
+        if sizes is None or len(sizes) != 3 or any(d is None or d < 1 for d in sizes):
+            raise KerasGenError(f"image_shape must be (H, W, C) with positive whole sizes, got {image_shape!r}"[:300])
+        image_shape = sizes
         if precision not in PRECISIONS:
             raise KerasGenError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.image_shape = image_shape
-        self.precision = precision
+        # "auto" is resolved here, on the CPU that builds the model; the config (and so a
+        # saved model) holds the result, "float32" or "mixed_bfloat16".
+        self.precision = hardware.resolve_precision(precision)
         self._compile_kwargs = None
         self._trackers = {}
         self._metric_group = None
@@ -148,16 +182,31 @@ class GenerativeModel(keras.Model):
         return callable(getattr(type(self), capability, None))
 
     # -- images in -----------------------------------------------------------------------
-    def check_images(self, images):
-        """Validate a batch of uint8 images `[B, H, W, C]` of this model's shape."""
-        shape = tuple(getattr(images, "shape", ()))
+    def check_images(self, images, max_batch=None):
+        """Validate a batch of uint8 images `[B, H, W, C]` of this model's shape, B >= 1.
+
+        `max_batch`: the most images the caller handles at once (`MAX_SAMPLES` for methods
+        that run one batch through a network; None for those that split it themselves).
+        """
+        if not hasattr(images, "shape") or not hasattr(images, "dtype"):
+            try:
+                images = np.asarray(images)
+            except (TypeError, ValueError):  # ragged nested lists
+                images = np.asarray(None)
+        shape = tuple(images.shape) if images.shape is not None else ()
+        expected = f"[batch, {', '.join(map(str, self.image_shape))}]"
         if len(shape) != 4 or tuple(shape[1:]) != self.image_shape:
-            raise KerasGenError(
-                f"expected images of shape [batch, {', '.join(map(str, self.image_shape))}], got {list(shape)}"
-            )
+            raise KerasGenError(f"expected uint8 images of shape {expected}, got shape {list(shape)}")
         dtype = np.dtype(getattr(images.dtype, "as_numpy_dtype", images.dtype))
         if dtype != np.uint8:
-            raise KerasGenError(f"expected uint8 images with values 0..255, got dtype {dtype.name}")
+            raise KerasGenError(f"expected uint8 images {expected} with values 0..255, got dtype {dtype.name}")
+        if shape[0] is not None:
+            if shape[0] == 0:
+                raise KerasGenError(f"expected at least one image {expected}, got none (shape {list(shape)})")
+            if max_batch is not None and shape[0] > max_batch:
+                raise KerasGenError(
+                    f"at most {max_batch} images per call, got {shape[0]}; pass them in chunks and concatenate"
+                )
         return tf.convert_to_tensor(images)
 
     def unpack(self, data):
@@ -171,6 +220,13 @@ class GenerativeModel(keras.Model):
         else:
             images, labels = data, None
         self._check_batch_spec(images.shape, images.dtype)
+        # An empty batch inside a dataset (Python refuses empty arrays and datasets before
+        # `fit`): a clear error before any weight or BatchNorm statistic moves (ops that do not
+        # read the images, such as the optimizers' step counters, may still have run).
+        with tf.control_dependencies([tf.debugging.assert_positive(
+            tf.shape(images)[0], message="a training batch holds no images (an empty dataset or array?)"
+        )]):
+            images = tf.identity(images)
         return images, labels
 
     def _check_batch_spec(self, shape, dtype):
@@ -191,10 +247,25 @@ class GenerativeModel(keras.Model):
                 if labels_spec is not None and hasattr(labels_spec, "dtype"):
                     self.check_labels_dtype(labels_spec.dtype)
             self._check_batch_spec(spec.shape, spec.dtype)
+            self._check_not_empty(x)
         elif x is not None and hasattr(x, "shape") and hasattr(x, "dtype"):
             self.check_images(x)
             if y is not None and hasattr(y, "dtype"):
                 self.check_training_labels(np.asarray(y))
+
+    @staticmethod
+    def _check_not_empty(dataset):
+        """Refuse a dataset without batches before Keras runs a step on it: Keras 3 runs one
+        (partial) step on an empty dataset, moving BatchNorm statistics and optimizer steps.
+        A dataset of unknown length (`filter`, generators) is asked for its first batch."""
+        spec = dataset.element_spec[0] if isinstance(dataset.element_spec, (tuple, list)) else dataset.element_spec
+        if getattr(spec, "shape", None) is not None and spec.shape.rank and spec.shape[0] == 0:
+            raise KerasGenError(f"the dataset's batches hold no images (shape {spec.shape.as_list()})")
+        cardinality = int(dataset.cardinality())
+        if cardinality == tf.data.UNKNOWN_CARDINALITY:
+            cardinality = sum(1 for _ in dataset.take(1))
+        if cardinality == 0:
+            raise KerasGenError("the dataset is empty: it holds no batches to train or evaluate on")
 
     def check_labels_dtype(self, dtype):
         """Labels that come with the images (ignored by unconditional models)."""
@@ -225,9 +296,10 @@ class GenerativeModel(keras.Model):
         h, w, c = self.image_shape
         return Endpoint(
             "sample",
-            lambda batch_size, seed: {"images": sample_uint8(batch_size, seed)},
+            lambda batch_size, seed: {"images": sample_uint8(*assert_sample_inputs(batch_size, seed))},
             SAMPLE_SIGNATURE,
-            f"batch_size int32, seed int32 -> images uint8 [batch_size, {h}, {w}, {c}]; {how}",
+            f"batch_size int32 (1 to {MAX_SAMPLES}), seed int32 (0 to {MAX_SEED}) -> images uint8 "
+            f"[batch_size, {h}, {w}, {c}]; {how}",
         )
 
     # -- compile: checked arguments, and a loaded .keras comes back compiled --------------

@@ -41,7 +41,8 @@ class BigGAN(AdversarialModel):
         32 is plenty for 10).
       attention_resolution: height of the feature maps that get a self-attention block in
         both players, H/4 or H/2; "auto" (the default) is H/2, 14x14 for digits; None: none.
-      precision: "float32" or "mixed_bfloat16".
+      precision: "auto" (mixed_bfloat16 on a CPU with native bfloat16, else float32), "float32" or
+        "mixed_bfloat16".
       seed: seed of the training noise streams.
       ema_decay: decay of the EMA generator that draws the samples (None: sample from G).
         0.999 averages over ~1,000 steps, about one epoch of 60k images at batch 64; the
@@ -73,7 +74,7 @@ class BigGAN(AdversarialModel):
         channels=32,
         embed_dim=32,
         attention_resolution="auto",
-        precision="float32",
+        precision="auto",
         seed=None,
         ema_decay=0.999,
         **kwargs,

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from keras_gen import losses
 from keras_gen.models.adversarial import AdversarialModel
+from keras_gen.models.base import check_size, check_sizes
 from keras_gen.networks import conditional as networks
 
 
@@ -42,14 +43,14 @@ class _ClassConditionalGAN(AdversarialModel):
         generator_widths=(128, 64),
         discriminator_widths=(64, 128),
         embed_dim=32,
-        precision="float32",
+        precision="auto",
         seed=None,
         ema_decay=None,
         **kwargs,
     ):
-        self.generator_widths = tuple(int(w) for w in generator_widths)
-        self.discriminator_widths = tuple(int(w) for w in discriminator_widths)
-        self.embed_dim = int(embed_dim)
+        self.generator_widths = check_sizes("generator_widths", generator_widths)
+        self.discriminator_widths = check_sizes("discriminator_widths", discriminator_widths)
+        self.embed_dim = check_size("embed_dim", embed_dim)
         super().__init__(
             image_shape=image_shape,
             latent_dim=latent_dim,
@@ -87,7 +88,8 @@ class CGAN(_ClassConditionalGAN):
       discriminator_widths: feature maps of the discriminator's stride-2 convolutions.
       embed_dim: size of the generator's label embedding, the input of its conditional batch
         norms (the projection's class embedding has the size of D's features).
-      precision: "float32" or "mixed_bfloat16" (bf16 compute, float32 weights and logits).
+      precision: "auto" (mixed_bfloat16 on a CPU with native bfloat16, else float32), "float32" or
+        "mixed_bfloat16" (bf16 compute, float32 weights and logits).
       seed, ema_decay, generator, discriminator: as `AdversarialModel`.
 
     Default loss "hinge" (Miyato & Koyama 2018); `compile(loss=...)` takes any other pair.

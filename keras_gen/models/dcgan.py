@@ -16,6 +16,7 @@ from __future__ import annotations
 import keras
 
 from keras_gen.models.adversarial import AdversarialModel
+from keras_gen.models.base import check_sizes
 from keras_gen.networks import dcgan as networks
 
 
@@ -28,7 +29,8 @@ class DCGAN(AdversarialModel):
       latent_dim: size of z.
       generator_widths: feature maps of the generator, coarsest first.
       discriminator_widths: feature maps of the discriminator's stride-2 convolutions.
-      precision: "float32" or "mixed_bfloat16" (bf16 compute, float32 weights and logits).
+      precision: "auto" (mixed_bfloat16 on a CPU with native bfloat16, else float32), "float32" or
+        "mixed_bfloat16" (bf16 compute, float32 weights and logits).
       spectral_norm: spectrally normalise every layer of the discriminator (Miyato et al. 2018).
       minibatch_stddev: give the discriminator a minibatch standard-deviation map before its
         last convolution, so it can see a batch's lack of variety (Karras et al. 2018).
@@ -43,14 +45,14 @@ class DCGAN(AdversarialModel):
         latent_dim=64,
         generator_widths=(128, 64),
         discriminator_widths=(64, 128),
-        precision="float32",
+        precision="auto",
         seed=None,
         spectral_norm=False,
         minibatch_stddev=False,
         **kwargs,
     ):
-        self.generator_widths = tuple(int(w) for w in generator_widths)
-        self.discriminator_widths = tuple(int(w) for w in discriminator_widths)
+        self.generator_widths = check_sizes("generator_widths", generator_widths)
+        self.discriminator_widths = check_sizes("discriminator_widths", discriminator_widths)
         self.spectral_norm = bool(spectral_norm)
         self.minibatch_stddev = bool(minibatch_stddev)
         super().__init__(image_shape=image_shape, latent_dim=latent_dim, precision=precision, seed=seed, **kwargs)

@@ -23,9 +23,13 @@ Adversarial Nets", NeurIPS 2014 (arXiv:1406.2661).
 """
 from __future__ import annotations
 
+import numbers
+
 import keras
 
+from keras_gen.errors import KerasGenError
 from keras_gen.models.adversarial import AdversarialModel
+from keras_gen.models.base import check_sizes
 from keras_gen.networks import mlp as networks
 
 
@@ -40,7 +44,8 @@ class GAN(AdversarialModel):
       discriminator_units: widths of the discriminator's hidden layers, first to last; the
         last one's activations are its `features`.
       discriminator_dropout: dropout rate after each hidden layer of D (0 for none).
-      precision: "float32" or "mixed_bfloat16".
+      precision: "auto" (mixed_bfloat16 on a CPU with native bfloat16, else float32), "float32" or
+        "mixed_bfloat16".
       seed, ema_decay, generator, discriminator: as `AdversarialModel`.
 
     `model(z)` / `generate(z)` map latents `[B, latent_dim]` to images `[B, H, W, C]` in [0, 1].
@@ -53,12 +58,15 @@ class GAN(AdversarialModel):
         generator_units=(256, 512),
         discriminator_units=(512, 256),
         discriminator_dropout=0.3,
-        precision="float32",
+        precision="auto",
         seed=None,
         **kwargs,
     ):
-        self.generator_units = tuple(int(u) for u in generator_units)
-        self.discriminator_units = tuple(int(u) for u in discriminator_units)
+        self.generator_units = check_sizes("generator_units", generator_units)
+        self.discriminator_units = check_sizes("discriminator_units", discriminator_units)
+        if isinstance(discriminator_dropout, bool) or not isinstance(discriminator_dropout, numbers.Real) \
+                or not 0.0 <= discriminator_dropout < 1.0:
+            raise KerasGenError(f"discriminator_dropout must be a rate from 0 to below 1, got {discriminator_dropout!r}")
         self.discriminator_dropout = float(discriminator_dropout)
         super().__init__(image_shape=image_shape, latent_dim=latent_dim, precision=precision, seed=seed, **kwargs)
 

@@ -14,11 +14,19 @@ import numpy as np
 import tensorflow as tf
 
 from keras_gen.errors import KerasGenError
-from keras_gen.models.base import SAMPLE_SIGNATURE, Endpoint, GenerativeModel, check_count, images_to_uint8, stateless_seed
-
-# Streams of the stateless seed (seed, stream): one per kind of draw, so that adding labels
-# to a model never changes its latents.
-LATENT_STREAM, LABEL_STREAM = 0, 1
+from keras_gen.models.base import (
+    MAX_SAMPLES,
+    MAX_SEED,
+    SAMPLE_SIGNATURE,
+    Endpoint,
+    GenerativeModel,
+    assert_sample_inputs,
+    check_count,
+    check_size,
+    images_to_uint8,
+    stateless_seed,
+)
+from keras_gen.models.labels import LATENT_STREAM, ClassLabels
 
 
 def truncated_normal(shape, seed, truncation):
@@ -35,7 +43,7 @@ def truncated_normal(shape, seed, truncation):
     return tf.clip_by_value(tf.math.ndtri(low + u * (1.0 - 2.0 * low)), -t, t)
 
 
-class LatentModel(GenerativeModel):
+class LatentModel(ClassLabels, GenerativeModel):
     """Base of models with a generator `self.generator` from latents (and labels) to images.
 
     Args:
@@ -52,17 +60,8 @@ class LatentModel(GenerativeModel):
 
     def __init__(self, image_shape, latent_dim=64, num_classes=None, precision="float32", **kwargs):
         super().__init__(image_shape=image_shape, precision=precision, **kwargs)
-        latent_dim = int(latent_dim)
-        if latent_dim < 1:
-            raise KerasGenError(f"latent_dim must be at least 1, got {latent_dim}")
-        if num_classes is not None and int(num_classes) < 2:
-            raise KerasGenError(f"num_classes must be at least 2 (or None), got {num_classes}")
-        self.latent_dim = latent_dim
-        self.num_classes = None if num_classes is None else int(num_classes)
-
-    @property
-    def conditional(self) -> bool:
-        return self.num_classes is not None
+        self.latent_dim = check_size("latent_dim", latent_dim)
+        self.init_labels(num_classes)
 
     @property
     def sampling_generator(self):
@@ -70,32 +69,32 @@ class LatentModel(GenerativeModel):
 
     # -- inputs ----------------------------------------------------------------------------
     def check_latents(self, z):
-        shape = tuple(getattr(z, "shape", ()))
+        """Latents as float32 `[batch, latent_dim]`: real numbers, 1 to MAX_SAMPLES rows, finite."""
+        expected = f"[batch, {self.latent_dim}]"
+        if not tf.is_tensor(z):
+            try:
+                z = np.asarray(z)
+            except (TypeError, ValueError):  # ragged nested lists
+                z = np.asarray(None)
+        rank = z.ndim if isinstance(z, np.ndarray) else z.shape.rank
+        shape = tuple(z.shape) if rank is not None else ()
         if len(shape) != 2 or shape[1] != self.latent_dim:
-            raise KerasGenError(f"expected latents z of shape [batch, {self.latent_dim}], got {list(shape)}")
+            raise KerasGenError(f"expected latents z of shape {expected}, got shape {list(shape)}")
+        try:
+            dtype = tf.as_dtype(z.dtype)
+        except TypeError:  # strings, objects
+            dtype = None
+        if dtype is None or not (dtype.is_floating or dtype.is_integer):
+            raise KerasGenError(f"expected float32 latents z {expected}, got dtype {getattr(dtype, 'name', z.dtype)}")
+        if shape[0] is not None and not 1 <= shape[0] <= MAX_SAMPLES:
+            raise KerasGenError(f"expected 1 to {MAX_SAMPLES} latents {expected} per call, got {shape[0]}"
+                                + ("; pass them in chunks and concatenate" if shape[0] else ""))
         z = tf.cast(z, tf.float32)
-        if tf.executing_eagerly() and not bool(tf.reduce_all(tf.math.is_finite(z))):
-            raise KerasGenError("latents z contain NaN or infinite values")
+        if tf.executing_eagerly():
+            bad = int(tf.reduce_sum(tf.cast(~tf.math.is_finite(z), tf.int32)))
+            if bad:
+                raise KerasGenError(f"latents z contain {bad} non-finite values (NaN or infinity) of {int(tf.size(z))}")
         return z
-
-    def check_labels(self, labels, n):
-        """Class labels as int32 `[n]`: an int (every image), a sequence of n, or None (uniform)."""
-        if not self.conditional:
-            if labels is not None:
-                raise KerasGenError(f"{type(self).__name__} is unconditional; it takes no labels")
-            return None
-        if labels is None:
-            return None
-        if tf.is_tensor(labels) and not tf.executing_eagerly():  # traced: `predict`, a tf.function
-            return self.assert_labels_in_range(labels)
-        labels = np.asarray(labels)
-        if labels.ndim == 0:
-            labels = np.full([n], labels)
-        if labels.ndim != 1 or len(labels) != n or not np.issubdtype(labels.dtype, np.integer):
-            raise KerasGenError(f"labels must be an int or {n} ints, got {labels.tolist()!r}"[:300])
-        if labels.min() < 0 or labels.max() >= self.num_classes:
-            raise KerasGenError(f"labels must be in 0..{self.num_classes - 1}, got {sorted(set(labels.tolist()))}")
-        return tf.constant(labels, tf.int32)
 
     # -- the generator ---------------------------------------------------------------------
     def generator_inputs(self, z, labels):
@@ -108,31 +107,6 @@ class LatentModel(GenerativeModel):
                 raise KerasGenError(f"{type(self).__name__} is conditional: call it with [z, labels]")
             return self.generate(*inputs)
         return self.generate(inputs)
-
-    def assert_labels_in_range(self, labels):
-        """Labels as int32, with graph-time checks (a named InvalidArgumentError, never an
-        embedding lookup out of range) for tensors that Python never sees: datasets, exports."""
-        labels = tf.cast(labels, tf.int32)
-        message = f"labels must be in 0..{self.num_classes - 1}"
-        with tf.control_dependencies([
-            tf.debugging.assert_non_negative(labels, message=message),
-            tf.debugging.assert_less(labels, self.num_classes, message=message),
-        ]):
-            return tf.identity(labels)
-
-    def check_labels_dtype(self, dtype):
-        if self.conditional and not tf.as_dtype(dtype).is_integer:
-            raise KerasGenError(f"labels must be integers 0..{self.num_classes - 1}, got {tf.as_dtype(dtype).name}")
-
-    def check_training_labels(self, labels):
-        if not self.conditional:
-            return
-        self.check_labels_dtype(labels.dtype)
-        labels = labels.reshape(-1)
-        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise KerasGenError(
-                f"labels must be in 0..{self.num_classes - 1}, got values from {labels.min()} to {labels.max()}"
-            )
 
     def generate(self, z, labels=None):
         """Latents `[B, latent_dim]` (and labels `[B]`) -> images float32 `[B, H, W, C]` in [0, 1]."""
@@ -156,11 +130,6 @@ class LatentModel(GenerativeModel):
         if truncation is not None and (isinstance(truncation, bool) or not float(truncation) > 0):
             raise KerasGenError(f"truncation must be positive (or None), got {truncation!r}")
         return truncated_normal([n, self.latent_dim], stateless_seed(seed, LATENT_STREAM), truncation)
-
-    def _labels_graph(self, n, seed):
-        return tf.random.stateless_uniform(
-            [n], seed=stateless_seed(seed, LABEL_STREAM), minval=0, maxval=self.num_classes, dtype=tf.int32
-        )
 
     def sample(self, n, seed=0, labels=None, truncation=None):
         """`n` images float32 `[n, H, W, C]` in [0, 1]; a pure function of weights, n and seed.
@@ -202,37 +171,65 @@ class LatentModel(GenerativeModel):
             if not truncation:
                 return truncated_normal(shape, seed, None)
             (t,) = truncation  # 0 means none, drawn exactly as `sample(truncation=None)` draws
+            with tf.control_dependencies([tf.debugging.assert_non_negative(
+                t, message="truncation must be a number >= 0 (0: no truncation)"
+            )]):
+                t = tf.identity(t)
             return tf.cond(t > 0, lambda: truncated_normal(shape, seed, t), lambda: truncated_normal(shape, seed, None))
+
+        def checked_latents(z):
+            # Graph-time twin of `check_latents` (the spec's shape is enforced by the export).
+            finite = tf.math.is_finite(z)
+            batch_message = f"z must hold 1 to {MAX_SAMPLES} latents [batch, {self.latent_dim}]"
+            with tf.control_dependencies([
+                tf.debugging.assert_greater_equal(tf.shape(z)[0], 1, message=batch_message),
+                tf.debugging.assert_less_equal(tf.shape(z)[0], MAX_SAMPLES, message=batch_message),
+                tf.debugging.Assert(tf.reduce_all(finite), [
+                    "z must be finite; number of NaN or infinite values:",
+                    tf.reduce_sum(tf.cast(~finite, tf.int32)),
+                ]),
+            ]):
+                return tf.identity(z)
 
         if self.conditional:
             label_spec = tf.TensorSpec([None], tf.int32, name="labels")
 
             def from_latents(z, labels):
-                return {"images": images_to_uint8(self._generate(z, self.assert_labels_in_range(labels)))}
+                z = checked_latents(z)
+                labels_message = "labels must hold one int32 label per row of z"
+                with tf.control_dependencies([
+                    tf.debugging.assert_equal(tf.shape(labels)[0], tf.shape(z)[0], message=labels_message),
+                ]):
+                    labels = self.assert_labels_in_range(labels)
+                return {"images": images_to_uint8(self._generate(z, labels))}
 
             def sample(labels, seed, *truncation):
                 labels = self.assert_labels_in_range(labels)
-                z = draw_latents(tf.shape(labels)[0], seed, truncation)
+                n, seed = assert_sample_inputs(tf.shape(labels)[0], seed, what="the number of labels")
+                z = draw_latents(n, seed, truncation)
                 return {"images": images_to_uint8(self._generate(z, labels))}
 
             return [
                 Endpoint("serving_default", from_latents, [z_spec, label_spec],
                          f"z float32 [batch, {self.latent_dim}], labels int32 [batch] -> {out}"),
                 Endpoint("sample", sample, [label_spec, seed_spec, *trunc_spec],
-                         f"labels int32 [batch], seed int32{trunc_doc} -> {out}; z ~ N(0, I) drawn "
+                         f"labels int32 [batch] (1 to {MAX_SAMPLES}), seed int32 (0 to {MAX_SEED}){trunc_doc} "
+                         f"-> {out}; z ~ N(0, I) drawn "
                          "statelessly from the seed, so the same seed and labels give the same images"),
             ]
 
         def from_latents(z):
-            return {"images": images_to_uint8(self._generate(z))}
+            return {"images": images_to_uint8(self._generate(checked_latents(z)))}
 
         def sample(batch_size, seed, *truncation):
+            batch_size, seed = assert_sample_inputs(batch_size, seed)
             return {"images": images_to_uint8(self._generate(draw_latents(batch_size, seed, truncation)))}
 
         return [
             Endpoint("serving_default", from_latents, [z_spec], f"z float32 [batch, {self.latent_dim}] -> {out}"),
             Endpoint("sample", sample, SAMPLE_SIGNATURE + trunc_spec,
-                     f"batch_size int32, seed int32{trunc_doc} -> images uint8 [batch_size, {h}, {w}, {c}]; "
+                     f"batch_size int32 (1 to {MAX_SAMPLES}), seed int32 (0 to {MAX_SEED}){trunc_doc} "
+                     f"-> images uint8 [batch_size, {h}, {w}, {c}]; "
                      "z ~ N(0, I) drawn statelessly from the seed, so the same seed gives the same images"),
         ]
 

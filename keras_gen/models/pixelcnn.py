@@ -17,6 +17,7 @@ import keras
 
 from keras_gen.errors import KerasGenError
 from keras_gen.models.autoregressive import AutoregressiveModel
+from keras_gen.models.base import check_size
 from keras_gen.networks import pixelcnn as networks
 
 
@@ -29,7 +30,8 @@ class PixelCNN(AutoregressiveModel):
       filters: feature maps per layer (a multiple of C).
       num_layers: residual masked 3x3 layers after the first 7x7 layer.
       kernel_size, first_kernel_size: odd kernel sizes of the type-B and type-A layers.
-      precision: "float32" or "mixed_bfloat16".
+      precision: "auto" (mixed_bfloat16 on a CPU with native bfloat16, else float32), "float32" or
+        "mixed_bfloat16".
 
     `model(images)` returns logits `[B, H, W, C, 256]`; `log_prob(images)` nats per image `[B]`;
     `pixel_log_prob(images)` nats per sub-pixel `[B, H, W, C]`.
@@ -42,29 +44,27 @@ class PixelCNN(AutoregressiveModel):
         num_layers=5,
         kernel_size=3,
         first_kernel_size=7,
-        precision="float32",
+        precision="auto",
         **kwargs,
     ):
         super().__init__(image_shape=image_shape, precision=precision, **kwargs)
-        if kernel_size % 2 == 0 or first_kernel_size % 2 == 0:
-            raise KerasGenError("PixelCNN kernel sizes must be odd")
-        self.filters = int(filters)
-        self.num_layers = int(num_layers)
-        self.kernel_size = int(kernel_size)
-        self.first_kernel_size = int(first_kernel_size)
+        self.filters = check_size("filters", filters)
+        self.num_layers = check_size("num_layers", num_layers, minimum=0)
+        self.kernel_size = check_size("kernel_size", kernel_size)
+        self.first_kernel_size = check_size("first_kernel_size", first_kernel_size)
+        if self.kernel_size % 2 == 0 or self.first_kernel_size % 2 == 0:
+            raise KerasGenError(
+                f"PixelCNN kernel sizes must be odd, got kernel_size={kernel_size!r}, first_kernel_size={first_kernel_size!r}"
+            )
+        if self.filters % self.image_shape[2]:
+            raise KerasGenError(f"filters must be a multiple of the {self.image_shape[2]} colour channels, got {filters!r}")
         self.network = networks.network(
-            self.image_shape, self.filters, self.num_layers, self.kernel_size, self.first_kernel_size, precision
+            self.image_shape, self.filters, self.num_layers, self.kernel_size, self.first_kernel_size, self.precision
         )
         # How many rows above a pixel can reach its logits: the masks never look down, and
         # each k x k layer looks k // 2 rows up (1x1 layers none).
         self.rows_seen_above = self.first_kernel_size // 2 + self.num_layers * (self.kernel_size // 2)
         self.built = True
-
-    def compile(self, optimizer=None, **keras_args):
-        """Default optimizer Adam(1e-3); built here so a saved model restores its state."""
-        optimizer = self.optimizer_from(optimizer, lambda: keras.optimizers.Adam(1e-3))
-        self.compile_keras(keras_args, {"optimizer": optimizer}, optimizer)
-        self.optimizer.build(self.trainable_variables)
 
     def call(self, images, training=False):
         """uint8 (or integer-valued) images `[B, H, W, C]` -> logits float32 `[B, H, W, C, 256]`."""

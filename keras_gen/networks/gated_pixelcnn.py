@@ -1,0 +1,117 @@
+"""Gated PixelCNN network (van den Oord et al. 2016, "Conditional Image Generation with
+PixelCNN Decoders"): a vertical and a horizontal stack of gated convolutions, no blind spot.
+
+The plain PixelCNN's masked 3x3 kernels stack into a receptive field with a blind spot (the
+pixels up and to the right of the current one are never seen). Here the two stacks split the
+past in two parts that together cover all of it:
+
+- vertical stack V: every pixel of the rows **above** the current one, within its reach. The
+  image is shifted down one row, then each layer is an unmasked (k//2 + 1) x k convolution
+  of the rows at and above (zero-padded on top), so V(i, j) depends on rows < i only.
+- horizontal stack H: the current row, **left** of the current pixel (and, for colour, the
+  pixel's earlier sub-pixels): 1 x k masked convolutions (`MaskedConv2D`, type A on the
+  image, type B after), plus V(i, j) through a 1x1 convolution at every layer.
+
+Each layer is a gated unit, y = tanh(W_f * x + b_f(label)) ⊙ σ(W_g * x + b_g(label)), with a
+class-dependent bias for the conditional model (the paper's V^T h with h a one-hot label),
+and a residual 1x1 convolution in H. Reach after the first layer (kernel k₀) and L layers
+(kernel k): rows above k₀//2 + 1 + L·(k//2), columns either side k₀//2 + L·(k//2). The
+defaults (k₀ = 7, k = 5, L = 12) reach 28 rows and 27 columns: every earlier pixel of a
+28x28 image.
+
+Input float images `[B, rows, W, C]` in [-1, 1] (any number of rows; and int labels `[B]`
+when conditional); output float32 `[B, rows, W, C, 256]` logits or `[B, rows, W, P]`
+parameters of another head.
+"""
+from __future__ import annotations
+
+import keras
+
+from keras_gen.layers import MaskedConv2D
+
+
+def vertical_reach(first_kernel_size, kernel_size, num_layers) -> int:
+    """Rows above a pixel that the network's output at that pixel can depend on."""
+    return first_kernel_size // 2 + 1 + num_layers * (kernel_size // 2)
+
+
+def _vertical_conv(x, filters, k, dtype, name):
+    """Unmasked (k//2 + 1) x k convolution of the rows at and above each row."""
+    x = keras.layers.ZeroPadding2D(((k // 2, 0), (k // 2, k // 2)), dtype=dtype, name=f"{name}_pad")(x)
+    return keras.layers.Conv2D(filters, (k // 2 + 1, k), padding="valid", dtype=dtype, name=name)(x)
+
+
+def _gate(pre_f, pre_g, label_bias, dtype, name):
+    """tanh(pre_f + b_f) ⊙ σ(pre_g + b_g), b = the label's bias (zero when unconditional)."""
+    if label_bias is not None:
+        bias_f, bias_g = label_bias
+        pre_f = keras.layers.Add(dtype=dtype, name=f"{name}_cond_f")([pre_f, bias_f])
+        pre_g = keras.layers.Add(dtype=dtype, name=f"{name}_cond_g")([pre_g, bias_g])
+    return keras.layers.Multiply(dtype=dtype, name=name)(
+        [keras.layers.Activation("tanh", dtype=dtype)(pre_f), keras.layers.Activation("sigmoid", dtype=dtype)(pre_g)]
+    )
+
+
+def _label_bias(labels, num_classes, filters, dtype, name):
+    """Per-class biases `[B, 1, 1, filters]` for the two halves of a gate."""
+    if labels is None:
+        return None
+    out = []
+    for half in ("f", "g"):
+        b = keras.layers.Embedding(num_classes, filters, dtype=dtype, name=f"{name}_embed_{half}")(labels)
+        out.append(keras.layers.Reshape((1, 1, filters), dtype=dtype)(b))
+    return out
+
+
+def network(image_shape, filters, num_layers, kernel_size, first_kernel_size, outputs_per_pixel, dtype,
+            num_classes=None, subpixel_causal=True, name="gated_pixelcnn_network"):
+    """The gated stacks; `outputs_per_pixel` is C·256 for categorical logits (reshaped to
+    `[.., C, 256]`) or a head's parameter count (kept `[.., P]`, computed in float32).
+
+    `subpixel_causal`: the output for sub-pixel c may see the pixel's sub-pixels < c (a
+    categorical head, one distribution per sub-pixel); False: the outputs of a pixel see no
+    part of it (a head that couples the sub-pixels itself, like the logistic mixture).
+    """
+    _, w, image_channels = image_shape
+    c = image_channels if subpixel_causal else 1  # colour groups of the masks
+    images = keras.Input((None, w, image_channels), name="images")
+    inputs = [images]
+    labels = None
+    if num_classes:
+        labels = keras.Input((), dtype="int32", name="labels")
+        inputs.append(labels)
+
+    # V: shift down one row, so that row i of V sees rows < i of the image.
+    shifted = keras.layers.ZeroPadding2D(((1, 0), (0, 0)), dtype=dtype)(images)
+    shifted = keras.layers.Cropping2D(((0, 1), (0, 0)), dtype=dtype)(shifted)
+    v, h = shifted, images
+    for layer in range(num_layers + 1):
+        k = first_kernel_size if layer == 0 else kernel_size
+        tag = f"l{layer}"
+        bias_v = _label_bias(labels, num_classes, filters, dtype, f"{tag}_v")
+        bias_h = _label_bias(labels, num_classes, filters, dtype, f"{tag}_h")
+        v_f = _vertical_conv(v, filters, k, dtype, f"{tag}_v_f")
+        v_g = _vertical_conv(v, filters, k, dtype, f"{tag}_v_g")
+        # H: 1 x k masked (type A on the image: not the current sub-pixel), plus V at this
+        # pixel, which only holds rows above. Two convolutions (f and g) keep each half's
+        # channel groups aligned with the colour order.
+        mask = "A" if layer == 0 else "B"
+        h_f = MaskedConv2D(filters, (1, k), mask, c, dtype=dtype, name=f"{tag}_h_f")(h)
+        h_g = MaskedConv2D(filters, (1, k), mask, c, dtype=dtype, name=f"{tag}_h_g")(h)
+        link_f = keras.layers.Conv2D(filters, 1, dtype=dtype, name=f"{tag}_v_to_h_f")(v_f)
+        link_g = keras.layers.Conv2D(filters, 1, dtype=dtype, name=f"{tag}_v_to_h_g")(v_g)
+        h_f = keras.layers.Add(dtype=dtype)([h_f, link_f])
+        h_g = keras.layers.Add(dtype=dtype)([h_g, link_g])
+        v = _gate(v_f, v_g, bias_v, dtype, f"{tag}_v_gate")
+        gated = _gate(h_f, h_g, bias_h, dtype, f"{tag}_h_gate")
+        out = MaskedConv2D(filters, 1, "B", c, dtype=dtype, name=f"{tag}_h_out")(gated)
+        h = out if layer == 0 else keras.layers.Add(dtype=dtype)([h, out])  # residual in H
+
+    x = keras.layers.ReLU(dtype=dtype)(h)
+    x = MaskedConv2D(filters, 1, "B", c, dtype=dtype, name="head")(x)
+    x = keras.layers.ReLU(dtype=dtype)(x)
+    # Distribution parameters in float32: a softmax over 256 values loses precision in bf16.
+    x = MaskedConv2D(outputs_per_pixel, 1, "B", c, dtype="float32", name="outputs")(x)
+    if subpixel_causal:
+        x = keras.layers.Reshape((-1, w, image_channels, outputs_per_pixel // image_channels), dtype="float32")(x)
+    return keras.Model(inputs, x, name=name)

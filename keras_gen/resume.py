@@ -1,0 +1,265 @@
+"""Resuming a killed run exactly, and stopping a run cleanly (SIGINT, a non-finite loss).
+
+A run folder's `checkpoints/epoch_NNN.keras` holds the model (weights, every optimizer's
+state); `checkpoints/epoch_NNN.json`, written after it, holds what a `.keras` file cannot:
+
+- `epoch`: the epochs done;
+- `noise`: the state of every `keras.random.SeedGenerator` in the model (the training noise:
+  latents, penalty draws, DiffAugment, instance noise). Keras 3.15 does not save it (a
+  `SeedGenerator` is not a layer variable), and `keras.callbacks.BackupAndRestore` does not
+  either, so without it a resumed GAN would draw other noise than the run it continues;
+- `history`: every epoch's logs so far, so a resumed run's `run.json` equals the
+  uninterrupted run's;
+- `quality`: `QualityCheckpoint`'s best figure and epoch (the best weights are
+  `checkpoints/best.keras`, or the epoch's own checkpoint when it is the best);
+- `train_seconds` and the `precision` the model trains in.
+
+A checkpoint is complete when its `.json` exists; a run resumes from the newest complete
+one (`prepare`, then `restore`), after removing what a killed process left: temporaries,
+a `.keras` without its `.json`, sample grids of epochs after the checkpoint. The data order
+needs no state: epoch e reads the training split in an order that is a function of the
+recipe's seed and e alone (`keras_gen.training.make_dataset`).
+
+Why not `keras.callbacks.BackupAndRestore`: it restores the weights, built optimizers and the
+epoch, but not the noise generators, callback state or the data position, and it sets the
+first epoch from inside `fit`, after the data pipeline is built; a run resumed with it
+continues, but not bit-identically. `keras_gen.training.train` therefore refuses it in
+`callbacks` and offers `resume=True`; a keras-gen model in a plain `fit` still works with it.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import shutil
+import signal
+import threading
+from pathlib import Path
+
+from keras_gen.errors import KerasGenError
+from keras_gen.files import atomic_path, remove_stale_temporaries
+
+RECIPE = "recipe.json"  # the run's recipe (resolved), written before training starts
+CHECKPOINT = re.compile(r"^epoch_(\d{3,})\.(keras|json)$")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT (Ctrl-C) at a batch end or after an epoch's checkpoint; the
+    message names the newest checkpoint and how to resume."""
+
+
+class NonFiniteLoss(KerasGenError):
+    """The loss became NaN or infinite; the message names the epoch and step."""
+
+    def __init__(self, message, epoch=None, step=None):
+        super().__init__(message)
+        self.epoch, self.step = epoch, step
+
+
+# -- what a checkpoint holds -----------------------------------------------------------------------
+def checkpoint_path(folder, epoch) -> Path:
+    return Path(folder) / f"epoch_{epoch:03d}.keras"
+
+
+def state_path(folder, epoch) -> Path:
+    return Path(folder) / f"epoch_{epoch:03d}.json"
+
+
+def seed_generators(model) -> list:
+    """`[(path, SeedGenerator)]`: every `keras.random.SeedGenerator` reachable from `model`
+    through its attributes and sub-layers (its own, its networks', their layers' such as
+    Dropout's), each once, named by the attribute path that first reaches it (public names
+    before private ones, so `seed_generator`, `generator.dropout.seed_generator`). The paths
+    depend on how the model is built, not on the process (unlike Keras' variable names)."""
+    import keras
+
+    found, seen = [], set()
+
+    def visit(obj, path):
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, keras.random.SeedGenerator):
+            found.append((path, obj))
+        elif isinstance(obj, keras.layers.Layer):
+            attributes = sorted(vars(obj).items(), key=lambda kv: (kv[0].startswith("_"), kv[0]))
+            for name, value in attributes:
+                visit(value, f"{path}.{name}" if path else name)
+        elif isinstance(obj, (list, tuple)):
+            for i, value in enumerate(obj):
+                visit(value, f"{path}[{i}]")
+        elif isinstance(obj, dict):
+            for key in sorted(obj, key=str):
+                visit(obj[key], f"{path}[{key!r}]")
+
+    visit(model, "")
+    return found
+
+
+def noise_state(model) -> dict:
+    """`{path: [int, ...]}`: the state of every SeedGenerator in the model (`seed_generators`)."""
+    import keras
+
+    return {path: [int(v) for v in keras.ops.convert_to_numpy(sg.state).ravel()]
+            for path, sg in seed_generators(model)}
+
+
+def restore_noise_state(model, state: dict):
+    """Put back what `noise_state` returned; the model must have the same generators."""
+    import numpy as np
+
+    generators = dict(seed_generators(model))
+    if set(generators) != set(state):
+        raise KerasGenError(
+            f"the checkpoint's noise generators ({', '.join(sorted(state)) or 'none'}) are not the model's "
+            f"({', '.join(sorted(generators)) or 'none'}); it was written by another model"
+        )
+    for path, values in state.items():
+        sg = generators[path]
+        sg.state.assign(np.asarray(values).reshape(sg.state.shape).astype(sg.state.dtype))
+
+
+def write_state(folder, epoch, state: dict):
+    with atomic_path(state_path(folder, epoch), suffix=".json") as tmp:
+        Path(tmp).write_text(json.dumps(state, indent=1, sort_keys=True, allow_nan=True) + "\n")
+
+
+def read_state(folder, epoch):
+    """The epoch's checkpoint state, or None if it is missing or unreadable (incomplete)."""
+    try:
+        state = json.loads(state_path(folder, epoch).read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) and state.get("epoch") == epoch else None
+
+
+def complete_checkpoints(folder) -> list[int]:
+    """Epochs whose checkpoint is complete (its `.keras` and then its `.json`), oldest first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    epochs = {int(m.group(1)) for m in map(CHECKPOINT.match, (p.name for p in folder.iterdir())) if m}
+    return sorted(e for e in epochs if checkpoint_path(folder, e).is_file() and read_state(folder, e) is not None)
+
+
+def newest_checkpoint(folder):
+    """The newest complete checkpoint's `.keras` path, or None."""
+    done = complete_checkpoints(folder)
+    return checkpoint_path(folder, done[-1]) if done else None
+
+
+# -- resuming --------------------------------------------------------------------------------------
+def _differences(saved, asked) -> str:
+    a, b = saved.to_dict(), asked.to_dict()
+    return "; ".join(f"{key} {json.dumps(a[key])} there, {json.dumps(b[key])} asked" for key in a if a[key] != b[key])
+
+
+def prepare(run_dir, recipe=None):
+    """Check that `run_dir` is a run that can be resumed (with `recipe`, if given) and tidy
+    what a killed process left. Returns `(recipe, epoch, state)`: the run's recipe, the
+    newest complete checkpoint's epoch (0: none yet, start again) and its state."""
+    from keras_gen.recipe import Recipe
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise KerasGenError(f"no run folder {str(run_dir)!r} to resume")
+    if (run_dir / "run.json").is_file():
+        raise KerasGenError(f"the run in {str(run_dir)!r} has finished (it has a run.json); nothing to resume")
+    if not (run_dir / RECIPE).is_file():
+        # Killed while writing its recipe, its first file: with the recipe, start it again.
+        remove_stale_temporaries(run_dir)
+        if recipe is None or any(p.is_file() for p in run_dir.rglob("*")):
+            raise KerasGenError(f"{str(run_dir)!r} holds no {RECIPE}: not a keras-gen run folder that can be resumed")
+        return recipe.resolved(), 0, None
+    saved = Recipe.from_file(run_dir / RECIPE).resolved()
+    if recipe is not None and recipe.resolved() != saved:
+        raise KerasGenError(
+            f"{str(run_dir)!r} was trained with another recipe ({_differences(saved, recipe.resolved())}); "
+            "resume with the run's own recipe (keras-gen train --resume DIR alone)"
+        )
+    remove_stale_temporaries(run_dir)
+    folder = run_dir / "checkpoints"
+    done = complete_checkpoints(folder)
+    epoch = done[-1] if done else 0
+    # What an interrupted epoch or checkpoint left: it is made again, the same.
+    for path in folder.glob("epoch_*") if folder.is_dir() else ():
+        m = CHECKPOINT.match(path.name)
+        if m and (int(m.group(1)) not in done):
+            path.unlink(missing_ok=True)
+    for path in (run_dir / "samples").glob("epoch_*.png") if (run_dir / "samples").is_dir() else ():
+        m = re.match(r"^epoch_(\d+)\.png$", path.name)
+        if m and int(m.group(1)) > epoch:
+            path.unlink(missing_ok=True)
+    return saved, epoch, (read_state(folder, epoch) if epoch else None)
+
+
+def restore(model, folder, epoch, state, quality=None, best_path=None):
+    """Load the epoch's checkpoint into `model` (built and compiled from the run's recipe):
+    weights, every optimizer's state, the noise generators, and `quality`'s best so far."""
+    folder = Path(folder)
+    if state.get("precision") not in (None, model.precision):
+        raise KerasGenError(
+            f"the run trains in {state['precision']}, but here its recipe builds a {model.precision} model "
+            f"(precision \"auto\" depends on the CPU); resume on a CPU like the first, or with "
+            f"KERAS_GEN_AUTO_PRECISION={state['precision']}"
+        )
+    best = (state.get("quality") or {}).get("best_epoch")
+    if quality is not None and best is not None and best != epoch:
+        source = Path(best_path) if best_path is not None else None
+        if source is None or not source.is_file():
+            source = checkpoint_path(folder, best)
+        if not source.is_file():
+            raise KerasGenError(f"cannot resume exactly: the best epoch's model ({best_path}) is missing")
+        model.load_weights(source)
+        quality.best_weights = model.get_weights()
+    model.load_weights(checkpoint_path(folder, epoch))
+    if quality is not None:
+        quality.set_state(state.get("quality"))
+        if best == epoch:  # the best model may not have been copied before the process died
+            quality.best_weights = model.get_weights()
+            if best_path is not None:
+                copy_file(checkpoint_path(folder, epoch), best_path)
+    restore_noise_state(model, state.get("noise", {}))
+
+
+def copy_file(source, target):
+    """Copy `source` to `target` atomically (and durably)."""
+    target = Path(target)
+    with atomic_path(target, suffix=target.suffix) as tmp:
+        shutil.copyfile(source, tmp)
+
+
+# -- stopping cleanly ------------------------------------------------------------------------------
+class StopRequest:
+    """SIGINT (Ctrl-C) as a request to stop: while `installed()`, the first SIGINT only sets
+    `requested` (a callback stops training at the next batch end, or right after the epoch's
+    checkpoint), so a checkpoint being written is finished, not torn or, as Keras' `.keras`
+    writer does with a KeyboardInterrupt, silently swallowed. A second SIGINT interrupts at
+    once (KeyboardInterrupt). Outside the main thread nothing is installed."""
+
+    def __init__(self):
+        self.requested = False
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    @contextlib.contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = signal.signal(signal.SIGINT, self._handler)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def is_finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True

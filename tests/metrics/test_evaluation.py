@@ -1,0 +1,160 @@
+"""keras_gen.metrics.evaluate: a model's figures, from its samples, labels and likelihood."""
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_gen import cli, metrics
+from keras_gen.errors import KerasGenError
+from keras_gen.images import to_uint8
+from keras_gen.models import CGAN, DCGAN, PixelCNN
+
+
+def tiny_dcgan(size=28):
+    return DCGAN(image_shape=(size, size, 1), latent_dim=8, generator_widths=(16, 8), discriminator_widths=(8, 16),
+                 seed=0)
+
+
+@pytest.fixture(scope="module")
+def mnist28():
+    return metrics.load_feature_network("mnist28")
+
+
+def test_evaluate_is_evaluate_samples_of_the_seeded_samples(mnist28):
+    model = tiny_dcgan()
+    figures = metrics.evaluate(model, "mnist5k", n=200, seed=3)
+    samples = to_uint8(keras.ops.convert_to_numpy(model.sample(200, 3)))
+    assert figures == metrics.evaluate_samples(samples, mnist28, n=200, seed=3)
+    assert "label_accuracy" not in figures and "test_bits_per_dim" not in figures
+
+
+def test_conditional_models_add_the_accuracy_of_their_labels(mnist28):
+    model = CGAN(image_shape=(28, 28, 1), num_classes=10, latent_dim=8, generator_widths=(16, 8),
+                 discriminator_widths=(8, 16), embed_dim=4, seed=1)
+    figures = metrics.evaluate(model, "mnist5k", n=100, seed=0)
+    labels = np.arange(100) % 10
+    images = to_uint8(keras.ops.convert_to_numpy(model.sample(100, 0, labels=labels)))
+    expected = np.mean(mnist28.predict_classes(images).argmax(axis=1) == labels)
+    assert figures["label_accuracy"] == pytest.approx(expected)
+
+
+def test_likelihood_models_add_test_bits_per_dim_and_still_sample():
+    from keras_gen import data
+
+    model = PixelCNN(image_shape=(28, 28, 1), filters=4, num_layers=1, first_kernel_size=3)
+    figures = metrics.evaluate(model, "mnist5k", n=10, seed=0)
+    test, _ = data.load_arrays("mnist5k", "test")
+    log_prob = np.concatenate([keras.ops.convert_to_numpy(model.log_prob(b)) for b in np.split(test, 4)])
+    assert figures["test_bits_per_dim"] == pytest.approx(-log_prob.mean() / (784 * math.log(2)), rel=1e-5)
+    assert "fid" in figures
+
+
+def test_networks_are_found_by_dataset_and_image_size():
+    assert metrics.network_name_for("mnist5k", (28, 28, 1)) == "mnist28"
+    assert metrics.network_name_for("digits", (28, 28, 1)) == "digits28"
+    for data, shape in [("digits", (8, 8, 1)), ("tfds:fashion_mnist", (28, 28, 1)), ("mnist5k", (28, 28, 3)),
+                        ("tfds:cifar10", None)]:
+        with pytest.raises(KerasGenError, match="feature networks exist for mnist5k at 28x28.*build-features"):
+            metrics.network_name_for(data, shape)
+
+
+def test_digits_are_scored_at_the_models_image_size():
+    figures = metrics.evaluate(tiny_dcgan(), "digits", n=100)
+    assert figures["fid"] > 0  # read by digits28, against digits resized to 28x28
+    with pytest.raises(KerasGenError, match="no feature network scores digits images of shape \\[16, 16, 1\\]"):
+        metrics.evaluate(tiny_dcgan(16), "digits", n=100)
+
+
+def test_bad_arguments_are_one_line_errors(mnist28):
+    for n in (0, 1, 2.5, True, "100"):
+        with pytest.raises(KerasGenError, match="n must be"):
+            metrics.evaluate(tiny_dcgan(), n=n)
+    with pytest.raises(KerasGenError, match="reads images of shape \\[28, 28, 1\\]; the model makes \\[16, 16, 1\\]"):
+        metrics.evaluate(tiny_dcgan(16), "digits", n=10, image_size=16, network=mnist28)
+
+
+def test_a_new_feature_network_scores_its_own_dataset(tmp_path):
+    out = metrics.build_feature_network("digits16", tmp_path, data="digits", image_size=16, epochs=1, verbose=0)
+    net = metrics.load_feature_network("digits16", weights_dir=out)
+    assert net.image_shape == (16, 16, 1) and net.metadata["data"] == "digits"
+    assert "--data digits --image-size 16" in (tmp_path / "digits16.md").read_text()
+    figures = metrics.evaluate(tiny_dcgan(16), "digits", n=50, network=net)
+    assert figures["fid"] > 0 and 0 <= figures["coverage"] <= 1
+    floors = metrics.reference_floors(net, n=50)
+    assert floors["floor"]["fid"] < floors["ceiling"]["fid"]
+    with pytest.raises(KerasGenError, match="shipped network's name"):
+        metrics.build_feature_network("digits28", tmp_path, data="digits", image_size=28)
+    with pytest.raises(KerasGenError, match="needs out_dir"):
+        metrics.build_feature_network("mine", data="digits", image_size=16)
+
+
+def test_cli_evaluate_prints_a_table_beside_floors_and_writes_json(tmp_path, capsys):
+    model = tiny_dcgan()
+    model.compile()
+    model.save(tmp_path / "tiny.keras")
+    out = tmp_path / "figures.json"
+    assert cli.main(["evaluate", str(tmp_path / "tiny.keras"), "--n", "100", "--seed", "2", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "100 samples (seed 2) vs the mnist5k test split in mnist28's features" in printed
+    assert "real train (floor)" in printed and "uniform noise (ceiling)" in printed
+    result = json.loads(out.read_text())
+    assert result["figures"] == pytest.approx(metrics.evaluate(model, "mnist5k", n=100, seed=2))
+    assert result["floor"]["fid"] < result["figures"]["fid"] and result["floor"]["fid"] < result["ceiling"]["fid"]
+    assert result["feature_network"] == "mnist28" and result["n"] == 100 and result["machine"]
+
+
+def test_cli_evaluate_and_metrics_refuse_bad_input_in_one_line(tmp_path, capsys):
+    precious = tmp_path / "notes.json"
+    precious.write_text("not json, and precious")
+    cases = [
+        (["evaluate", "dcgan-mnist5k", "--data", "tfds:fashion_mnist"], "no feature network scores tfds:fashion_mnist"),
+        (["evaluate", "dcgan-mnist5k", "--json", str(precious)], "exists and is not JSON"),
+        (["evaluate", "dcgan-mnist5k", "--json", str(tmp_path)], "is a folder"),
+        (["evaluate", "no-such-entry"], "neither a run folder"),
+        (["evaluate", "dcgan-mnist5k", "--likelihood-only"], "DCGAN has no likelihood"),
+        (["metrics", "build-features", "cifar", "--out", str(tmp_path)], "unknown feature network"),
+        (["metrics", "build-features", "digits28", "--data", "digits", "--out", str(tmp_path)], "shipped network"),
+        (["metrics", "build-features", "mine", "--image-size", "16", "--out", str(tmp_path)], "give --data too"),
+        (["metrics", "build-features", "mnist28", "--out", str(metrics.features.weights_root())], "shipped folder"),
+    ]
+    for argv, message in cases:
+        assert cli.main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, (argv, err)
+    assert precious.read_text() == "not json, and precious"
+
+
+def test_cli_metrics_list_names_the_shipped_networks(capsys):
+    assert cli.main(["metrics", "list"]) == 0
+    printed = capsys.readouterr().out
+    assert "mnist28    scores mnist5k at 28x28 (shipped)" in printed and "digits28" in printed
+
+
+def test_conditional_likelihood_models_add_bits_given_labels_and_bayes_accuracy():
+    from keras_gen import data
+    from keras_gen.models import GatedPixelCNN
+
+    model = GatedPixelCNN(image_shape=(28, 28, 1), num_classes=10, filters=4, num_layers=0, kernel_size=3,
+                          first_kernel_size=3)
+    figures = metrics.evaluate(model, "mnist5k", n=10, seed=0)
+    test, labels = data.load_arrays("mnist5k", "test")
+    log_prob = np.concatenate([keras.ops.convert_to_numpy(model.log_prob(x, y))
+                               for x, y in zip(np.split(test, 4), np.split(labels, 4))])
+    assert figures["test_bits_per_dim"] == pytest.approx(-log_prob.mean() / (784 * math.log(2)), rel=1e-5)
+    predicted = np.concatenate([keras.ops.convert_to_numpy(model.classify(x)[1]) for x in np.split(test, 4)])
+    assert figures["bayes_accuracy"] == pytest.approx(np.mean(predicted == labels))
+    assert 0.0 <= figures["label_accuracy"] <= 1.0
+
+
+def test_cli_evaluate_scores_a_likelihood_model_without_a_feature_network(tmp_path, capsys):
+    model = PixelCNN(image_shape=(8, 8, 1), filters=4, num_layers=1, first_kernel_size=3)
+    model.compile()
+    model.save(tmp_path / "pixels.keras")
+    # digits at 8x8: no feature network reads them, the likelihood still counts.
+    assert cli.main(["evaluate", str(tmp_path / "pixels.keras"), "--data", "digits"]) == 0
+    printed = capsys.readouterr().out
+    assert "test_bits_per_dim" in printed and "fid" not in printed
+    assert metrics.evaluate(model, "digits", n=10) == {
+        "test_bits_per_dim": pytest.approx(metrics.evaluate(model, "digits", n=10, samples=False)["test_bits_per_dim"])}

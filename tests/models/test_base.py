@@ -1,0 +1,153 @@
+"""What every model inherits from the bases for bad input: seeds and counts checked the same
+way everywhere, a bound on the images one call makes, empty training data refused before any
+weight moves."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import tiny_cgan, tiny_dcgan, tiny_pixelcnn
+from keras_gen.errors import KerasGenError
+from keras_gen.models import DCGAN
+from keras_gen.seeds import MAX_SAMPLES, MAX_SEED, check_count, check_seed
+
+
+def state(model):
+    """Every variable a step could move: weights, BatchNorm statistics, noise generators' state,
+    both optimizers' step counters and slots."""
+    optimizers = [getattr(model, name) for name in ("optimizer", "d_optimizer", "g_optimizer")
+                  if hasattr(getattr(model, name, None), "variables")]
+    variables = list(model.variables) + [v for o in optimizers for v in o.variables]
+    return {f"{i}:{v.path}": keras.ops.convert_to_numpy(v).copy() for i, v in enumerate(variables)}
+
+
+def assert_unchanged(before, after):
+    assert before.keys() == after.keys()
+    moved = [k for k in before if not np.array_equal(before[k], after[k], equal_nan=True)]
+    assert not moved, moved
+
+
+@pytest.mark.parametrize("make", [tiny_dcgan, tiny_pixelcnn])
+@pytest.mark.parametrize(
+    "empty",
+    [
+        lambda shape: np.zeros((0, *shape), np.uint8),
+        lambda shape: tf.data.Dataset.from_tensor_slices(np.zeros((0, *shape), np.uint8)).batch(4),
+        lambda shape: tf.data.Dataset.from_tensor_slices(np.zeros((4, *shape), np.uint8)).batch(2).take(0),
+        lambda shape: tf.data.Dataset.from_tensor_slices(np.zeros((4, *shape), np.uint8)).filter(
+            lambda x: False).batch(2),  # unknown length
+    ],
+    ids=["array", "dataset", "take(0)", "filtered"],
+)
+def test_fit_on_empty_data_is_refused_before_any_weight_moves(make, empty):
+    """Keras 3 runs one partial step on empty data: BatchNorm statistics, the noise streams and
+    the optimizers' step counters moved while fit reported nothing."""
+    model = make()
+    model.compile()
+    before = state(model)
+    with pytest.raises(KerasGenError, match="at least one image|empty"):
+        model.fit(empty(model.image_shape), epochs=1, verbose=0)
+    with pytest.raises(KerasGenError, match="at least one image|empty"):
+        model.evaluate(empty(model.image_shape), verbose=0)
+    assert_unchanged(before, state(model))
+
+
+class EmptyPyDataset(keras.utils.PyDataset):
+    def __len__(self):
+        return 0
+
+    def __getitem__(self, index):
+        raise IndexError(index)
+
+
+@pytest.mark.parametrize("empty, message", [(EmptyPyDataset, "length 0"), (lambda: (x for x in []), "at least one batch")],
+                         ids=["PyDataset", "generator"])
+def test_empty_pydatasets_and_generators_are_refused_by_keras_before_any_step(empty, message):
+    model = tiny_dcgan()
+    model.compile()
+    before = state(model)
+    with pytest.raises(ValueError, match=message):  # Keras' own one-line message
+        model.fit(empty(), epochs=1, verbose=0)
+    assert_unchanged(before, state(model))
+
+
+@pytest.mark.parametrize("make", [tiny_dcgan, tiny_pixelcnn])
+def test_empty_batches_inside_a_dataset_are_a_clear_error(make):
+    model = make()
+    model.compile()
+    shape = model.image_shape
+    before = state(model)
+    with pytest.raises(KerasGenError, match="batches hold no images"):  # known when the dataset is made
+        model.fit(tf.data.Dataset.from_tensors(np.zeros((0, *shape), np.uint8)), epochs=1, verbose=0)
+    assert_unchanged(before, state(model))
+    weights = {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.weights}
+    emptied = tf.data.Dataset.from_tensor_slices(np.zeros((4, *shape), np.uint8)).batch(2).map(
+        lambda x: tf.boolean_mask(x, tf.zeros([tf.shape(x)[0]], bool)))  # only known when it runs
+    with pytest.raises(tf.errors.InvalidArgumentError, match="a training batch holds no images"):
+        model.fit(emptied, epochs=1, verbose=0)
+    assert_unchanged(weights, {v.path: keras.ops.convert_to_numpy(v) for v in model.weights})
+
+
+@pytest.mark.parametrize("make", [tiny_dcgan, tiny_cgan, tiny_pixelcnn])
+def test_numpy_and_tensorflow_integer_seeds_are_the_same_seed(make):
+    """Python, NumPy and TF integer seeds in range give the same samples, in every family."""
+    model = make()
+    expected = keras.ops.convert_to_numpy(model.sample(2, seed=3))
+    for seed in (np.int64(3), np.int32(3), np.uint8(3), tf.constant(3), tf.constant(3, tf.int64)):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.sample(2, seed=seed)), expected)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.sample(np.int64(2), seed=MAX_SEED)),
+                                  keras.ops.convert_to_numpy(model.sample(2, seed=MAX_SEED)))
+
+
+@pytest.mark.parametrize("make", [tiny_dcgan, tiny_cgan, tiny_pixelcnn])
+@pytest.mark.parametrize("seed", [2**32 + 3, np.int64(2**32 + 3), tf.constant(2**32 + 3, tf.int64), np.int64(-1),
+                                  tf.constant(-1), MAX_SEED + 1, np.uint64(2**63)])
+def test_out_of_range_seeds_never_wrap(make, seed):
+    """2**32 + 3 used to draw exactly the samples of seed 3 (int32 wrap) in DCGAN.sample."""
+    with pytest.raises(KerasGenError, match=f"seed must be a whole number from 0 to {MAX_SEED}"):
+        make().sample(1, seed=seed)
+
+
+def test_seed_and_count_helpers():
+    assert check_seed(np.int16(7)) == 7 and type(check_seed(np.int16(7))) is int
+    assert check_seed(tf.Variable(5)) == 5
+    assert check_count(np.int64(MAX_SAMPLES)) == MAX_SAMPLES
+    for bad in (True, 1.0, "1", None, tf.constant(1.0), tf.constant([1]), np.array([1])):
+        with pytest.raises(KerasGenError):
+            check_seed(bad)
+        with pytest.raises(KerasGenError):
+            check_count(bad)
+    with pytest.raises(KerasGenError, match=f"at most {MAX_SAMPLES} per call.*concatenate"):
+        check_count(MAX_SAMPLES + 1)
+
+
+def test_one_call_makes_at_most_max_samples_images():
+    model = tiny_dcgan()
+    assert model.latents(MAX_SAMPLES).shape == (MAX_SAMPLES, 8)
+    with pytest.raises(KerasGenError, match=f"at most {MAX_SAMPLES}"):
+        model.sample(MAX_SAMPLES + 1)
+    with pytest.raises(KerasGenError, match=f"1 to {MAX_SAMPLES} latents"):
+        model.generate(np.zeros((MAX_SAMPLES + 1, 8), np.float32))
+    with pytest.raises(KerasGenError, match=f"at most {MAX_SAMPLES} images per call"):
+        tiny_pixelcnn().log_prob(np.zeros((MAX_SAMPLES + 1, 4, 4, 1), np.uint8))
+
+
+def test_nan_latents_name_how_many():
+    z = np.zeros((3, 8), np.float32)
+    z[0, 1], z[2, 5] = np.nan, -np.inf
+    with pytest.raises(KerasGenError, match="2 non-finite values"):
+        tiny_dcgan().generate(z)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"latent_dim": 0}, "latent_dim"),
+    ({"latent_dim": 2.5}, "latent_dim"),
+    ({"generator_widths": (0, 8)}, "generator_widths"),
+    ({"discriminator_widths": ()}, "discriminator_widths"),
+    ({"image_shape": (8, 8)}, "image_shape"),
+    ({"image_shape": "8x8"}, "image_shape"),
+])
+def test_non_positive_sizes_are_refused_in_constructors(kwargs, message):
+    args = {"image_shape": (8, 8, 1), "latent_dim": 8, "generator_widths": (16, 8), "discriminator_widths": (8, 16)}
+    with pytest.raises(KerasGenError, match=message):
+        DCGAN(**{**args, **kwargs})

@@ -1,0 +1,229 @@
+"""Resume and faults: runs killed with SIGKILL and resumed end bit-identical to the
+uninterrupted run; SIGINT stops with a usable checkpoint; a NaN loss keeps the last good
+checkpoint; a failed run leaves no folder; the data order is a function of (seed, epoch)."""
+import importlib.util
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_gen import resume, training
+from keras_gen.errors import KerasGenError
+from keras_gen.recipe import Recipe
+
+from conftest import run_cli
+
+_spec = importlib.util.spec_from_file_location("resume_kill", Path(__file__).parents[1] / "bench" / "resume_kill.py")
+resume_kill = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(resume_kill)
+
+TINY_GAN = resume_kill.TINY_DCGAN
+
+
+def test_runs_killed_at_random_moments_resume_bit_identical(tmp_path):
+    """Four SIGKILLs: halfway through writing epoch 2's checkpoint, after epoch 2's state is
+    written but before its rename, after model.keras's rename (before run.json), and at a
+    random time during epoch 2's or 3's steps. Each run, resumed in this process, equals the
+    uninterrupted one run in its own: weights, both optimizers, every sample grid's bytes,
+    run.json but for the seconds."""
+    recipe = resume_kill.tiny_recipe(epochs=3, batch_size=64)  # digits: 22 steps an epoch
+    # Writes: 1 recipe.json; per epoch png, .keras, .json (2-4, 5-7, 8-10); 11 model.keras, 12 run.json.
+    modes = {"torn": "write:6:torn", "unrenamed": "write:7:before-rename", "final": "write:11:after-rename"}
+    procs = {name: resume_kill.child(tmp_path / name, recipe, mode) for name, mode in modes.items()}
+    procs["reference"] = resume_kill.child(tmp_path / "reference", recipe, "run")
+    random_kill = resume_kill.child(tmp_path / "random", recipe, "run")
+    first = tmp_path / "random" / "checkpoints" / "epoch_001.json"
+    while not first.exists() and random_kill.poll() is None:
+        time.sleep(0.01)
+    time.sleep(np.random.default_rng().uniform(0, 1.0))
+    random_kill.send_signal(signal.SIGKILL)
+    for name, proc in [*procs.items(), ("random", random_kill)]:
+        code, _, stderr = resume_kill.finish(proc)
+        assert code == (0 if name == "reference" else -signal.SIGKILL) or (name == "random" and code == 0), stderr
+    assert resume_kill.temporaries(tmp_path / "torn") and resume_kill.temporaries(tmp_path / "unrenamed")
+    assert (tmp_path / "final" / "model.keras").is_file() and not (tmp_path / "final" / "run.json").exists()
+    # The state of epoch 2 never got its name: that checkpoint is incomplete; epoch 1 is the newest.
+    assert resume.complete_checkpoints(tmp_path / "unrenamed" / "checkpoints") == [1]
+
+    for name in [*modes, "random"]:  # resumed in this process: nothing of the killed one is needed
+        if not (tmp_path / name / "run.json").exists():
+            training.train(recipe, tmp_path / name, grid_size=16, verbose=0, resume=True)
+    reference = resume_kill.digest(tmp_path / "reference")
+    for name in [*modes, "random"]:
+        assert not resume_kill.temporaries(tmp_path / name), name
+        assert resume_kill.differences(reference, resume_kill.digest(tmp_path / name)) == [], name
+    assert len(reference) == 5  # the model, run.json and three sample grids were compared
+    saved = json.loads((tmp_path / "torn" / "run.json").read_text())
+    assert len(saved["history"]["g_loss"]) == 3
+
+
+def test_sigint_stops_with_one_line_and_a_usable_checkpoint(tmp_path):
+    """Ctrl-C during a step (the CLI) and during a checkpoint write (which Keras' writer would
+    swallow): one line, the newest checkpoint complete, and --resume finishes the run."""
+    recipe = resume_kill.tiny_recipe(epochs=3, batch_size=64)
+    in_write = resume_kill.child(tmp_path / "in-write", recipe, "write:6:sigint")  # epoch 2's .keras
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    sets = [f"--set=hparams.{k}={json.dumps(v)}" for k, v in TINY_GAN.items()]
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "keras_gen.cli", "train", "dcgan", "--data", "digits", "--epochs", "3", "--batch-size",
+         "64", "--precision", "float32", "--quiet", "--out", str(tmp_path / "cli"), *sets],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not (tmp_path / "cli" / "checkpoints" / "epoch_001.json").exists() and cli.poll() is None:
+        time.sleep(0.01)
+    cli.send_signal(signal.SIGINT)
+    _, stderr = cli.communicate(timeout=300)
+    run = tmp_path / "cli"
+    assert cli.returncode == 130, stderr
+    line = stderr.strip()
+    # The signal lands in epoch 2's steps, or still in epoch 1's end, just after its checkpoint.
+    assert "\n" not in line and re.match(r"keras-gen: interrupted (in epoch 2|after epoch 1) of 3; the newest "
+                                         r"checkpoint is \S+epoch_001.keras; resume with keras-gen train --resume ",
+                                         line), line
+    assert line.endswith(f"; resume with keras-gen train --resume {run}")
+    assert resume.complete_checkpoints(run / "checkpoints") == [1]
+
+    code, _, stderr = resume_kill.finish(in_write)
+    assert code != 0 and "interrupted after epoch 2 of 3; the newest checkpoint is " in stderr, stderr[-2000:]
+    assert resume.complete_checkpoints(tmp_path / "in-write" / "checkpoints") == [1, 2]
+    assert not resume_kill.temporaries(tmp_path / "in-write")
+
+    result = run_cli("train", "--resume", run, "--quiet")
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((run / "run.json").read_text())
+    assert len(saved["history"]["loss"]) == 3 and saved["recipe"]["epochs"] == 3
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [f"epoch_00{i}.png" for i in (1, 2, 3)]
+
+
+def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    import dataclasses
+
+    import keras
+    import tensorflow as tf
+
+    build = training.build_model
+    bad_step = 22 + 4  # epoch 2, step 4 (22 steps an epoch)
+
+    def nan_later(recipe, image_shape):  # the generator loss turns NaN at one step
+        model = build(recipe, image_shape)
+        pair, optimizer = model.loss_pair, model.g_optimizer
+
+        def generator_loss(logits):
+            loss = pair.generator(logits)
+            return tf.where(optimizer.iterations + 1 >= bad_step, tf.constant(float("nan")), loss)
+
+        model.loss_pair = dataclasses.replace(pair, generator=generator_loss)
+        return model
+
+    monkeypatch.setattr(training, "build_model", nan_later)
+    recipe = Recipe("dcgan", data="digits", epochs=3, batch_size=64, hparams=TINY_GAN)
+    run = tmp_path / "run"
+    with pytest.raises(resume.NonFiniteLoss, match=r"the loss is nan at epoch 2, step 4 of 22: training stopped; "
+                       r"model.keras is epoch 1, the last good checkpoint") as caught:
+        training.train(recipe, run, grid_size=4, verbose=0)
+    assert "\n" not in str(caught.value) and (caught.value.epoch, caught.value.step) == (2, 4)
+    kept = keras.models.load_model(run / "model.keras")
+    good = keras.models.load_model(run / "checkpoints" / "epoch_001.keras")
+    for a, b in zip(kept.get_weights(), good.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert all(np.isfinite(w).all() for w in kept.get_weights())
+    saved = json.loads((run / "run.json").read_text())
+    assert saved["kept_epoch"] == 1 and "epoch 2, step 4" in saved["stopped"] and len(saved["history"]["loss"]) == 1
+    assert not (run / "samples" / "epoch_002.png").exists()
+
+
+def test_a_failed_run_leaves_no_folder(tmp_path):
+    import keras
+
+    with pytest.raises(KerasGenError, match="unknown argument"):
+        training.train(Recipe("dcgan", data="digits", epochs=1, hparams=TINY_GAN, compile={"no_such": 1}),
+                       tmp_path / "runs" / "bad", verbose=0)
+    assert not (tmp_path / "runs").exists()
+
+    class Crash(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise RuntimeError("the first epoch failed")
+
+    (tmp_path / "given").mkdir()  # a folder that existed stays, emptied again
+    with pytest.raises(RuntimeError, match="first epoch"):
+        training.train(Recipe("dcgan", data="digits", epochs=1, batch_size=256, hparams=TINY_GAN), tmp_path / "given",
+                       verbose=0, callbacks=[Crash()])
+    assert list((tmp_path / "given").iterdir()) == []
+    with pytest.raises(KerasGenError, match="BackupAndRestore"):
+        training.train(Recipe("dcgan", data="digits", hparams=TINY_GAN), tmp_path / "b", verbose=0,
+                       callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))])
+
+
+def test_resume_refuses_another_recipe_a_finished_run_and_other_folders(tmp_path):
+    recipe = Recipe("dcgan", data="digits", epochs=2, batch_size=64, hparams=TINY_GAN)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "recipe.json").write_text(recipe.to_json())
+    (run / ".samples.tmp-x.png").write_text("left by a killed writer")
+    with pytest.raises(KerasGenError, match=r"another recipe \(epochs 2 there, 5 asked\)"):
+        resume.prepare(run, Recipe("dcgan", data="digits", epochs=5, batch_size=64, hparams=TINY_GAN))
+    assert resume.prepare(run) == (recipe, 0, None) and not (run / ".samples.tmp-x.png").exists()
+    (run / "run.json").write_text("{}")
+    with pytest.raises(KerasGenError, match="has finished"):
+        resume.prepare(run)
+    with pytest.raises(KerasGenError, match="no run folder"):
+        resume.prepare(tmp_path / "nothing")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    with pytest.raises(KerasGenError, match="not a keras-gen run folder"):
+        resume.prepare(tmp_path / "other", recipe)
+    result = run_cli("train", "--resume", run, "--epochs", "4")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    (run / "run.json").unlink()
+    result = run_cli("train", "--resume", run, "--epochs", "4")
+    assert result.returncode == 1 and "another recipe (epochs 2 there, 4 asked)" in result.stderr
+
+
+def test_every_seed_generator_is_found_and_restored():
+    import keras
+
+    from keras_gen.models import DCGAN
+
+    generator = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64), keras.layers.Dropout(0.5, seed=3),
+                                  keras.layers.Reshape((8, 8, 1))])
+    model = DCGAN(image_shape=(8, 8, 1), latent_dim=8, generator_widths=(16, 8), discriminator_widths=(8, 16),
+                  seed=1, generator=generator)
+    model.compile(replay_buffer=8)
+    paths = [path for path, _ in resume.seed_generators(model)]
+    # The model's two streams, the replay buffer's and the Dropout's inside the generator:
+    # as many as Keras counts among the model's variables, each once.
+    assert paths[0] == "eval_seed_generator" and paths[-1] == "seed_generator" and "replay.seed_generator" in paths
+    assert any(p.startswith("generator.") and p.endswith(".seed_generator") for p in paths)
+    assert len(paths) == len(set(paths)) == sum("seed_generator_state" in v.path for v in model.variables) == 4
+    before = resume.noise_state(model)
+    for _, sg in resume.seed_generators(model):
+        keras.random.normal((2,), seed=sg)
+    assert resume.noise_state(model) != before
+    resume.restore_noise_state(model, before)
+    assert resume.noise_state(model) == before
+    with pytest.raises(KerasGenError, match="another model"):
+        resume.restore_noise_state(model, {"seed_generator": [1, 0]})
+    # A run that trained in bfloat16 is not continued in float32 ("auto" differs by CPU).
+    with pytest.raises(KerasGenError, match="KERAS_GEN_AUTO_PRECISION=mixed_bfloat16"):
+        resume.restore(model, "nowhere", 1, {"precision": "mixed_bfloat16"})
+
+
+def test_the_data_order_is_a_function_of_the_seed_and_the_epoch():
+    import tensorflow as tf
+
+    def batches(**kwargs):
+        ds = training.make_dataset("digits", "train", 256, seed=4, **kwargs)
+        return [labels.numpy().tolist() for _, labels in ds]
+
+    three = batches(epochs=3)
+    assert len(three) == 3 * (1438 // 256)
+    tf.random.set_seed(123)  # TensorFlow's global seed plays no part
+    assert batches(epochs=2, first_epoch=1) == three[5:]
+    assert three[:5] != three[5:10] != three[10:]
+    assert batches(epochs=1) == three[:5]
