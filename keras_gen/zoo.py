@@ -207,7 +207,9 @@ def results_table(zoo_dir=None) -> str:
             f"{cell('precision (')} / {cell('recall (')} | {cell('coverage (')} | {cell('classes_covered (')} | "
             f"{cell('near_copy_fraction (')} | {', '.join(other) or '–'} |"
         )
-    machine = {json.loads((entry_dir(n, zoo_dir) / "metadata.json").read_text()).get("machine") for n in list(zoo_dir)}
+    metadata = [json.loads((entry_dir(n, zoo_dir) / "metadata.json").read_text()) for n in list(zoo_dir)]
+    machine = {m.get("machine") for m in metadata}
+    scored = {f"{m['evaluated']['machine']} ({m['evaluated']['date']})" for m in metadata if m.get("evaluated")}
     note = ""
     if floor:
         from keras_gen.metrics.features import weights_root
@@ -215,7 +217,8 @@ def results_table(zoo_dir=None) -> str:
         ceiling = json.loads((weights_root() / "mnist28.json").read_text())["reference_floors"]["ceiling"]["fid"]
         note = (f"\n\nFigures of 1,000 samples (seed 0) against the 1,000 mnist5k test images in the shipped "
                 f"mnist28 feature space; real training images score FID {floor} there (the floor) and uniform noise "
-                f"{ceiling:.1f} (the ceiling). Trained on: {'; '.join(sorted(m for m in machine if m))}.")
+                f"{ceiling:.1f} (the ceiling). Trained on: {'; '.join(sorted(m for m in machine if m))}. "
+                f"Scored by keras_gen.metrics.evaluate on: {'; '.join(sorted(scored)) or 'unknown'}.")
     return "\n".join(rows) + note
 
 
