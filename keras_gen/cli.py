@@ -506,11 +506,13 @@ def cmd_evaluate(args):
         if args.features:
             folder, net_name = os.path.split(os.path.abspath(args.features))
             network = metrics.load_feature_network(net_name, weights_dir=folder)
-        elif model.offers("log_prob"):  # without a network, a likelihood model keeps its likelihood figures
-            network = metrics.network_for(data, model.image_shape) if metrics.FEATURE_NETWORKS.get(
-                (data, model.image_shape[0])) and model.image_shape[2] == 1 else None
         else:
-            network = metrics.network_for(data, model.image_shape)
+            try:
+                network = metrics.network_for(data, model.image_shape)
+            except KerasGenError:
+                if not model.offers("log_prob"):
+                    raise
+                # Without a network, a likelihood model keeps its likelihood figures.
     start = time.perf_counter()
     figures = metrics.evaluate(model, data, args.n, args.seed, image_size=image_size, network=network,
                                samples=network is not None)

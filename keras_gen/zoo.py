@@ -310,14 +310,10 @@ def _evaluated_figures(model, entry_recipe) -> tuple[dict, dict]:
     data = entry_recipe.data[0]
     network = training.quality_network(data, model)  # None where no shipped network reads the data
     start = time.perf_counter()
-    if network is not None or not model.offers("sample"):
-        ours = metrics.evaluate(model, data, SAMPLE_FIGURES_N, 0, image_size=entry_recipe.image_size, network=network)
-    elif model.offers("log_prob"):
-        test, labels = metrics.features.dataset_images(data, "test", entry_recipe.image_size)
-        ours = {"test_bits_per_dim": metrics.test_bits_per_dim(
-            model, test, labels if getattr(model, "num_classes", None) else None)}
-    else:
+    if network is None and not model.offers("log_prob"):
         return {}, None
+    # Without a network, `evaluate` keeps a likelihood model's likelihood figures only.
+    ours = metrics.evaluate(model, data, SAMPLE_FIGURES_N, 0, image_size=entry_recipe.image_size, network=network)
     how = {"function": f"keras_gen.metrics.evaluate(model, {data!r}, n={SAMPLE_FIGURES_N}, seed=0)",
            "seconds": round(time.perf_counter() - start, 1), "date": datetime.date.today().isoformat(),
            "machine": describe_machine()}
