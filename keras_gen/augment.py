@@ -26,6 +26,7 @@ transposed gather (translation), the keep mask (cutout) or the affine map's slop
 import keras
 import tensorflow as tf
 
+from keras_gen import distribute
 from keras_gen.errors import KerasGenError
 
 POLICIES = ("translation", "cutout", "color")
@@ -144,7 +145,9 @@ def diff_augment(images, policy=("translation", "cutout"), *, seed):
         )
     if not names:
         return images
-    draws = keras.random.uniform(tf.stack([tf.shape(images)[0], _DRAWS_PER_EXAMPLE]), dtype="float32", seed=seed)
+    draws = distribute.global_batch_draw(
+        lambda n: keras.random.uniform(tf.stack([n, _DRAWS_PER_EXAMPLE]), dtype="float32", seed=seed),
+        tf.shape(images)[0])
     for name in names:
         if name == "translation":
             images = _translate(images, draws[:, _TRANSLATION_DY], draws[:, _TRANSLATION_DX])

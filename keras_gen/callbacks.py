@@ -89,12 +89,15 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
     `history` holds every epoch's logs as `keras.callbacks.History` does (from the first
     epoch of the run, also when it was resumed: `resumed` is the state it continues from).
+    `user_callbacks`: the run's own callbacks, whose state (`keras_gen.resume.callback_state`)
+    each checkpoint keeps too.
     """
 
-    def __init__(self, out_dir, keep=2, quality=None, best_path=None, resumed=None):
+    def __init__(self, out_dir, keep=2, quality=None, best_path=None, resumed=None, user_callbacks=()):
         super().__init__()
         from keras_gen import resume
 
+        self.user_callbacks = list(user_callbacks)
         self.out_dir = Path(out_dir)
         self.keep = keep
         self.quality = quality
@@ -128,6 +131,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             "noise": resume.noise_state(self.model),
             "history": self.history,
             "quality": self.quality.get_state() if self.quality is not None else None,
+            "callbacks": [{"class": type(c).__name__, "state": resume.callback_state(c)} for c in self.user_callbacks],
             "train_seconds": round(self.train_seconds(), 3),
             "precision": getattr(self.model, "precision", None),
         })

@@ -85,6 +85,7 @@ def export(model, out, name: str, version: int | None = None) -> Path:
       version: an integer; by default the next free one.
     """
     import keras
+    import tensorflow as tf
 
     if not _NAME.match(name):
         raise KerasGenError(f"export name {name!r} must be letters, digits, '_', '-' or '.'")
@@ -110,6 +111,12 @@ def export(model, out, name: str, version: int | None = None) -> Path:
         return _publish(tmp, base, version if explicit else next_version(base), explicit)
     except OSError as exc:
         raise KerasGenError(f"cannot write the export to {base}: {exc.strerror or exc}") from None
+    except tf.errors.OpError as exc:
+        # TensorFlow's own writers (variables, the graph) report a full disk as an op error
+        # (ResourceExhausted for ENOSPC, OutOfRange for EFBIG) whose message ends with the
+        # system's reason.
+        reason = exc.message.rsplit(";", 1)[-1].split("[Op:")[0].strip() or type(exc).__name__
+        raise KerasGenError(f"cannot write the export to {base}: {reason}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone already when published
 

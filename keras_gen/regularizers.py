@@ -13,6 +13,7 @@ same generator state gives the same draws) or an int (the same draws on every ca
 import keras
 import tensorflow as tf
 
+from keras_gen import distribute
 from keras_gen.errors import KerasGenError
 
 # Added under the square root of a squared norm: keeps the norm's derivative finite where the
@@ -21,9 +22,11 @@ from keras_gen.errors import KerasGenError
 _NORM_EPSILON = 1e-12
 
 
-def _per_example_shape(images):
-    """`[B, 1, 1, 1]` (as many ones as image axes): one draw per example, dynamic batch."""
-    return tf.concat([tf.shape(images)[:1], tf.ones([images.shape.rank - 1], tf.int32)], axis=0)
+def _per_example_shape(images, n=None):
+    """`[B, 1, 1, 1]` (as many ones as image axes): one draw per example, dynamic batch
+    (`n` examples instead of the images' B when given)."""
+    batch = tf.shape(images)[:1] if n is None else tf.reshape(tf.cast(n, tf.int32), [1])
+    return tf.concat([batch, tf.ones([images.shape.rank - 1], tf.int32)], axis=0)
 
 
 def _input_gradients(critic, images):
@@ -73,7 +76,9 @@ def gradient_penalty(critic, real, fake, seed):
     """
     real = tf.cast(real, tf.float32)
     fake = tf.cast(fake, tf.float32)
-    epsilon = keras.random.uniform(_per_example_shape(real), dtype="float32", seed=seed)
+    # Drawn for the global batch, each replica keeping its rows (keras_gen.distribute).
+    epsilon = distribute.global_batch_draw(
+        lambda n: keras.random.uniform(_per_example_shape(real, n), dtype="float32", seed=seed), tf.shape(real)[0])
     interpolates = epsilon * real + (1.0 - epsilon) * fake
     return _unit_gradient_norm_penalty(critic, interpolates)
 
@@ -105,12 +110,12 @@ def dragan_penalty(critic, real, seed, scale=0.5):
         values_per_example *= int(size)
     # One draw for α and u together: an int seed gives every keras.random call the same
     # stream, so two draws from it would reuse the same numbers for α and u.
-    draws = keras.random.uniform(
-        tf.stack([tf.shape(real)[0], 1 + values_per_example]), dtype="float32", seed=seed
-    )
+    draws = distribute.global_batch_draw(
+        lambda n: keras.random.uniform(tf.stack([n, 1 + values_per_example]), dtype="float32", seed=seed),
+        tf.shape(real)[0])
     alpha = tf.reshape(draws[:, :1], _per_example_shape(real))
     uniform_noise = tf.reshape(draws[:, 1:], tf.shape(real))
-    perturbed = real + scale * tf.math.reduce_std(real) * uniform_noise
+    perturbed = real + scale * distribute.global_std(real) * uniform_noise
     interpolates = real + alpha * (perturbed - real)
     return _unit_gradient_norm_penalty(critic, interpolates)
 
@@ -175,7 +180,9 @@ def add_instance_noise(images, stddev, seed):
       seed: a `keras.random.SeedGenerator` or an int.
     """
     images = tf.convert_to_tensor(images)
-    noise = keras.random.normal(tf.shape(images), dtype="float32", seed=seed)
+    noise = distribute.global_batch_draw(
+        lambda n: keras.random.normal(tf.concat([[n], tf.shape(images)[1:]], 0), dtype="float32", seed=seed),
+        tf.shape(images)[0])
     return images + tf.cast(tf.cast(stddev, tf.float32) * noise, images.dtype)
 
 

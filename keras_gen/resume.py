@@ -223,6 +223,51 @@ def restore(model, folder, epoch, state, quality=None, best_path=None):
     restore_noise_state(model, state.get("noise", {}))
 
 
+# The running state of Keras' monitor callbacks (EarlyStopping, ReduceLROnPlateau,
+# ModelCheckpoint), which their `on_train_begin` resets.
+CALLBACK_STATE_ATTRIBUTES = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
+
+
+def callback_state(callback) -> dict:
+    """What one of a run's own callbacks needs to go on after a resume: its `get_state()`
+    if it has one (JSON-able), else the numbers of `CALLBACK_STATE_ATTRIBUTES` it has."""
+    if callable(getattr(callback, "get_state", None)):
+        return callback.get_state()
+    state = {}
+    for name in CALLBACK_STATE_ATTRIBUTES:
+        value = getattr(callback, name, None)
+        if isinstance(value, (bool, int, float)) or (hasattr(value, "item") and getattr(value, "ndim", 1) == 0):
+            state[name] = value.item() if hasattr(value, "item") else value
+    return state
+
+
+def restoring_callback(callbacks, saved):
+    """A Keras callback that puts `saved` (a checkpoint's "callbacks") back into the run's own
+    `callbacks` once their `on_train_begin` has reset them: it goes after them in the
+    callback list. A callback of another class than the saved one at its place starts
+    afresh, with a warning. (EarlyStopping's `best_weights` are not kept: with
+    `restore_best_weights`, a best epoch from before the resume is not restored.)"""
+    import warnings
+
+    import keras
+
+    class Restore(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            for i, callback in enumerate(callbacks):
+                entry = saved[i] if i < len(saved or []) else None
+                if entry is None or entry.get("class") != type(callback).__name__:
+                    warnings.warn(f"resuming: no saved state for callback {i} ({type(callback).__name__}); "
+                                  "it starts afresh", stacklevel=2)
+                    continue
+                if callable(getattr(callback, "set_state", None)):
+                    callback.set_state(entry["state"])
+                else:
+                    for name, value in entry["state"].items():
+                        setattr(callback, name, value)
+
+    return Restore()
+
+
 def copy_file(source, target):
     """Copy `source` to `target` atomically (and durably)."""
     target = Path(target)

@@ -227,3 +227,31 @@ def test_the_data_order_is_a_function_of_the_seed_and_the_epoch():
     assert batches(epochs=2, first_epoch=1) == three[5:]
     assert three[:5] != three[5:10] != three[10:]
     assert batches(epochs=1) == three[:5]
+
+
+def test_a_resumed_run_gives_its_own_callbacks_their_state_back(tmp_path):
+    """EarlyStopping(patience=1) that never sees an improvement after epoch 1 stops after
+    epoch 2. A run that dies after epoch 1 and is resumed stops there too: its patience so
+    far (`best`, `wait`) comes back from the checkpoint instead of starting afresh (which
+    would count epoch 2 as an improvement and train a third epoch)."""
+    import keras
+
+    recipe = Recipe("dcgan", data="digits", epochs=4, batch_size=256, hparams=TINY_GAN)
+
+    def early_stopping():
+        return keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=1e9, mode="min")
+
+    class DieInEpoch2(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("killed in epoch 2")
+
+    _, whole = training.train(recipe, tmp_path / "whole", verbose=0, callbacks=[early_stopping()])
+    assert len(whole["history"]["loss"]) == 2
+    with pytest.raises(RuntimeError, match="killed"):
+        training.train(recipe, tmp_path / "run", verbose=0, callbacks=[early_stopping(), DieInEpoch2()])
+    saved = resume.read_state(tmp_path / "run" / "checkpoints", 1)["callbacks"][0]
+    assert saved["class"] == "EarlyStopping" and saved["state"]["wait"] == 0 and np.isfinite(saved["state"]["best"])
+    _, resumed = training.train(None, tmp_path / "run", verbose=0, resume=True, callbacks=[early_stopping()])
+    assert len(resumed["history"]["loss"]) == 2
+    assert resumed["history"]["loss"] == whole["history"]["loss"]

@@ -2,6 +2,8 @@
 import keras
 from keras import ops
 
+from keras_gen import distribute
+
 
 @keras.saving.register_keras_serializable(package="keras_gen")
 class ConditionalBatchNormalization(keras.layers.Layer):
@@ -27,7 +29,9 @@ class ConditionalBatchNormalization(keras.layers.Layer):
         x_shape, c_shape = input_shape
         features = x_shape[-1]
         self.norm = keras.layers.BatchNormalization(
-            momentum=self.momentum, epsilon=self.epsilon, center=False, scale=False, dtype=self.dtype_policy
+            momentum=self.momentum, epsilon=self.epsilon, center=False, scale=False, dtype=self.dtype_policy,
+            # Statistics over the global batch when built under a multi-replica strategy.
+            synchronized=distribute.multi_replica(),
         )
         self.norm.build(x_shape)
         self.gain = keras.layers.Dense(features, kernel_initializer="zeros", dtype=self.dtype_policy, name="gain")

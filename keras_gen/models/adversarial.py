@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from keras_gen import augment as augment_lib
-from keras_gen import losses, regularizers
+from keras_gen import distribute, losses, regularizers
 from keras_gen.errors import KerasGenError
 from keras_gen.models.latent import LatentModel
 
@@ -226,6 +226,10 @@ class AdversarialModel(LatentModel):
         self.orthogonal_regularization = (
             None if settings["orthogonal_regularization"] is None else float(settings["orthogonal_regularization"])
         )
+        if settings["replay_buffer"] and distribute.multi_replica():
+            # Each replica would keep its own past fakes in one mirrored buffer.
+            raise KerasGenError("replay_buffer does not work under a multi-replica tf.distribute strategy; "
+                                "train with one replica or without it")
         if settings["replay_buffer"]:
             from keras_gen.layers import ReplayBuffer
 
@@ -295,7 +299,9 @@ class AdversarialModel(LatentModel):
         return tf.reduce_mean(tf.sigmoid(logits) if self.loss_pair.probability else logits)
 
     def training_latents(self, batch_size):
-        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        # Drawn for the global batch, each replica keeping its rows (keras_gen.distribute).
+        return distribute.global_batch_draw(
+            lambda n: keras.random.normal((n, self.latent_dim), seed=self.seed_generator), batch_size)
 
     def require_labels(self, labels):
         if self.conditional and labels is None:
@@ -323,7 +329,9 @@ class AdversarialModel(LatentModel):
                 if self.penalty:
                     penalty = self.penalty_value(real_in, fake_in, labels)
                     d_total += self.penalty_weight * penalty
-            grads = tape.gradient(d_total, self.discriminator.trainable_variables)
+                # This replica's part of the global batch's mean (keras_gen.distribute).
+                d_objective = distribute.global_mean_part(d_total, batch_size)
+            grads = tape.gradient(d_objective, self.discriminator.trainable_variables)
             self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
             if self.clip_value is not None:
                 regularizers.clip_weights(self.discriminator.trainable_variables, self.clip_value)
@@ -335,19 +343,24 @@ class AdversarialModel(LatentModel):
             g_logits, g_aux = self.discriminate(self.discriminator_view(fake), labels, training=True)
             g_loss = self.loss_pair.generator(g_logits) + self.auxiliary_generator_loss(g_aux, labels)
             g_total = g_loss
+            g_objective = distribute.global_mean_part(g_loss, batch_size)
             if self.orthogonal_regularization:
-                g_total += regularizers.orthogonal_regularization(
+                orthogonality = regularizers.orthogonal_regularization(
                     self._kernels(self.generator), self.orthogonal_regularization
                 )
-        grads = tape.gradient(g_total, self.generator.trainable_variables)
+                g_total += orthogonality
+                # The same on every replica: counted once in the replicas' summed gradients.
+                g_objective += distribute.replica_part(orthogonality)
+        grads = tape.gradient(g_objective, self.generator.trainable_variables)
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
         if self.ema_generator is not None:
             self.update_ema()
 
-        self.update_metrics(loss=_logged_sum(d_total, g_total), d_loss=d_loss, g_loss=g_loss,
+        weight = distribute.batch_weight(batch_size)
+        self.update_metrics(weight, loss=_logged_sum(d_total, g_total), d_loss=d_loss, g_loss=g_loss,
                             d_real=self._d_value(real_logits), d_fake=self._d_value(fake_logits))
         if self.penalty:
-            self.update_metrics(penalty=penalty)
+            self.update_metrics(weight, penalty=penalty)
         return self.metric_results()
 
     def update_ema(self):
@@ -364,7 +377,9 @@ class AdversarialModel(LatentModel):
         images, labels = self.unpack(data)
         labels = self.require_labels(labels)
         real = self.images_to_float(images)
-        z = keras.random.normal((tf.shape(real)[0], self.latent_dim), seed=self.eval_seed_generator)
+        batch_size = tf.shape(real)[0]
+        z = distribute.global_batch_draw(
+            lambda n: keras.random.normal((n, self.latent_dim), seed=self.eval_seed_generator), batch_size)
         fake = self.generator(self.generator_inputs(z, labels), training=False)
         real_logits, real_aux = self.discriminate(real, labels, training=False)
         fake_logits, fake_aux = self.discriminate(fake, labels, training=False)
@@ -375,8 +390,10 @@ class AdversarialModel(LatentModel):
         if self.penalty:
             penalty = self.penalty_value(real, fake, labels, seed=self.eval_seed_generator, training=False)
             terms.append(self.penalty_weight * penalty)
-            self.update_metrics(penalty=penalty)
-        self.update_metrics(loss=_logged_sum(*terms), d_loss=d_loss, g_loss=g_loss,
+        weight = distribute.batch_weight(batch_size)
+        if self.penalty:
+            self.update_metrics(weight, penalty=penalty)
+        self.update_metrics(weight, loss=_logged_sum(*terms), d_loss=d_loss, g_loss=g_loss,
                             d_real=self._d_value(real_logits), d_fake=self._d_value(fake_logits))
         return self.metric_results()
 

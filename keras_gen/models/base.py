@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from keras.src.trainers.compile_utils import MetricsList
 
-from keras_gen import hardware
+from keras_gen import distribute, hardware
 from keras_gen.errors import KerasGenError
 from keras_gen.recipe import PRECISIONS
 from keras_gen.seeds import MAX_SAMPLES, MAX_SEED, check_count, check_seed, whole_number  # noqa: F401 (re-exported)
@@ -164,12 +164,15 @@ class GenerativeModel(keras.Model):
     def metrics(self):
         return [self._metric_group] if self._metric_group is not None else []
 
-    def update_metrics(self, **values):
+    def update_metrics(self, weight=None, **values):
+        """Add each value to its tracker's running mean; `weight` (e.g.
+        `keras_gen.distribute.batch_weight(n)`) weighs a batch mean by its examples."""
         for name, value in values.items():
-            self._trackers[name].update_state(value)
+            self._trackers[name].update_state(value, sample_weight=weight)
 
     def metric_results(self):
-        return self._metric_group.result()
+        """What a step returns: every shown tracker's running mean."""
+        return distribute.step_outputs(self._metric_group.result())
 
     # -- what the model offers -----------------------------------------------------------
     def offers(self, capability: str) -> bool:
@@ -273,6 +276,17 @@ class GenerativeModel(keras.Model):
     def check_training_labels(self, labels):
         """Label values given to `fit` / `evaluate` as an array (ignored by unconditional models)."""
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # keras-gen models are built when constructed and their optimizers in `compile`, so
+        # Keras' symbolic build has nothing to build. Under a tf.distribute strategy Keras
+        # 3.15 would still take a batch off the training iterator and average it across
+        # replicas, which fails for uint8 images under MultiWorkerMirroredStrategy
+        # (collectives take no uint8) and for replicas of unequal batches.
+        optimizer = getattr(self, "optimizer", None)
+        if self.built and (optimizer is None or optimizer.built):
+            return None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_training_data(x, y)
         return super().fit(x, y, *args, **kwargs)
@@ -348,6 +362,34 @@ class GenerativeModel(keras.Model):
         if not isinstance(model, cls):
             raise KerasGenError(f"zoo entry {name!r} is a {type(model).__name__}, not a {cls.__name__}")
         return model
+
+    # -- saving: the noise generators' state travels with the weights ------------------------
+    # Keras 3.15 saves no `keras.random.SeedGenerator` state in a .keras file, so a reloaded
+    # GAN would draw its training noise (and Dropout its masks) from the start again. Each
+    # generator's state is saved beside the model's own variables, in the order of
+    # `keras_gen.resume.seed_generators` (fixed by how the model is built).
+    SEED_STATE_KEY = "seed_generator_state_"
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        from keras_gen.resume import seed_generators
+
+        for i, (_, generator) in enumerate(seed_generators(self)):
+            store[f"{self.SEED_STATE_KEY}{i}"] = generator.state
+
+    def load_own_variables(self, store):
+        from keras_gen.resume import seed_generators
+
+        keys = list(store.keys())
+        super().load_own_variables({k: store[k] for k in keys if not k.startswith(self.SEED_STATE_KEY)})
+        saved = sorted((k for k in keys if k.startswith(self.SEED_STATE_KEY)),
+                       key=lambda k: int(k[len(self.SEED_STATE_KEY):]))
+        generators = seed_generators(self)
+        if saved and len(saved) != len(generators):
+            raise KerasGenError(f"the file holds {len(saved)} noise generator states, the model has "
+                                f"{len(generators)}: it was saved by a model built differently")
+        for key, (_, generator) in zip(saved, generators):  # files from before this: fresh noise
+            generator.state.assign(np.asarray(store[key]))
 
     def get_config(self):
         return {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_gen import distribute
 from keras_gen.errors import KerasGenError
 from keras_gen.layers import MinibatchStdDev, SpectralNorm
 
@@ -25,14 +26,14 @@ def generator(image_shape, latent_dim, widths, dtype="float32"):
     layers = [
         keras.Input((latent_dim,)),
         keras.layers.Dense((h // scale) * (w // scale) * widths[0], dtype=dtype),
-        keras.layers.BatchNormalization(dtype=dtype),
+        keras.layers.BatchNormalization(synchronized=distribute.multi_replica(), dtype=dtype),
         keras.layers.ReLU(dtype=dtype),
         keras.layers.Reshape((h // scale, w // scale, widths[0]), dtype=dtype),
     ]
     for width in widths[1:]:
         layers += [
             keras.layers.Conv2DTranspose(width, 4, strides=2, padding="same", dtype=dtype),
-            keras.layers.BatchNormalization(dtype=dtype),
+            keras.layers.BatchNormalization(synchronized=distribute.multi_replica(), dtype=dtype),
             keras.layers.ReLU(dtype=dtype),
         ]
     layers += [

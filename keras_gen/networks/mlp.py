@@ -16,6 +16,7 @@ import math
 import keras
 
 from keras_gen.errors import KerasGenError
+from keras_gen.layers import GlobalBatchDropout
 
 
 def _check_units(units, what):
@@ -50,6 +51,6 @@ def discriminator(image_shape, units, dropout=0.0, dtype="float32"):
             keras.layers.LeakyReLU(0.2, dtype=dtype, name="features" if last else None),
         ]
         if dropout:
-            layers.append(keras.layers.Dropout(float(dropout), dtype=dtype))
+            layers.append(GlobalBatchDropout(float(dropout), dtype=dtype))
     layers.append(keras.layers.Dense(1, dtype="float32"))  # logits in float32
     return keras.Sequential(layers, name="discriminator")

@@ -151,3 +151,36 @@ def test_non_positive_sizes_are_refused_in_constructors(kwargs, message):
     args = {"image_shape": (8, 8, 1), "latent_dim": 8, "generator_widths": (16, 8), "discriminator_widths": (8, 16)}
     with pytest.raises(KerasGenError, match=message):
         DCGAN(**{**args, **kwargs})
+
+
+def test_a_saved_model_keeps_its_noise_generators_state_and_trains_on_identically(tmp_path):
+    """Keras saves no SeedGenerator state; GenerativeModel does, beside its own variables,
+    so a reloaded GAN (here with Dropout in D, whose masks have their own generator) draws
+    the noise the original would have drawn next."""
+    from keras_gen.models import GAN
+    from keras_gen.resume import noise_state
+
+    images = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 1)).astype("uint8")
+    model = GAN(image_shape=(8, 8, 1), latent_dim=4, generator_units=(8,), discriminator_units=(8,), seed=5)
+    model.compile()
+    fresh = noise_state(model)
+    model.fit(images, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    model.save(tmp_path / "gan.keras")
+    loaded = keras.models.load_model(tmp_path / "gan.keras", safe_mode=True)
+    assert noise_state(loaded) == noise_state(model) != fresh
+    for m in (model, loaded):
+        m.fit(images, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_file_with_another_number_of_noise_generators_is_refused():
+    class Store(dict):
+        pass
+
+    model = tiny_dcgan()
+    store = Store()
+    model.save_own_variables(store)
+    store[f"{model.SEED_STATE_KEY}{len(store)}"] = np.zeros(2, np.uint32)
+    with pytest.raises(KerasGenError, match="built differently"):
+        model.load_own_variables(store)
