@@ -11,12 +11,16 @@
   space or in a feature space.
 - Discriminator features as a representation (`linear_probe`, `discriminator_probe`, as in
   Radford et al., 2016): a logistic regression on frozen penultimate discriminator activations.
+- Completion of occluded images (`occlusion_mask`, `completion_grid`) and per-pixel negative
+  log-likelihood heatmaps (`nll_heatmap`, `heatmap_grid`) for likelihood models.
 
 They work on any model with this interface (duck-typed):
   `model.latent_dim: int`; `model.latents(n, seed) -> float32 [n, latent_dim]` (stateless);
   `model.generate(z, labels=None) -> float32 images [n, H, W, C] in [0, 1]`;
   `model.num_classes: int | None` (None: unconditional; absent counts as None);
-  `model.discriminator_features(images_uint8) -> float32 [n, F]`.
+  `model.discriminator_features(images_uint8) -> float32 [n, F]`;
+  `model.complete(images_uint8, mask, seed, labels=None) -> uint8 [n, H, W, C]`;
+  `model.pixel_log_prob(images_uint8, labels=None) -> float32 [n, H, W, C]` (nats).
 
 Arrays go in and come out as numpy; TensorFlow tensors are accepted wherever an array is.
 """
@@ -25,7 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 from keras_gen.errors import KerasGenError
-from keras_gen.images import to_uint8
+from keras_gen.images import make_grid, readable_scale, to_uint8
+from keras_gen.seeds import MAX_SEED, check_seed
 
 METHODS = ("linear", "slerp")
 
@@ -327,3 +332,198 @@ def discriminator_probe(
         test_labels,
         seed=seed,
     )
+
+
+# -- completion of occluded images -------------------------------------------------------
+# Kinds of occlusion an autoregressive model can complete: each leaves known pixels before the
+# unknown ones in raster order (see `occlusion_mask`).
+OCCLUSIONS = ("bottom-half", "right-half", "centre")
+
+# The two grey levels of the checkerboard that stands for unknown sub-pixels in a picture: a
+# pattern no smooth image region has, visible on dark and on light images alike.
+UNKNOWN_CHECKER = (96, 160)
+
+
+def _image_shape(image_shape) -> tuple[int, int, int]:
+    try:
+        h, w, c = (int(v) for v in image_shape)
+    except (TypeError, ValueError):
+        raise KerasGenError(f"image_shape must be (H, W, C), got {image_shape!r}") from None
+    if h < 2 or w < 2 or c < 1:
+        raise KerasGenError(f"image_shape must be (H, W, C) with H, W >= 2 and C >= 1, got {image_shape!r}")
+    return h, w, c
+
+
+def occlusion_mask(kind: str, image_shape) -> np.ndarray:
+    """Which sub-pixels of an `(H, W, C)` image stay known: bool `[H, W, C]`, True = known.
+
+    - "bottom-half": rows H // 2 .. H - 1 unknown, the top H // 2 rows known;
+    - "right-half": columns W // 2 .. W - 1 of every row unknown;
+    - "centre": a centred square of side s = min(H, W) // 2 unknown, its top-left pixel at
+      ((H - s) // 2, (W - s) // 2).
+    Every channel of a pixel is known or unknown together.
+
+    What a raster-order model conditions on: it draws unknown sub-pixel k from
+    p(x_k | x_{<k}), every sub-pixel before k (rows above, then pixels to the left, then
+    earlier channels), known or already drawn. Known sub-pixels *after* k are ignored. So
+    "bottom-half" is an exact draw from p(bottom | top): every known pixel comes first.
+    "right-half": a pixel of row i sees the left halves of rows 0..i, not those of the rows
+    below it. "centre": a pixel of the square sees everything above it and to its left, not
+    the known pixels to its right in its row nor the known band below the square, so a
+    completion need not join up with them. Occlusions whose unknown pixels come first
+    ("top-half", "left-half") are not offered: nothing known would come before the top half,
+    and its "completion" would be a plain sample that ignores the rest of the image.
+    """
+    h, w, c = _image_shape(image_shape)
+    known = np.ones((h, w, c), bool)
+    if kind == "bottom-half":
+        known[h // 2:] = False
+    elif kind == "right-half":
+        known[:, w // 2:] = False
+    elif kind == "centre":
+        side = min(h, w) // 2
+        top, left = (h - side) // 2, (w - side) // 2
+        known[top:top + side, left:left + side] = False
+    else:
+        raise KerasGenError(f"unknown occlusion {kind!r}; an autoregressive model can complete: "
+                            f"{', '.join(OCCLUSIONS)}")
+    return known
+
+
+def _known_mask(mask, shape) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.dtype != bool:
+        raise KerasGenError(f"mask must be bool (True = known), got {mask.dtype.name}")
+    try:
+        return np.broadcast_to(mask, shape)
+    except ValueError:
+        raise KerasGenError(f"mask of shape {list(mask.shape)} does not broadcast to the images' "
+                            f"{list(shape)}") from None
+
+
+def occluded(images, mask) -> np.ndarray:
+    """uint8 images `[n, H, W, C]` with every unknown sub-pixel (mask False; `mask` broadcasts
+    to the images, e.g. `[H, W, C]`) replaced by a grey checkerboard of `UNKNOWN_CHECKER`
+    levels, alternating pixel by pixel; known sub-pixels are kept."""
+    images = _uint8_images("images", images)
+    known = _known_mask(mask, images.shape)
+    _, h, w, _ = images.shape
+    rows, columns = np.indices((h, w))
+    checker = np.where((rows + columns) % 2 == 0, *UNKNOWN_CHECKER).astype(np.uint8)[None, :, :, None]
+    return np.where(known, images, checker)
+
+
+def completion_grid(model, images, mask, samples: int = 3, seed: int = 0, labels=None) -> np.ndarray:
+    """Each image, its occluded input and `samples` completions: uint8 `[n * (samples + 2), H, W, C]`.
+
+    Row by row, ready for `keras_gen.images.make_grid(grid, columns=samples + 2)`: image i,
+    then image i with its unknown sub-pixels drawn as a grey checkerboard (`occluded`), then
+    completion k = `model.complete(images, mask, seed + k, labels)[i]` for k = 0 .. samples - 1.
+    Every completion keeps the known sub-pixels (`mask` True, broadcast to `[n, H, W, C]`)
+    and draws the others in raster order given those before them (`occlusion_mask` says
+    what that can and cannot condition on). One `complete` call per seed, on all n images.
+
+    images: uint8 `[n, H, W, C]` (floats in [0, 1] are rounded to uint8 first); labels: for a
+    conditional model, one class for all or one per image (e.g. their true classes).
+    """
+    samples = _positive_int("samples", samples)
+    seed = check_seed(seed)
+    if seed + samples - 1 > MAX_SEED:
+        raise KerasGenError(f"seed + samples - 1 must be at most {MAX_SEED} (completion k uses seed + k), "
+                            f"got {seed} + {samples} - 1")
+    images = _uint8_images("images", images)
+    known = _known_mask(mask, images.shape)
+    completions = []
+    for k in range(samples):
+        completed = np.asarray(model.complete(images, known, seed=seed + k, labels=labels))
+        if completed.shape != images.shape or completed.dtype != np.uint8:
+            raise KerasGenError(f"model.complete returned {completed.dtype.name} {list(completed.shape)}, "
+                                f"expected uint8 {list(images.shape)}")
+        completions.append(completed)
+    rows = np.stack([images, occluded(images, known), *completions], axis=1)  # [n, samples + 2, H, W, C]
+    return rows.reshape(-1, *images.shape[1:])
+
+
+# -- per-pixel likelihood heatmaps -------------------------------------------------------
+# Images per `pixel_log_prob` call: its 256 logits per sub-pixel stay in the tens of MB.
+HEATMAP_BATCH = 256
+
+
+def nll_heatmap(model, images, labels=None) -> np.ndarray:
+    """Negative log-likelihood of each pixel in nats, float32 `[B, H, W]`:
+
+        nll[b, i, j] = -sum_c log p(x_{ij,c} | x_{<(ij,c)}, y)
+
+    from `model.pixel_log_prob` (summed over the channels of the pixel), so summed over i, j
+    it is -log p(x_b | y) of the image. It shows where the model finds an image surprising:
+    large where a pixel's value was hard to predict from the pixels before it (a stroke's
+    first pixels, an unusual shape), near 0 where it was obvious (background).
+
+    images: uint8 `[B, H, W, C]`; labels (conditional models): one class or one per image.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or len(images) == 0:
+        raise KerasGenError(f"images must be a non-empty batch [B, H, W, C], got shape {list(images.shape)}")
+    n = len(images)
+    if labels is not None and np.ndim(labels) > 0:
+        labels = np.asarray(labels)
+        if labels.shape != (n,):
+            raise KerasGenError(f"labels must be one class or {n} (one per image), got shape {list(labels.shape)}")
+    chunks = []
+    for start in range(0, n, HEATMAP_BATCH):
+        chunk_labels = labels[start:start + HEATMAP_BATCH] if labels is not None and np.ndim(labels) > 0 else labels
+        log_p = np.asarray(model.pixel_log_prob(images[start:start + HEATMAP_BATCH], labels=chunk_labels), np.float32)
+        chunks.append(-log_p.sum(axis=-1))
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def uniform_pixel_nats(channels: int) -> float:
+    """C ln 256: the NLL in nats of a pixel of C channels under a uniform guess (8 bits per
+    sub-pixel); `heatmap_grid`'s default top of the colour scale."""
+    return float(channels * np.log(256.0))
+
+
+def nll_colours(nll, max_nats: float) -> np.ndarray:
+    """Per-pixel NLL `[...]` -> uint8 RGB `[..., 3]` on a black-red-yellow-white ramp.
+
+    With t = clip(nll / max_nats, 0, 1): R = clip(3t), G = clip(3t - 1), B = clip(3t - 2)
+    (each clipped to [0, 1], times 255). R + G + B = 3t, so a more surprising pixel is always
+    brighter: black at 0 nats, red at max/3, yellow at 2 max/3, white at `max_nats` or more.
+    """
+    if not np.isfinite(max_nats) or max_nats <= 0:
+        raise KerasGenError(f"max_nats must be a positive number, got {max_nats!r}")
+    t = np.clip(np.nan_to_num(np.asarray(nll, np.float64), nan=max_nats, posinf=max_nats) / max_nats, 0.0, 1.0)
+    ramp = np.stack([np.clip(3 * t - offset, 0.0, 1.0) for offset in (0, 1, 2)], axis=-1)
+    return np.round(ramp * 255).astype(np.uint8)
+
+
+def heatmap_grid(images, nll, max_nats: float | None = None, columns: int = 8, scale: int | None = None) -> np.ndarray:
+    """A uint8 RGB mosaic of images above their per-pixel NLL heatmaps (`nll_heatmap`).
+
+    Bands of up to `columns` images: a row of images, and under each its heatmap
+    (`nll_colours`). One colour scale for the whole grid: black 0 nats to white at
+    `max_nats` or more; the default, `uniform_pixel_nats(C)` (8 bits per sub-pixel, what a
+    uniform guess costs), is the same for every model and image, so grids compare. Grey
+    images are drawn as RGB; `scale` defaults to `readable_scale`.
+
+    images: uint8 `[n, H, W, C]` (C = 1 or 3; floats in [0, 1] are rounded to uint8);
+    nll: `[n, H, W]` nats. Returns `[rows, cols, 3]`.
+    """
+    images = _uint8_images("images", images)
+    nll = np.asarray(nll, np.float32)
+    n, h, w, c = images.shape
+    if nll.shape != (n, h, w):
+        raise KerasGenError(f"nll must be [{n}, {h}, {w}] (one value per pixel of the images), got {list(nll.shape)}")
+    if c not in (1, 3):
+        raise KerasGenError(f"heatmaps draw grey or RGB images, got {c} channels")
+    columns = min(_positive_int("columns", columns), n)
+    max_nats = uniform_pixel_nats(c) if max_nats is None else float(max_nats)
+    rgb = np.repeat(images, 3, axis=-1) if c == 1 else images
+    heat = nll_colours(nll, max_nats)
+    blank = np.full((columns - 1, h, w, 3), 255, np.uint8)  # fills a short last band's image row
+    tiles = []
+    for start in range(0, n, columns):
+        band = slice(start, start + columns)
+        tiles += [rgb[band], blank[:columns - len(rgb[band])], heat[band]]
+    scale = readable_scale(images.shape[1:]) if scale is None else scale
+    return make_grid(np.concatenate(tiles), columns=columns, scale=scale)

@@ -12,6 +12,8 @@ An entry is data, one folder under `zoo/` (installed as package data):
     zoo/<entry>/README.md         the model card
     zoo/<entry>/samples.png       64 samples drawn with seed 0 (models that sample), and
     zoo/<entry>/interpolation.png latent interpolations, neighbours.png nearest training images
+    zoo/<entry>/completions.png   likelihood models: bottom halves of test images completed,
+                                  and heatmap.png, their per-pixel negative log-likelihood
 
 `load(name)` checks the weights' sha256 before it parses them; `build(name)` retrains an
 entry from its recipe and rewrites the folder (assembled beside it, then swapped in).
@@ -244,16 +246,23 @@ def _pictures(metadata) -> str:
     return "\n".join(f"## {what}\n\n![{file}]({file})\n" for file, what in metadata.get("grids", {}).items())
 
 
-def build(name: str, zoo_dir=None, verbose=1) -> Path:
-    """Retrain the entry `name` from its recipe and rewrite its folder; returns the folder."""
+def build(name: str, zoo_dir=None, verbose=1, from_run=None) -> Path:
+    """Retrain the entry `name` from its recipe and rewrite its folder; returns the folder.
+
+    `from_run`: a finished run folder of exactly this recipe (`keras-gen train --recipe
+    zoo/<entry>/recipe.json --out RUN`, e.g. resumed after a kill) to take the model from
+    instead of training again."""
     from keras_gen import training
     from keras_gen.hardware import describe_machine
 
     folder = entry_dir(name, zoo_dir)
     entry_recipe = recipe(name, zoo_dir)
     ensure_writable_dir(folder.parent)  # before an hour of training, not after
-    with tempfile.TemporaryDirectory(prefix=f"keras-gen-zoo-{name}-") as run_dir:
-        model, info = training.train(entry_recipe, run_dir, verbose=verbose)
+    if from_run is not None:
+        model, info = _finished_run(from_run, entry_recipe)
+    else:
+        with tempfile.TemporaryDirectory(prefix=f"keras-gen-zoo-{name}-") as run_dir:
+            model, info = training.train(entry_recipe, run_dir, verbose=verbose)
     figures = {f"train {k} (last epoch)": round(v[-1], 4) for k, v in info["history"].items()}
     if info["test"]:
         figures.update({f"test {k}": round(v, 4) for k, v in info["test"].items()})
@@ -293,6 +302,22 @@ def build(name: str, zoo_dir=None, verbose=1) -> Path:
     return folder
 
 
+def _finished_run(run_dir, entry_recipe):
+    """`(model, run_info)` of a finished run of `entry_recipe` (any other recipe is refused)."""
+    from keras_gen.recipe import Recipe
+    from keras_gen.saving import load_keras_file
+
+    run_dir = Path(run_dir)
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+        ran = Recipe.from_dict(info["recipe"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise KerasGenError(f"{str(run_dir)!r} is not a finished keras-gen run (no readable run.json)") from None
+    if ran.to_dict() != entry_recipe.resolved().to_dict() and ran.to_dict() != entry_recipe.to_dict():
+        raise KerasGenError(f"the run in {str(run_dir)!r} trained another recipe than the entry's")
+    return load_keras_file(run_dir / "model.keras"), info
+
+
 SAMPLE_FIGURES_N = 1000  # samples scored for a card: the size of the mnist5k test split
 
 
@@ -305,20 +330,30 @@ def _evaluated_figures(model, entry_recipe) -> tuple[dict, dict]:
     from keras_gen import metrics
     from keras_gen.hardware import describe_machine
 
-    from keras_gen import training
+    from keras_gen.models.autoregressive import AutoregressiveModel
 
     data = entry_recipe.data[0]
-    network = training.quality_network(data, model)  # None where no shipped network reads the data
+    network = None  # where no shipped network reads the data, or the model does not sample
+    if model.offers("sample"):
+        try:
+            network = metrics.network_for(data, model.image_shape)
+        except KerasGenError:
+            pass
+    # An autoregressive model without a cached sampler draws 1,000 samples in the better part
+    # of an hour on 2 cores: its card keeps the likelihood figures.
+    slow = isinstance(model, AutoregressiveModel) and \
+        type(model).cached_sampler is AutoregressiveModel.cached_sampler
+    samples = network is not None and not slow
     start = time.perf_counter()
-    if network is None and not model.offers("log_prob"):
+    if not samples and not model.offers("log_prob"):
         return {}, None
-    # Without a network, `evaluate` keeps a likelihood model's likelihood figures only.
-    ours = metrics.evaluate(model, data, SAMPLE_FIGURES_N, 0, image_size=entry_recipe.image_size, network=network)
+    ours = metrics.evaluate(model, data, SAMPLE_FIGURES_N, 0, image_size=entry_recipe.image_size, network=network,
+                            samples=samples)
     how = {"function": f"keras_gen.metrics.evaluate(model, {data!r}, n={SAMPLE_FIGURES_N}, seed=0)",
            "seconds": round(time.perf_counter() - start, 1), "date": datetime.date.today().isoformat(),
            "machine": describe_machine()}
     figures = {}
-    if network is not None:
+    if samples:
         floor = metrics.reference_floors(network, n=SAMPLE_FIGURES_N)["floor"]
         for key, value in ours.items():
             if key in floor:
@@ -364,11 +399,13 @@ def _round(value):
 
 
 def _write_grids(model, entry_recipe, folder: Path) -> dict:
-    """The card's pictures: samples, latent interpolations, and nearest training images."""
+    """The card's pictures: samples, latent interpolations, nearest training images, and for
+    likelihood models completions of occluded test images and per-pixel NLL heatmaps."""
     import keras
+    import numpy as np
 
     from keras_gen import analysis, data
-    from keras_gen.images import make_grid, sample_grid, save_png
+    from keras_gen.images import make_grid, readable_scale, sample_grid, save_png
 
     grids = {}
     if model.offers("sample"):
@@ -386,6 +423,24 @@ def _write_grids(model, entry_recipe, folder: Path) -> dict:
         samples = keras.ops.convert_to_numpy(model.sample(8, 1))
         save_png(folder / "neighbours.png", make_grid(analysis.neighbour_grid(samples, train, k=5), columns=6))
         grids["neighbours.png"] = "8 samples (seed 1), each followed by its 5 nearest training images in pixel space"
+    if model.offers("complete"):  # the likelihood models: they also offer pixel_log_prob
+        test_images, test_labels = data.load_arrays(entry_recipe.data[0], "test", image_size=entry_recipe.image_size)
+        # 8 images spread over the split (it holds its classes in order: the first 8 are all zeros).
+        chosen = np.linspace(0, len(test_images) - 1, 8).round().astype(int)
+        images = test_images[chosen]
+        classes = getattr(model, "num_classes", None)
+        labels = test_labels[chosen] if classes else None  # a conditional model is given each image's true class
+        given = ", each given its true class" if classes else ""
+        rows = analysis.completion_grid(model, images, analysis.occlusion_mask("bottom-half", model.image_shape),
+                                        samples=3, seed=0, labels=labels)
+        save_png(folder / "completions.png", make_grid(rows, columns=5, scale=readable_scale(model.image_shape)))
+        grids["completions.png"] = ("8 test images spread over the split, each beside its bottom half occluded "
+                                    "(grey checkerboard) and 3 completions (seeds 0, 1, 2{given})")
+        save_png(folder / "heatmap.png", analysis.heatmap_grid(images, analysis.nll_heatmap(model, images, labels)))
+        grids["heatmap.png"] = (f"8 test images above their per-pixel NLL heatmaps{given}: where the model finds "
+                                f"them surprising (black 0 nats to white "
+                                f"{analysis.uniform_pixel_nats(model.image_shape[-1]):.2f} nats = 8 bits per "
+                                "sub-pixel or more)")
     return grids
 
 

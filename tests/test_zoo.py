@@ -238,3 +238,27 @@ def test_evaluate_rescores_an_entry_and_keeps_its_weights_and_training_figures(t
     assert zoo._evaluated_figures(tiny, Recipe(model="dcgan", data=("digits",))) == ({}, None)
     assert cli.main(["zoo", "evaluate", "no-such-entry"]) == 1
     assert "unknown zoo entry" in capsys.readouterr().err
+
+
+def test_build_from_a_finished_run_of_the_recipe_takes_its_model(tmp_path):
+    """`zoo build ENTRY --from-run RUN`: the entry holds the run's weights, without training
+    again; a run of another recipe is refused with one line."""
+    from keras_gen import training
+
+    zoo_dir = tmp_path / "zoo"
+    write_recipe(zoo_dir, "tiny-pixelcnn", model="pixelcnn", hparams={"filters": 4, "num_layers": 1})
+    entry_recipe = zoo.recipe("tiny-pixelcnn", zoo_dir)
+    trained, _ = training.train(entry_recipe, tmp_path / "run", verbose=0)
+    folder = zoo.build("tiny-pixelcnn", zoo_dir=zoo_dir, from_run=tmp_path / "run")
+    loaded = zoo.load("tiny-pixelcnn", zoo_dir=zoo_dir)
+    for a, b in zip(trained.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    figures = json.loads((folder / "metadata.json").read_text())["figures"]
+    assert "test bits_per_dim" in figures
+    for picture in ("samples.png", "completions.png", "heatmap.png"):
+        assert (folder / picture).is_file()
+    write_recipe(zoo_dir, "other", model="pixelcnn", hparams={"filters": 8, "num_layers": 1})
+    with pytest.raises(KerasGenError, match="another recipe"):
+        zoo.build("other", zoo_dir=zoo_dir, from_run=tmp_path / "run")
+    with pytest.raises(KerasGenError, match="not a finished keras-gen run"):
+        zoo.build("other", zoo_dir=zoo_dir, from_run=tmp_path)

@@ -70,6 +70,12 @@ class MaskedConv2D(keras.layers.Conv2D):
     def convolution_op(self, inputs, kernel):
         return super().convolution_op(inputs, kernel * ops.convert_to_tensor(self.mask, dtype=kernel.dtype))
 
+    def masked_kernel(self):
+        """The kernel `call` convolves with, `[kh, kw, in, filters]`: the mask times the kernel,
+        in the compute dtype (cached sampling contracts it one pixel at a time)."""
+        kernel = ops.cast(self.kernel, self.compute_dtype)
+        return kernel * ops.convert_to_tensor(self.mask, dtype=kernel.dtype)
+
     def get_config(self):
         config = super().get_config()
         config.update(mask_type=self.mask_type, color_channels=self.color_channels)

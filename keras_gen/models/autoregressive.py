@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_gen import likelihoods
+from keras_gen import distribute, likelihoods
 from keras_gen.errors import KerasGenError
 from keras_gen.models.base import (
     MAX_SAMPLES,
@@ -30,6 +30,11 @@ from keras_gen.models.base import (
 )
 from keras_gen.models.labels import ClassLabels
 from keras_gen.seeds import check_seed
+
+
+# Columns the cached sampler draws per step of its column loop (at most): more make a bigger
+# graph (slower to trace), fewer pay the loop's per-step overhead more often.
+COLUMNS_PER_STEP = 7
 
 
 class AutoregressiveModel(ClassLabels, GenerativeModel):
@@ -139,7 +144,8 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         labels = self._training_labels(labels)
         with tf.GradientTape() as tape:
             image_nll = -self._image_log_prob(images, labels, training=True)
-            loss = tf.reduce_mean(image_nll)
+            # This replica's part of the global batch's mean (keras_gen.distribute).
+            loss = distribute.global_mean_part(tf.reduce_mean(image_nll), tf.shape(image_nll)[0])
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
         return self._step_metrics(image_nll)
@@ -149,19 +155,41 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         return self._step_metrics(-self._image_log_prob(images, self._training_labels(labels)))
 
     # -- sampling and completion --------------------------------------------------------------------
-    def _fill_graph(self, images, known, seed, labels=None, temperature=1.0):
+    def cached_sampler(self, labels=None):
+        """The network evaluated a pixel at a time from cached activations
+        (`keras_gen.networks.cached.RasterSampler`, given the labels `[n]` of a conditional
+        model), or None: then sampling runs the network once per sub-pixel."""
+        del labels
+        return None
+
+    def _fill_graph(self, images, known, seed, labels=None, temperature=1.0, cached=True):
         """Raster-order ancestral sampling of the sub-pixels where `known` is False.
 
         Sub-pixel k = (i·W + j)·C + c is drawn from p(x_k | x_{<k}, y)^(1/T) (renormalised)
         with the stateless seed (seed, k), so a draw depends on the seed and on the values
-        before it only. The network runs once per sub-pixel that is drawn, on rows
-        `i - rows_seen_above .. i` only: the distribution of row i depends on nothing else, so
-        this is exact and about H / (rows_seen_above + 1) times cheaper than running on the
-        whole image; fully known sub-pixels are skipped.
+        before it only; known sub-pixels are kept. With a `cached_sampler` (and `cached`), the
+        network runs a pixel at a time from cached activations (`_fill_graph_cached`), else once
+        per drawn sub-pixel on the rows it can see (`_fill_graph_naive`); both give the same
+        images up to float round-off in the logits.
 
         Args: images int32 `[n, H, W, C]`; known bool `[n, H, W, C]`; labels int32 `[n]` or
         None; temperature a positive float32 scalar.
         """
+        sampler = self.cached_sampler(labels) if cached else None
+        if sampler is None:
+            return self._fill_graph_naive(images, known, seed, labels, temperature)
+        return self._fill_graph_cached(sampler, images, known, seed, labels, temperature)
+
+    def _draw(self, logits, k, seed, temperature):
+        """Sub-pixel k's values int32 `[n]` from its logits `[n, 256]`: the one draw both samplers make."""
+        return tf.random.stateless_categorical(logits / temperature, 1, seed=stateless_seed(seed, k),
+                                               dtype=tf.int32)[:, 0]
+
+    def _fill_graph_naive(self, images, known, seed, labels=None, temperature=1.0):
+        """`_fill_graph` running the network once per drawn sub-pixel, on rows
+        `i - rows_seen_above .. i` only: the distribution of row i depends on nothing else, so
+        this is exact and about H / (rows_seen_above + 1) times cheaper than running on the
+        whole image; fully known sub-pixels are skipped."""
         h, w, c = self.image_shape
         n = tf.shape(images)[0]
         batch_index = tf.range(n)
@@ -172,8 +200,7 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
             top = tf.maximum(i - self.rows_seen_above, 0)
             pixel_outputs = self._outputs(images[:, top:i + 1], labels)[:, i - top, j]
             logits = self.subpixel_logits(pixel_outputs, images[:, i, j], ch)
-            values = tf.random.stateless_categorical(logits / temperature, 1, seed=stateless_seed(seed, k),
-                                                     dtype=tf.int32)[:, 0]
+            values = self._draw(logits, k, seed, temperature)
             values = tf.where(known[:, i, j, ch], images[:, i, j, ch], values)
             index = tf.stack([batch_index, tf.fill([n], i), tf.fill([n], j), tf.fill([n], ch)], axis=1)
             return tf.tensor_scatter_nd_update(images, index, values)
@@ -186,14 +213,64 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         _, images = tf.while_loop(lambda k, _: k < h * w * c, step, [tf.constant(0), images])
         return tf.cast(images, tf.uint8)
 
-    def _sample_graph(self, n, seed, labels=None, temperature=1.0):
+    def _fill_graph_cached(self, sampler, images, known, seed, labels=None, temperature=1.0):
+        """`_fill_graph` with a `keras_gen.networks.cached.RasterSampler`: a `tf.while_loop` over
+        rows, and in each a `tf.while_loop` over columns, a few columns per step (unrolled) and
+        the sub-pixels of a pixel unrolled; the network's activations at every pixel are
+        computed once. Every sub-pixel is drawn with its seed and then replaced by the known
+        value where there is one (the same values as skipping the draw)."""
+        del labels  # given to `cached_sampler`
+        h, w, c = self.image_shape
+        n = tf.shape(images)[0]
+        temperature = tf.cast(temperature, tf.float32)
+        # The network's input for each of the 256 values: one gather per pixel.
+        levels = self.images_to_float(tf.range(likelihoods.NUM_LEVELS))
+        # Row-major, then column-major rows: a step reads and writes slices along axis 0.
+        rows = tf.transpose(images, [1, 2, 0, 3])  # [H, W, n, C]
+        known_rows = tf.transpose(known, [1, 2, 0, 3])
+        # Every tensor a loop step uses costs a few control-flow ops per step: a step of a
+        # few columns shares them (a divisor of W, so that every step is alike).
+        columns = max(d for d in range(1, min(w, COLUMNS_PER_STEP) + 1) if w % d == 0)
+
+        def row_step(i, rows, state):
+            row = sampler.begin_row(state)
+            values, is_known = rows[i], known_rows[i]  # [W, n, C]
+
+            def pixel_step(j, carry):
+                pixel = values[j]  # [n, C] int32
+                after = carry
+                for ch in range(c):
+                    outputs, after = row.pixel(j, tf.gather(levels, pixel), carry)
+                    logits = self.subpixel_logits(outputs, pixel, ch)
+                    drawn = self._draw(logits, (i * w + j) * c + ch, seed, temperature)
+                    drawn = tf.where(is_known[j][:, ch], pixel[:, ch], drawn)[:, None]
+                    pixel = drawn if c == 1 else tf.concat([pixel[:, :ch], drawn, pixel[:, ch + 1:]], axis=1)
+                return row.finish_pixel(tf.gather(levels, pixel), after), pixel
+
+            def column_step(j, carry, pixels):
+                for offset in range(columns):
+                    carry, pixel = pixel_step(j + offset, carry)
+                    pixels = pixels.write(j + offset, pixel)
+                return j + columns, carry, pixels
+
+            _, carry, pixels = tf.while_loop(
+                lambda j, *_: j < w, column_step,
+                [tf.constant(0), row.initial_carry(n), tf.TensorArray(tf.int32, size=w, element_shape=[None, c])])
+            row_values = pixels.stack()  # [W, n, C]
+            state = row.end(carry, tf.gather(levels, row_values))
+            return i + 1, tf.tensor_scatter_nd_update(rows, [[i]], row_values[None]), state
+
+        _, rows, _ = tf.while_loop(lambda i, *_: i < h, row_step, [tf.constant(0), rows, sampler.initial_state(n)])
+        return tf.cast(tf.transpose(rows, [2, 0, 1, 3]), tf.uint8)
+
+    def _sample_graph(self, n, seed, labels=None, temperature=1.0, cached=True):
         """`n` images uint8 drawn from nothing known (see `_fill_graph`)."""
         h, w, c = self.image_shape
         n = tf.cast(n, tf.int32)
         if self.conditional and labels is None:
             labels = self._labels_graph(n, seed)
         return self._fill_graph(tf.zeros([n, h, w, c], tf.int32), tf.zeros([n, h, w, c], tf.bool), seed, labels,
-                                temperature)
+                                temperature, cached=cached)
 
     def _compiled(self, name, fn, signature):
         # Not XLA: XLA draws different random bits for the same stateless seed, and the export

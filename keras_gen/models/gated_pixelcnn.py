@@ -9,7 +9,9 @@ the left, both of gated units tanh(W_f * x + V_f y) ⊙ σ(W_g * x + V_g y) (see
 `keras_gen.networks.gated_pixelcnn`). Each factor is a 256-way categorical. With
 `num_classes`, the label y shifts every gate (a learned bias per class and layer):
 `log_prob(images, labels)`, `sample(n, seed, labels=)`, and by Bayes' rule with a uniform
-prior, `classify(images)` = argmax_y log p(x | y).
+prior, `classify(images)` = argmax_y log p(x | y). Sampling evaluates the network a pixel at a
+time from cached activations (`keras_gen.networks.cached`): V a row at a time, H a pixel at a
+time.
 """
 from __future__ import annotations
 
@@ -74,6 +76,11 @@ class GatedPixelCNN(AutoregressiveModel):
         images, labels = self.split_inputs(inputs)
         x = self.images_to_float(images)
         return self.network([x, labels] if self.conditional else x, training=training)
+
+    def cached_sampler(self, labels=None):
+        """The network a pixel at a time from cached activations (fast sampling)."""
+        return networks.CachedSampler(self.network, self.image_shape, self.num_layers,
+                                      labels=labels if self.conditional else None)
 
     def get_config(self):
         config = super().get_config()

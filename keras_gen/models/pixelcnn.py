@@ -5,7 +5,8 @@
 Pixels are ordered row by row, sub-pixels R, G, B within a pixel; each factor is a 256-way
 categorical (`tfp.distributions.Categorical`) over the sub-pixel's integer value. Training
 minimises the exact negative log-likelihood in one parallel pass (the masks hide the future);
-sampling runs the network once per sub-pixel in raster order.
+sampling draws the sub-pixels in raster order, evaluating the network a pixel at a time from
+cached activations (Ramachandran et al. 2017; `keras_gen.networks.cached`).
 
 Network (input uint8 `[B, H, W, C]` -> logits float32 `[B, H, W, C, 256]`):
   MaskedConv2D type A (7x7) -> num_layers x residual [ReLU -> MaskedConv2D type B (3x3)]
@@ -69,6 +70,10 @@ class PixelCNN(AutoregressiveModel):
     def call(self, images, training=False):
         """uint8 (or integer-valued) images `[B, H, W, C]` -> logits float32 `[B, H, W, C, 256]`."""
         return self.network(self.images_to_float(images), training=training)
+
+    def cached_sampler(self, labels=None):
+        """The network a pixel at a time from cached activations (fast sampling)."""
+        return networks.CachedSampler(self.network, self.image_shape, self.num_layers)
 
     def get_config(self):
         config = super().get_config()

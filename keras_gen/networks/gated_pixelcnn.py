@@ -22,12 +22,18 @@ defaults (k₀ = 7, k = 5, L = 12) reach 28 rows and 27 columns: every earlier p
 Input float images `[B, rows, W, C]` in [-1, 1] (any number of rows; and int labels `[B]`
 when conditional); output float32 `[B, rows, W, C, 256]` logits or `[B, rows, W, P]`
 parameters of another head.
+
+`CachedSampler` evaluates the same network one pixel at a time (`keras_gen.networks.cached`):
+V at row i depends on finished rows only, so the whole vertical stack runs a row at a time;
+H runs a pixel at a time on the current row's activations, which need no cache.
 """
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from keras_gen.layers import MaskedConv2D
+from keras_gen.networks import cached
 
 
 def vertical_reach(first_kernel_size, kernel_size, num_layers) -> int:
@@ -115,3 +121,92 @@ def network(image_shape, filters, num_layers, kernel_size, first_kernel_size, ou
     if subpixel_causal:
         x = keras.layers.Reshape((-1, w, image_channels, outputs_per_pixel // image_channels), dtype="float32")(x)
     return keras.Model(inputs, x, name=name)
+
+
+class CachedSampler(cached.RasterSampler):
+    """`network`'s outputs a pixel at a time (`cached.RasterSampler`); arguments as `network`'s,
+    with `labels` int `[B]` for a conditional network.
+
+    State from row to row: the image's last finished row (the shifted image's current row) and,
+    per layer, V's input in the kh - 1 rows above. From column to column: the windows of the
+    horizontal convolutions' latest inputs. The f and g halves of each gate are one
+    convolution with their kernels side by side.
+    """
+
+    def __init__(self, network, image_shape, num_layers, labels=None, subpixel_causal=True):
+        _, self.width, self.channels = image_shape
+        self.subpixel_causal = subpixel_causal
+        layer = network.get_layer
+        self.layers = []
+        for index in range(num_layers + 1):
+            tag = f"l{index}"
+            last = index == num_layers  # its V gate feeds nothing: the network has none
+            self.layers.append({
+                "vertical": cached.RowConv([layer(f"{tag}_v_f"), layer(f"{tag}_v_g")], self.width),
+                "link": ([layer(f"{tag}_v_to_h_f")], [layer(f"{tag}_v_to_h_g")]),
+                "horizontal": cached.CausalConv([layer(f"{tag}_h_f"), layer(f"{tag}_h_g")], self.width),
+                "out": cached.CausalConv([layer(f"{tag}_h_out")], self.width),
+                # The label's biases [B, 2F] (f then g), computed once for the whole image.
+                "label_v": None if labels is None or last else self._label_bias(layer, f"{tag}_v", labels),
+                "label_h": None if labels is None else self._label_bias(layer, f"{tag}_h", labels),
+            })
+        self.head = cached.CausalConv([layer("head")], self.width)
+        self.outputs = cached.CausalConv([layer("outputs")], self.width)
+        self.dtype = self.layers[0]["vertical"].dtype
+
+    @staticmethod
+    def _label_bias(layer, name, labels):
+        return tf.concat([layer(f"{name}_embed_f")(labels), layer(f"{name}_embed_g")(labels)], axis=-1)
+
+    def initial_state(self, batch_size):
+        above = tf.zeros([batch_size, self.width, self.channels], self.dtype)  # the shift's zero row
+        return [above, *(stack["vertical"].initial_cache(batch_size) for stack in self.layers)]
+
+    def begin_row(self, state):
+        return _CachedRow(self, state)
+
+
+class _CachedRow:
+    def __init__(self, sampler, state):
+        """V for the whole row (the shifted image's row i is the image's row i - 1), and its
+        links into H `[B, W, 2F]`."""
+        self.sampler = sampler
+        v, *caches = state
+        self.caches, self.links = [], []
+        for stack, cache in zip(sampler.layers, caches):
+            v_fg, cache = stack["vertical"].row(cache, v)
+            v_f, v_g = tf.split(v_fg, 2, axis=-1)
+            link_f, link_g = stack["link"]
+            link = tf.concat([cached.pointwise(link_f, v_f), cached.pointwise(link_g, v_g)], axis=-1)
+            self.links.append(link)
+            if stack is not sampler.layers[-1]:
+                v = cached.gate(v_fg if stack["label_v"] is None else v_fg + stack["label_v"][:, None])
+            self.caches.append(cache)
+
+    def initial_carry(self, batch_size):
+        return [stack["horizontal"].initial_window(batch_size) for stack in self.sampler.layers]
+
+    def pixel(self, j, image_pixel, carry):
+        """H as `network`: per layer, gate(1 x k masked conv of H + V's link [+ label]) -> 1x1,
+        residual after the first; then ReLU -> 1x1 -> ReLU -> outputs."""
+        sampler = self.sampler
+        windows = list(carry)
+        h = image_pixel
+        for index, stack in enumerate(sampler.layers):
+            pre, windows[index] = stack["horizontal"].at(windows[index], h)
+            pre = pre + self.links[index][:, j]
+            if stack["label_h"] is not None:
+                pre = pre + stack["label_h"]
+            out, _ = stack["out"].at((), cached.gate(pre))
+            h = out if index == 0 else h + out
+        x, _ = sampler.head.at((), tf.nn.relu(h))
+        x, _ = sampler.outputs.at((), tf.nn.relu(x))
+        if sampler.subpixel_causal:
+            x = tf.reshape(x, [-1, sampler.channels, sampler.outputs.out_channels // sampler.channels])
+        return x, windows
+
+    def finish_pixel(self, image_pixel, carry):
+        return [self.sampler.layers[0]["horizontal"].with_latest(carry[0], image_pixel), *carry[1:]]
+
+    def end(self, carry, image_row):
+        return [tf.cast(tf.transpose(image_row, [1, 0, 2]), self.sampler.dtype), *self.caches]

@@ -1,0 +1,126 @@
+"""Sampling time of the convolutional autoregressive models: the cached sampler (the network a
+pixel at a time from cached activations, Ramachandran et al. 2017; what `sample` runs) against
+the naive one (the network once per sub-pixel, on the rows that pixel can see).
+
+Models: `pixelcnn` is the zoo entry pixelcnn-mnist5k (its recipe's size, trained weights);
+`gated-pixelcnn` is GatedPixelCNN at its default size (28x28x1, 64 filters, 12 + 1 layers,
+seeded initial weights: the time does not depend on them). Both in float32 unless
+`--precision` says otherwise. Each sampler is traced and run once before timing (excluded);
+then each round times every (model, batch) cell, naive then cached, with the round's seed,
+and a cell's figure is the median of its rounds (wall time; the cached sampler's CPU time
+too, which other processes on the machine disturb less). A naive run that takes more than
+`--naive-budget` seconds is not repeated (the cell says "1 run"). `identical` says whether the
+two samplers drew the same images in every round.
+
+    python bench/ar_sampling.py [--models pixelcnn gated-pixelcnn] [--batches 1 16 64] [--rounds 3]
+"""
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+TARGET_SECONDS = 1.0  # the issue's goal: 64 samples of 28x28 in under a second
+
+
+def load(name, precision):
+    import keras
+
+    from keras_gen.models import GatedPixelCNN, PixelCNN
+
+    if name == "pixelcnn":
+        model = PixelCNN.from_preset("pixelcnn-mnist5k", compile=False)
+        if precision != model.precision:  # same weights, another compute dtype
+            config = dict(model.get_config(), precision=precision)
+            weights = model.get_weights()
+            model = PixelCNN.from_config(config)
+            model.set_weights(weights)
+        return model
+    keras.utils.set_random_seed(0)
+    return GatedPixelCNN(precision=precision)
+
+
+def samplers(model):
+    """`{"naive": fn, "cached": fn}`, each `(n, seed) -> uint8 images`, traced once."""
+    import tensorflow as tf
+
+    spec = [tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)]
+
+    def sampler(cached):
+        return tf.function(lambda n, seed: model._sample_graph(n, seed, cached=cached), input_signature=spec,
+                           autograph=False)
+
+    return {"naive": sampler(False), "cached": sampler(True)}
+
+
+def timed(fn, n, seed):
+    """`(wall seconds, CPU seconds of this process, images)`."""
+    start, cpu = time.perf_counter(), time.process_time()
+    images = fn(n, seed).numpy()
+    return time.perf_counter() - start, time.process_time() - cpu, images
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=["pixelcnn", "gated-pixelcnn"],
+                   choices=["pixelcnn", "gated-pixelcnn"])
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--naive-budget", type=float, default=120.0,
+                   help="seconds: a naive run longer than this is not repeated")
+    p.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
+    args = p.parse_args()
+
+    import numpy as np
+
+    from keras_gen.hardware import describe_cpu
+
+    models = {name: load(name, args.precision) for name in args.models}
+    fns = {name: samplers(model) for name, model in models.items()}
+    start = time.perf_counter()
+    for name in models:  # the first call traces and optimises the graph: not timed
+        for fn in fns[name].values():
+            fn(1, 0)
+    times = {(name, n, kind): [] for name in models for n in args.batches for kind in ("naive", "cached", "cpu")}
+    identical = {(name, n): True for name in models for n in args.batches}
+    for r in range(args.rounds):
+        for name in models:
+            for n in args.batches:
+                naive_times = times[(name, n, "naive")]
+                if naive_times and naive_times[0] > args.naive_budget:
+                    naive = None
+                else:
+                    seconds, _, naive = timed(fns[name]["naive"], n, r)
+                    naive_times.append(seconds)
+                seconds, cpu, cached = timed(fns[name]["cached"], n, r)
+                times[(name, n, "cached")].append(seconds)
+                times[(name, n, "cpu")].append(cpu)
+                if naive is not None:
+                    identical[(name, n)] &= bool(np.array_equal(naive, cached))
+                naive_seconds = "not repeated" if naive is None else f"{naive_times[-1]:.2f} s"
+                print(f"round {r}: {name} batch {n}: naive {naive_seconds}, cached {seconds:.3f} s", flush=True)
+
+    load_average = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{time.strftime('%Y-%m-%d')}, {describe_cpu()}, {args.precision}, {time.perf_counter() - start:.0f} s "
+          f"(load average at the end: {load_average}); 28x28x1 images, median of {args.rounds} rounds\n")
+    print("| model | batch | naive (s) | cached (s) | cached, CPU time (s) | speed-up | identical images |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name in models:
+        for n in args.batches:
+            naive, cached = times[(name, n, "naive")], times[(name, n, "cached")]
+            runs = "" if len(naive) == len(cached) else f" ({len(naive)} run{'s' if len(naive) > 1 else ''})"
+            ratio = statistics.median(naive) / statistics.median(cached)
+            print(f"| {name} | {n} | {statistics.median(naive):.2f}{runs} | {statistics.median(cached):.3f} | "
+                  f"{statistics.median(times[(name, n, 'cpu')]):.3f} | {ratio:.0f}x | "
+                  f"{'yes' if identical[(name, n)] else 'no'} |")
+    if 64 in args.batches:
+        print()
+        for name in models:
+            seconds = statistics.median(times[(name, 64, "cached")])
+            verdict = "met" if seconds < TARGET_SECONDS else "not met"
+            print(f"{name}: 64 samples in {seconds:.2f} s: under {TARGET_SECONDS:g} s {verdict}")
+
+
+if __name__ == "__main__":
+    main()
