@@ -73,7 +73,10 @@ def build_parser():
     t.add_argument("--recipe", metavar="FILE", help="a recipe JSON file (e.g. zoo/<entry>/recipe.json)")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="change the recipe: epochs=5, hparams.latent_dim=32, compile.loss=hinge (values are JSON)")
-    t.add_argument("--data", type=_data_name, help="mnist5k (default), digits or tfds:<name>")
+    t.add_argument("--data", type=_data_name, help="mnist5k (default), digits, mnistm5k, syndigits5k or tfds:<name>")
+    t.add_argument("--target", type=_data_name,
+                   help="domain adaptation (source-only, target-oracle, dann, adda): the target dataset; --data is "
+                   "the source (default mnist5k)")
     t.add_argument("--image-size", type=_positive, help="resize images to SIZE x SIZE (digits, tfds)")
     t.add_argument("--download", action="store_true", help="let tensorflow-datasets download a tfds: dataset")
     t.add_argument("--epochs", type=_positive, help="default: the model's")
@@ -87,6 +90,10 @@ def build_parser():
     t.add_argument("--precision", choices=PRECISIONS,
                    help="auto (default): mixed_bfloat16 where the CPU has native bfloat16 (AVX-512-BF16, AMX), "
                    "float32 elsewhere")
+    t.add_argument("--strategy", choices=("mirrored", "multiworker"),
+                   help="train on several devices with tf.distribute: mirrored (every GPU of this machine) or "
+                   "multiworker (several machines, each with its TF_CONFIG; see the README). The batch size is "
+                   "the global batch")
     t.add_argument("--xla", action="store_true",
                    help="compile the train step with XLA (off by default: slower on the AVX-512 CPUs we measured)")
     loud = t.add_mutually_exclusive_group()
@@ -129,6 +136,44 @@ def build_parser():
                     help="distances between pixels, or in the shipped feature network's space (mnist5k)")
     nn.add_argument("--out", default="neighbours.png")
 
+    from keras_gen.analysis import OCCLUSIONS
+
+    co = sub.add_parser(
+        "complete",
+        help="complete occluded test images (likelihood models)",
+        description="Occlude N test images of --data (spread over its test split) and draw SAMPLES completions "
+        "of each: one row per image of original, occluded input (unknown pixels as a grey checkerboard) and "
+        "completions with seeds SEED, SEED + 1, ...; unknown pixels are drawn in raster order given the pixels "
+        "before them.",
+    )
+    co.add_argument("source", help="run folder, .keras file or zoo entry")
+    co.add_argument("--data", type=_data_name,
+                    help="whose test split (default: the run's or entry's data, else mnist5k)")
+    co.add_argument("--image-size", type=_positive, help="default: the run's or entry's")
+    co.add_argument("--occlude", choices=OCCLUSIONS, default="bottom-half",
+                    help="which pixels are unknown (default bottom-half; only kinds that leave known pixels before "
+                    "the unknown ones in raster order)")
+    co.add_argument("--n", type=_positive, default=8, help="test images, one per row")
+    co.add_argument("--samples", type=_positive, default=3, help="completions per image")
+    co.add_argument("--label", type=int,
+                    help="class every completion is conditioned on (conditional models; default: each image's own)")
+    co.add_argument("--seed", type=_seed, default=0)
+    co.add_argument("--out", default="completions.png")
+
+    hm = sub.add_parser(
+        "heatmap",
+        help="test images above their per-pixel NLL heatmaps (likelihood models)",
+        description="Draw N test images of --data (spread over its test split) above heatmaps of -log p of each "
+        "pixel given the pixels before it (conditional models: given the image's own class): where the model "
+        "finds the image surprising. Black is 0 nats, white 8 bits per sub-pixel (a uniform guess) or more.",
+    )
+    hm.add_argument("source", help="run folder, .keras file or zoo entry")
+    hm.add_argument("--data", type=_data_name,
+                    help="whose test split (default: the run's or entry's data, else mnist5k)")
+    hm.add_argument("--image-size", type=_positive, help="default: the run's or entry's")
+    hm.add_argument("--n", type=_positive, default=8, help="test images")
+    hm.add_argument("--out", default="heatmap.png")
+
     pr = sub.add_parser("probe", help="linear probe on a GAN's discriminator features (test accuracy)")
     pr.add_argument("source", help="run folder, .keras file or zoo entry")
     pr.add_argument("--data", type=_data_name, default="mnist5k")
@@ -169,6 +214,8 @@ def build_parser():
     zsub.add_parser("list", help="list zoo entries")
     zb = zsub.add_parser("build", help="retrain an entry from its recipe")
     zb.add_argument("entry")
+    zb.add_argument("--from-run", metavar="RUN_DIR",
+                    help="take the model from this finished run of the entry's recipe instead of training again")
     ze = zsub.add_parser("evaluate", help="re-score entries with keras_gen.metrics.evaluate; rewrite their cards")
     ze.add_argument("entries", nargs="*", help="default: every entry")
     ze.add_argument("--readme", help="then rewrite this file's <!-- zoo-table --> block")
@@ -222,11 +269,23 @@ def recipe_from_args(args) -> Recipe:
         if args.model and args.model != recipe.model:
             raise KerasGenError(f"recipe {args.recipe!r} trains {recipe.model}, not {args.model}")
     elif args.model:
-        recipe = Recipe(model=args.model)
+        roles = registry.spec(args.model).data_roles
+        if len(roles) == 2 and not args.target:
+            raise KerasGenError(f"{args.model} adapts a source to a target: give --target (and --data, the source; "
+                                "default mnist5k), e.g. --data mnist5k --target mnistm5k")
+        recipe = Recipe(model=args.model, data=("mnist5k",) * len(roles))
     else:
         raise KerasGenError("name a model or give --recipe FILE (see keras-gen train --help)")
+    data = None
+    if len(recipe.data) == 2:  # domain adaptation: (source, target)
+        if args.data or args.target:
+            data = [args.data or recipe.data[0], args.target or recipe.data[1]]
+    elif args.target:
+        raise KerasGenError(f"{recipe.model} trains on one dataset; --target is for the domain adaptation models")
+    elif args.data:
+        data = [args.data]
     flags = {
-        "data": [args.data] if args.data else None,
+        "data": data,
         "image_size": args.image_size,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
@@ -262,9 +321,8 @@ def cmd_train(args):
         recipe, out = _resumed_recipe(args), args.resume
     else:
         recipe = recipe_from_args(args)
-        out = args.out or os.path.join(
-            "runs", f"{recipe.model}-{recipe.data[0].replace(':', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
-        )
+        data = "-".join(d.replace(":", "_") for d in recipe.data)  # a source and a target: both
+        out = args.out or os.path.join("runs", f"{recipe.model}-{data}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.verbose and recipe is not None:
         print(_train_settings(recipe.resolved()), flush=True)
     _import_tensorflow_quietly()
@@ -272,7 +330,7 @@ def cmd_train(args):
 
     try:
         _, info = training.train(recipe, out, download=args.download, verbose=0 if args.quiet else "auto",
-                                 resume=args.resume is not None)
+                                 resume=args.resume is not None, strategy=args.strategy)
     except resume.TrainingInterrupted as exc:  # Ctrl-C: one line, the exit status of SIGINT
         print(f"keras-gen: {exc}", file=sys.stderr)
         raise SystemExit(130) from None
@@ -409,6 +467,96 @@ def cmd_neighbours(args):
     save_image(args.out, make_grid(grid, columns=args.k + 1, scale=readable_scale(model.image_shape)))
     print(f"wrote {args.n} samples (seed {args.seed}), each beside its {args.k} nearest {args.data} training images "
           f"({args.space}), to {args.out}")
+
+
+def _test_images(args, model):
+    """`(images uint8 [n, H, W, C], labels int64 [n], data name)`: `args.n` test images of --data
+    (default: the data SOURCE was trained on, if it says, else mnist5k), evenly spread over the
+    split: an embedded split holds its classes in order, so its first images are all zeros."""
+    import numpy as np
+
+    from keras_gen import data
+
+    trained_data, trained_size = _trained_on(args.source)
+    name = args.data or trained_data or "mnist5k"
+    image_size = args.image_size or (trained_size if name == trained_data else None)
+    images, labels = data.load_arrays(name, "test", image_size=image_size)
+    if images.shape[1:] != tuple(model.image_shape):
+        raise KerasGenError(f"{name} images are {images.shape[1:]}, the model takes {tuple(model.image_shape)}; "
+                            "give --data (and --image-size) of the model's shape")
+    if args.n > len(images):
+        raise KerasGenError(f"--n {args.n}: the {name} test split has only {len(images)} images")
+    chosen = np.linspace(0, len(images) - 1, args.n).round().astype(int)  # distinct: n <= len(images)
+    return images[chosen], labels[chosen], name
+
+
+def _save_picture(path, grid):
+    from keras_gen.images import save_image
+
+    try:
+        save_image(path, grid)
+    except OSError as exc:  # a full disk, a folder that went away
+        raise KerasGenError(f"cannot write {path!r}: {exc.strerror or exc}") from None
+
+
+def cmd_complete(args):
+    import numpy as np
+
+    from keras_gen.files import made_dirs
+    from keras_gen.seeds import MAX_SEED, check_count
+
+    check_count(args.n, "--n")  # bounded before minutes of sampling
+    if args.seed + args.samples - 1 > MAX_SEED:
+        raise KerasGenError(f"--seed {args.seed} with --samples {args.samples}: completion k uses seed + k, "
+                            f"which must stay at most {MAX_SEED}")
+    if "\0" in args.out:
+        raise KerasGenError(f"--out {args.out!r} contains a NUL character; give a .png file name")
+    with made_dirs(os.path.dirname(os.path.abspath(args.out))):  # removed again if anything fails
+        _check_image_out(args.out, args.source)
+        model, _ = _load_model(args.source, "complete")
+        from keras_gen import analysis
+        from keras_gen.images import make_grid, readable_scale
+
+        conditional = bool(getattr(model, "num_classes", None))
+        if args.label is not None and not conditional:
+            raise KerasGenError(f"{type(model).__name__} is unconditional; it takes no --label")
+        images, true_labels, name = _test_images(args, model)
+        labels = None
+        if conditional:
+            labels = np.full(len(images), args.label) if args.label is not None else true_labels
+        mask = analysis.occlusion_mask(args.occlude, model.image_shape)
+        rows = analysis.completion_grid(model, images, mask, args.samples, args.seed, labels)
+        # A conditional model's rows are headed by the class they were completed as.
+        grid = make_grid(rows, columns=args.samples + 2, scale=readable_scale(model.image_shape),
+                         row_labels=labels.tolist() if conditional else None)
+        _save_picture(args.out, grid)
+    given = (f", given class {args.label}" if args.label is not None else ", each given its own class") \
+        if conditional else ""
+    print(f"wrote {args.n} {name} test images ({args.occlude} occluded), each with {args.samples} completions "
+          f"(seeds {args.seed} to {args.seed + args.samples - 1}{given}), to {args.out}")
+
+
+def cmd_heatmap(args):
+    import numpy as np
+
+    from keras_gen.files import made_dirs
+    from keras_gen.seeds import check_count
+
+    check_count(args.n, "--n")
+    if "\0" in args.out:
+        raise KerasGenError(f"--out {args.out!r} contains a NUL character; give a .png file name")
+    with made_dirs(os.path.dirname(os.path.abspath(args.out))):  # removed again if anything fails
+        _check_image_out(args.out, args.source)
+        model, _ = _load_model(args.source, "pixel_log_prob")
+        from keras_gen import analysis
+
+        images, labels, name = _test_images(args, model)
+        nll = analysis.nll_heatmap(model, images, labels if getattr(model, "num_classes", None) else None)
+        _save_picture(args.out, analysis.heatmap_grid(images, nll))
+    bits_per_dim = float(nll.sum() / (nll.size * images.shape[-1] * np.log(2)))
+    print(f"wrote {args.n} {name} test images above their per-pixel NLL heatmaps (black 0 nats, white "
+          f"{analysis.uniform_pixel_nats(images.shape[-1]):.2f} nats = 8 bits per sub-pixel or more; "
+          f"{bits_per_dim:.3f} bits/dim on these images) to {args.out}")
 
 
 def cmd_probe(args):
@@ -603,7 +751,7 @@ def cmd_zoo(args):
         return
     zoo.entry_dir(args.entry)  # fail fast on an unknown name, before importing TensorFlow
     _import_tensorflow_quietly()
-    print(f"rebuilt {zoo.build(args.entry)}")
+    print(f"rebuilt {zoo.build(args.entry, from_run=args.from_run)}")
 
 
 COMMANDS = {
@@ -612,6 +760,8 @@ COMMANDS = {
     "sample": cmd_sample,
     "interpolate": cmd_interpolate,
     "neighbours": cmd_neighbours,
+    "complete": cmd_complete,
+    "heatmap": cmd_heatmap,
     "probe": cmd_probe,
     "export": cmd_export,
     "evaluate": cmd_evaluate,
@@ -630,6 +780,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("keras-gen: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a full disk or a vanished folder that no command caught itself
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"keras-gen: error: {exc.strerror or exc}{where}; no file was left half-written", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -102,6 +102,52 @@ MODELS: dict[str, ModelSpec] = {
             default_batch_size=64,
             default_epochs=10,
         ),
+        ModelSpec(
+            "pixelcnn++",
+            "keras_gen.models.pixelcnnpp:PixelCNNPlusPlus",
+            "PixelCNN++ (Salimans et al. 2017): discretised logistic mixture, shifted two-stream U-net, optional classes",
+            default_batch_size=64,
+            default_epochs=10,
+        ),
+        ModelSpec(
+            "pixelrnn",
+            "keras_gen.models.pixelrnn:PixelRNN",
+            "PixelRNN with Row LSTM layers (van den Oord et al. 2016): row-by-row LSTM, exact NLL, optional classes",
+            default_batch_size=64,
+            default_epochs=10,
+        ),
+        ModelSpec(
+            "source-only",
+            "keras_gen.models.domain_adaptation:SourceOnly",
+            "Domain adaptation floor: a LeNet-like classifier trained on source labels only, tested on the target",
+            default_batch_size=64,
+            default_epochs=20,
+            data_roles=("source", "target"),
+        ),
+        ModelSpec(
+            "target-oracle",
+            "keras_gen.models.domain_adaptation:TargetOracle",
+            "Domain adaptation ceiling: the same classifier trained on the target's labels",
+            default_batch_size=64,
+            default_epochs=20,
+            data_roles=("source", "target"),
+        ),
+        ModelSpec(
+            "dann",
+            "keras_gen.models.domain_adaptation:DANN",
+            "Domain-adversarial training (Ganin & Lempitsky 2015): gradient reversal, the paper's lambda and lr schedules",
+            default_batch_size=64,
+            default_epochs=30,
+            data_roles=("source", "target"),
+        ),
+        ModelSpec(
+            "adda",
+            "keras_gen.models.domain_adaptation:ADDA",
+            "Adversarial discriminative domain adaptation (Tzeng et al. 2017): source stage, adversarial target encoder",
+            default_batch_size=64,
+            default_epochs=20,
+            data_roles=("source", "target"),
+        ),
     ]
 }
 

@@ -70,10 +70,12 @@ def make_dataset(name, split, batch_size, seed, image_size=None, shuffle=True, d
 
 
 def quality_network(data_name, model):
-    """The shipped feature network that scores `model`'s samples of `data_name`, or None
-    (a model that does not sample, or data no shipped network reads: see
-    `keras_gen.metrics.network_name_for`)."""
-    if not model.offers("sample"):
+    """The shipped feature network that scores `model`'s samples of `data_name` after every
+    epoch, or None: a model that does not sample, data no shipped network reads (see
+    `keras_gen.metrics.network_name_for`), or a likelihood model, whose held-out figure is its
+    exact bits/dim (`evaluate` after training) and whose 1,000 samples an epoch would cost
+    more than the epoch."""
+    if not model.offers("sample") or model.offers("log_prob"):
         return None
     from keras_gen import metrics
 
@@ -122,7 +124,7 @@ VERBOSITY = (0, 1, 2, "auto")
 
 
 def train(recipe: Recipe | None, out, *, grid_size=64, verbose="auto", download=False, callbacks=(),
-          resume=False):
+          resume=False, strategy=None):
     """Train what `recipe` says and write a run folder at `out`; returns `(model, run_info)`.
 
     `download` lets tensorflow-datasets fetch a `tfds:` dataset that is not on disk. Models
@@ -152,6 +154,15 @@ def train(recipe: Recipe | None, out, *, grid_size=64, verbose="auto", download=
     - A run that fails before its first checkpoint removes the run folder it made.
     `keras.callbacks.BackupAndRestore` is refused in `callbacks` (it restores neither the
     noise generators nor the data order; see `keras_gen.resume`).
+
+    `strategy`: None (one device), "mirrored" (`MirroredStrategy`: every GPU of this machine)
+    or "multiworker" (`MultiWorkerMirroredStrategy`, one process per machine with its own
+    `TF_CONFIG`); see `keras_gen.distribute`. The recipe's batch size is the global batch,
+    split between the replicas, and a step computes what the one-device step computes on it
+    (up to float rounding), so a recipe means the same run on any number of devices. Under
+    "multiworker" the chief (worker 0) writes the run folder `out`; the other workers write
+    theirs to a temporary folder that is removed at the end. run.json records the strategy
+    and the number of replicas.
     """
     import keras
 
@@ -164,6 +175,16 @@ def train(recipe: Recipe | None, out, *, grid_size=64, verbose="auto", download=
     if any(isinstance(c, keras.callbacks.BackupAndRestore) for c in callbacks):
         raise KerasGenError("BackupAndRestore cannot resume a keras-gen run exactly (noise state, data order); "
                             "use train(..., resume=True) or keras-gen train --resume DIR")
+    if strategy is not None:
+        from keras_gen import distribute
+
+        if strategy not in distribute.STRATEGIES:
+            raise KerasGenError(f"strategy must be one of {', '.join(distribute.STRATEGIES)} or None, got {strategy!r}")
+        if strategy == "multiworker" and resume:
+            raise KerasGenError("--resume with --strategy multiworker is not supported yet: resume the run with "
+                                "one worker (--strategy mirrored or none)")
+        if strategy == "multiworker" and not distribute.is_chief():
+            return _train_as_worker(recipe, out, grid_size=grid_size, download=download, callbacks=callbacks)
     if resume:
         recipe, first_epoch, state = resume_lib.prepare(out, recipe)
         out, made = Path(out), []
@@ -181,7 +202,7 @@ def train(recipe: Recipe | None, out, *, grid_size=64, verbose="auto", download=
         if not (out / resume_lib.RECIPE).is_file():
             write_json(out / resume_lib.RECIPE, recipe.to_dict())
         return _train(recipe, out, first_epoch, state, grid_size=grid_size, verbose=verbose, download=download,
-                      callbacks=callbacks)
+                      callbacks=callbacks, strategy=strategy)
     except resume_lib.TrainingInterrupted as exc:
         newest = resume_lib.newest_checkpoint(checkpoints)
         where = f"interrupted in epoch {getattr(exc, 'epoch', '?')} of {recipe.epochs}"
@@ -195,10 +216,34 @@ def train(recipe: Recipe | None, out, *, grid_size=64, verbose="auto", download=
             raise resume_lib.TrainingInterrupted(f"{where}, before the first checkpoint; nothing was kept") from None
         raise resume_lib.TrainingInterrupted(
             f"{where}; the newest checkpoint is {newest}; resume with keras-gen train --resume {out}") from None
+    except OSError as exc:  # a full disk, a folder that went away: every write was atomic
+        newest = resume_lib.newest_checkpoint(checkpoints)
+        if not resume and newest is None:
+            _remove_run(out, made)
+        what = f"{exc.strerror or exc}" + (f" ({exc.filename})" if getattr(exc, "filename", None) else "")
+        kept = (f"the newest checkpoint is {newest}; make room and resume with keras-gen train --resume {out}"
+                if newest is not None else "nothing was kept")
+        raise KerasGenError(f"training stopped, a file could not be written: {what}; {kept}") from None
     except BaseException:
         if not resume and not resume_lib.complete_checkpoints(checkpoints):
             _remove_run(out, made)
         raise
+
+
+def _train_as_worker(recipe, out, *, grid_size, download, callbacks):
+    """A multi-worker worker other than the chief: the same steps (every worker takes part
+    in every all-reduce), its files in a temporary folder that is removed at the end."""
+    import shutil
+    import tempfile
+
+    if recipe is None:
+        raise KerasGenError("give a recipe to train")
+    scratch = Path(tempfile.mkdtemp(prefix="keras-gen-worker-"))
+    try:
+        return _train(recipe.resolved(), scratch, 0, None, grid_size=grid_size, verbose=0, download=download,
+                      callbacks=callbacks, strategy="multiworker")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _remove_run(out, made):
@@ -214,18 +259,23 @@ def _remove_run(out, made):
     remove_empty_folders(made[1:])
 
 
-def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, callbacks):
+def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, callbacks, strategy=None):
     import keras
     import tensorflow as tf
 
-    from keras_gen import data
+    from keras_gen import data, distribute
     from keras_gen import resume as resume_lib
     from keras_gen.callbacks import (AtomicCheckpoint, EpochLine, QualityCheckpoint, SampleGrid, StopOnNonFinite,
                                      StopOnRequest)
     from keras_gen.hardware import describe_cpu
 
+    # First: a strategy sets up its devices before TensorFlow runs anything.
+    devices = distribute.strategy(strategy)
     keras.utils.set_random_seed(recipe.seed)
 
+    if len(recipe.data) == 2:  # domain adaptation: a source and a target (registry data_roles)
+        return _train_domains(recipe, out, first_epoch, state, devices, verbose=verbose, download=download,
+                              callbacks=callbacks, strategy=strategy)
     (data_name,) = recipe.data
     remaining = max(1, recipe.epochs - first_epoch)  # 0 left: the run died after its last epoch
     train_ds = make_dataset(data_name, "train", recipe.batch_size, recipe.seed, recipe.image_size, download=download,
@@ -238,7 +288,11 @@ def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, cal
         raise KerasGenError(
             f"batch size {recipe.batch_size} is larger than the {data_name} training split: no full batch to train on"
         )
-    model = build_model(recipe, tuple(int(d) for d in shape))
+    # Models and their optimizers are built (eagerly) in the strategy's scope: their
+    # variables are mirrored, and Keras 3.14-3.15.1 cannot trace a custom train_step with an
+    # optimizer built later (keras issue 23085).
+    with devices.scope():
+        model = build_model(recipe, tuple(int(d) for d in shape))
     test_ds = (
         make_dataset(data_name, "test", recipe.batch_size, recipe.seed, recipe.image_size, shuffle=False,
                      download=download)
@@ -262,11 +316,14 @@ def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, cal
             print(f"resuming {out} after epoch {first_epoch} of {recipe.epochs}", flush=True)
     if model.offers("sample"):
         run_callbacks.append(SampleGrid(out / "samples", grid_size, recipe.seed, out / "logs" / "samples"))
-    checkpoint = AtomicCheckpoint(checkpoints, quality=quality, best_path=best_path, resumed=state)
+    checkpoint = AtomicCheckpoint(checkpoints, quality=quality, best_path=best_path, resumed=state,
+                                  user_callbacks=callbacks)
     request = resume_lib.StopRequest()
     run_callbacks += [
         keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False),
         *callbacks,
+        # A resumed run's own callbacks get back their state (EarlyStopping's patience so far).
+        *([resume_lib.restoring_callback(list(callbacks), state.get("callbacks"))] if first_epoch else []),
         checkpoint,  # after every callback that adds to the logs, so the checkpoint's history has it all
     ]
     if verbose == 2:  # after the checkpoint, so its line holds what the other callbacks logged (val_fid)
@@ -290,12 +347,191 @@ def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, cal
             "precision": model.precision,  # what the recipe's precision ("auto") became on this CPU
             "jit_compile": bool(model.jit_compile),
             "cpu": describe_cpu(),
+            "strategy": {"name": strategy, "replicas": int(devices.num_replicas_in_sync)},
             "train_seconds": round(train_seconds, 1),
             # Every epoch's logs, from the first epoch of the run (also when it was resumed).
             "history": checkpoint.history,
             "test": {k: float(v) for k, v in test.items()} if test else None,
             # The model saved is the epoch with the lowest held-out FID, where one was measured.
             "best": {"epoch": quality.best_epoch, quality.monitor: float(quality.best)} if quality is not None else None,
+            "versions": versions(),
+        }
+        write_json(out / "run.json", info)
+    return model, info
+
+
+# The target's order of epoch e is drawn with the source's seed for e plus this: never the
+# source's own order (mnistm5k holds mnist5k's digits, in the same split: equal orders would
+# pair each source image with its own target version, which unpaired adaptation must not see).
+TARGET_ORDER_OFFSET = 500_001
+
+
+def make_domain_dataset(source, target, batch_size, seed, image_size=None, download=False, epochs=1,
+                        first_epoch=0):
+    """`(source image, source label, target image)` batches for domain adaptation, the target's
+    labels left out: the full batches of epochs `first_epoch` .. `first_epoch + epochs - 1`.
+
+    Epoch e reads the source's train split in the order `make_dataset` gives it, and beside each
+    batch a batch of target train images from the target's own order for that epoch (seed
+    offset by `TARGET_ORDER_OFFSET`; the target is cycled, reshuffled, when it is smaller), so an
+    epoch is one pass over the source, and both orders are pure functions of the seed and the
+    epoch (a resumed run reads the same batches). Returns `(dataset, steps per epoch)`.
+    """
+    import tensorflow as tf
+
+    from keras_gen import data
+
+    source_ds = data.load(source, "train", image_size=image_size, download=download)
+    target_ds = data.load(target, "train", image_size=image_size, download=download).map(lambda image, _: image)
+    size = int(source_ds.cardinality())
+    if size < 0:  # unknown (some tfds datasets): count once
+        size = int(source_ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+    steps = size // batch_size
+
+    def one_epoch(epoch):
+        tf.compat.v1.get_default_graph().seed = DATA_ORDER_SEED  # this function's graph only
+        order_seed = tf.constant(seed, tf.int64) * 1_000_003 + epoch
+        sources = source_ds.shuffle(SHUFFLE_BUFFER, seed=order_seed, reshuffle_each_iteration=False).batch(
+            batch_size, drop_remainder=True)
+        targets = target_ds.shuffle(SHUFFLE_BUFFER, seed=order_seed + TARGET_ORDER_OFFSET,
+                                    reshuffle_each_iteration=True).repeat().batch(batch_size, drop_remainder=True)
+        return tf.data.Dataset.zip(sources, targets.take(steps)).map(lambda pair, images: (pair[0], pair[1], images))
+
+    epochs_ds = tf.data.Dataset.range(first_epoch, first_epoch + epochs).flat_map(one_epoch)
+    return epochs_ds.apply(tf.data.experimental.assert_cardinality(epochs * steps)).prefetch(tf.data.AUTOTUNE), steps
+
+
+def _train_domains(recipe, out, first_epoch, state, devices, *, verbose, download, callbacks, strategy):
+    """A domain-adaptation run (`keras_gen.models.domain_adaptation`; recipe.data = (source,
+    target)). The model's `TRAINING_DATA` says what it trains on: labelled source pairs
+    (source-only, ADDA's stage 1), labelled target pairs (the oracle), or labelled source pairs
+    zipped with target images WITHOUT their labels (DANN, ADDA's stage 2;
+    `make_domain_dataset`). The model's `image_shape` is the target's; source images of the
+    other channel count are converted inside the model. After every epoch the run evaluates on
+    the source's test split (`val_accuracy`: source validation, never target labels); it keeps
+    the last epoch. After training: `test` in run.json = the target's test split (its labels
+    used here only). ADDA runs its stages in one fit each, epochs numbered on (stage 1:
+    hparam `source_epochs`, stage 2: the recipe's epochs), writes stage1.keras and stage2.keras
+    as each ends, and model.keras in stage 3."""
+    import keras
+    import tensorflow as tf
+
+    from keras_gen import data
+    from keras_gen import resume as resume_lib
+    from keras_gen.callbacks import AtomicCheckpoint, EpochLine, StopOnNonFinite, StopOnRequest
+    from keras_gen.hardware import describe_cpu
+
+    source, target = recipe.data
+    source_shape = data.image_shape(source, recipe.image_size)
+    target_shape = data.image_shape(target, recipe.image_size)
+    if source_shape[:2] != target_shape[:2]:
+        raise KerasGenError(
+            f"the source {source} has {source_shape[0]}x{source_shape[1]} images and the target {target} "
+            f"{target_shape[0]}x{target_shape[1]}: give an image size both take (--image-size)")
+    if source_shape[2] != target_shape[2] and {source_shape[2], target_shape[2]} != {1, 3}:
+        raise KerasGenError(f"the source {source} has {source_shape[2]} channels and the target {target} "
+                            f"{target_shape[2]}: only grey and RGB convert into each other")
+    with devices.scope():
+        model = build_model(recipe, target_shape)
+    staged = callable(getattr(model, "set_stage", None))  # ADDA: stage 1, then stage 2
+    stages = [(1, model.source_epochs), (2, recipe.epochs)] if staged else [(None, recipe.epochs)]
+    total_epochs = sum(epochs for _, epochs in stages)
+
+    def batches(first, epochs):
+        """`(dataset, steps)` of what the model trains on now, for `epochs` epochs from `first`."""
+        if model.training_batches() == model.TRIPLES:
+            return make_domain_dataset(source, target, recipe.batch_size, recipe.seed, recipe.image_size, download,
+                                       epochs=epochs, first_epoch=first)
+        name = target if model.TRAINING_DATA == ("target",) else source
+        ds = make_dataset(name, "train", recipe.batch_size, recipe.seed, recipe.image_size, download=download,
+                          epochs=epochs, first_epoch=first)
+        return ds, int(tf.data.experimental.cardinality(ds)) // epochs
+
+    validation = make_dataset(source, "test", recipe.batch_size, recipe.seed, recipe.image_size, shuffle=False,
+                              download=download)
+    test_ds = make_dataset(target, "test", recipe.batch_size, recipe.seed, recipe.image_size, shuffle=False,
+                           download=download)
+
+    class SaveStage(keras.callbacks.Callback):
+        """Writes stage<k>.keras after the stage's last epoch, before that epoch's checkpoint."""
+
+        def __init__(self):
+            super().__init__()
+            self.stage, self.last_epoch = None, None
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.stage is not None and epoch + 1 == self.last_epoch:
+                with atomic_path(out / f"stage{self.stage}.keras", suffix=".keras") as tmp:
+                    self.model.save(tmp)
+
+    checkpoints = out / "checkpoints"
+    save_stage = SaveStage()
+    checkpoint = AtomicCheckpoint(checkpoints, resumed=state, user_callbacks=callbacks)
+    request = resume_lib.StopRequest()
+    run_callbacks = [
+        StopOnNonFinite(),
+        *model.training_callbacks(),  # DANN's schedules; the saturation check adds to the logs
+        keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False),
+        *callbacks,
+        *([resume_lib.restoring_callback(list(callbacks), state.get("callbacks"))] if first_epoch else []),
+        save_stage,
+        checkpoint,  # after every callback that adds to the logs
+    ]
+    if verbose == 2:
+        run_callbacks.append(EpochLine())
+    run_callbacks.append(StopOnRequest(request))
+    if first_epoch:
+        if staged and first_epoch > model.source_epochs:
+            model.set_stage(2)  # a stage-2 checkpoint: its own Et is restored (at the boundary, Et <- Es after it)
+        resume_lib.restore(model, checkpoints, first_epoch, state)
+        if verbose:
+            print(f"resuming {out} after epoch {first_epoch} of {total_epochs}", flush=True)
+    with request.installed():
+        begin, fitted = 0, False
+        for stage, epochs in stages:
+            end = begin + epochs
+            if first_epoch < end:
+                if stage is not None and model.stage < stage:
+                    model.set_stage(stage)
+                start = max(first_epoch, begin)
+                train_ds, steps = batches(start - begin, end - start)
+                if steps == 0:
+                    raise KerasGenError(f"batch size {recipe.batch_size} is larger than the training split: "
+                                        "no full batch to train on")
+                save_stage.stage, save_stage.last_epoch = stage, end
+                if fitted:  # the stages' times add up (fit restarts the checkpoint's clock)
+                    checkpoint.seconds_before = checkpoint.train_seconds()
+                fitted = True
+                try:
+                    model.fit(train_ds, epochs=end, initial_epoch=start, steps_per_epoch=steps,
+                              validation_data=validation, callbacks=run_callbacks, verbose=1 if verbose == 1 else 0,
+                              shuffle=False)
+                except resume_lib.NonFiniteLoss as exc:
+                    raise _keep_last_good(exc, recipe, out, model, checkpoint) from None
+            begin = end
+        if staged and model.stage == 2:
+            model.set_stage(3)  # adapted: C(Et(x)) classifies the target
+        train_seconds = checkpoint.train_seconds()
+        test = model.evaluate(test_ds, verbose=0, return_dict=True)
+
+        with atomic_path(out / "model.keras", suffix=".keras") as tmp:
+            model.save(tmp)
+        info = {
+            "recipe": recipe.to_dict(),
+            "config": model.get_config(),
+            "precision": model.precision,
+            "jit_compile": bool(model.jit_compile),
+            "cpu": describe_cpu(),
+            "strategy": {"name": strategy, "replicas": int(devices.num_replicas_in_sync)},
+            "train_seconds": round(train_seconds, 1),
+            "history": checkpoint.history,
+            # The target's test split, its labels used only for this figure; val_* in the
+            # history are the source's test split.
+            "test": {k: float(v) for k, v in test.items()},
+            "evaluated_on": {"test": f"{target} test split", "validation": f"{source} test split"},
+            "best": None,  # the last epoch is kept: no choice looks at target labels
+            "stages": ([{"stage": k, "epochs": n, "model": f"stage{k}.keras"} for k, n in stages]
+                       if staged else None),
             "versions": versions(),
         }
         write_json(out / "run.json", info)
