@@ -55,6 +55,7 @@ def cases():
             lambda: m.DCGAN(**small_gan, minibatch_stddev=True),
             {"penalty": "dragan", "augment": ["translation", "cutout", "color"], "instance_noise": 0.1,
              "optimizer": SGD}, False, 8),
+        "dragan": (lambda: m.DRAGAN(**small_gan), {"optimizer": SGD}, False, 8),
         "gan_dropout": (lambda: m.GAN(**small_gan), {"optimizer": SGD}, False, 8),
         "wgan_clipping": (lambda: m.WGAN(**small_gan), {}, False, 8),
         "wgan_gp": (lambda: m.WGANGP(**small_gan), {"optimizer": SGD}, False, 8),
