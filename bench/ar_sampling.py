@@ -1,6 +1,8 @@
-"""Sampling time of the convolutional autoregressive models: the cached sampler (the network a
-pixel at a time from cached activations, Ramachandran et al. 2017; what `sample` runs) against
-the naive one (the network once per sub-pixel, on the rows that pixel can see).
+"""Sampling time of PixelCNN and Gated PixelCNN, cached sampler against naive sampler.
+
+The cached sampler (the network a pixel at a time from cached activations, Ramachandran et
+al. 2017) is what `sample` runs; the naive one runs the network once per sub-pixel, on the
+rows that pixel can see.
 
 Models: `pixelcnn` is the zoo entry pixelcnn-mnist5k (its recipe's size, trained weights);
 `gated-pixelcnn` is GatedPixelCNN at its default size (28x28x1, 64 filters, 12 + 1 layers,
@@ -10,7 +12,7 @@ then each round times every (model, batch) cell, naive then cached, with the rou
 and a cell's figure is the median of its rounds (wall time; the cached sampler's CPU time
 too, which other processes on the machine disturb less). A naive run that takes more than
 `--naive-budget` seconds is not repeated (the cell says "1 run"). `identical` says whether the
-two samplers drew the same images in every round.
+two samplers drew the same images in every round that ran both.
 
     python bench/ar_sampling.py [--models pixelcnn gated-pixelcnn] [--batches 1 16 64] [--rounds 3]
 """
