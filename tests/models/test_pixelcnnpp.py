@@ -11,6 +11,7 @@ from conftest import call_in_fresh_process, digits8
 from keras_gen import likelihoods, registry
 from keras_gen.errors import KerasGenError
 from keras_gen.models import PixelCNNPlusPlus
+from keras_gen.models.pixelcnnpp import LEARNING_RATE_DECAY, DecayingAdam
 
 
 def tiny(shape=(8, 8, 1), **kwargs):
@@ -157,17 +158,24 @@ def test_samples_are_seeded_and_drawn_from_the_models_conditionals():
     h, w, c = shape
     outputs = tf.reshape(model(s), [3 * h * w, -1])
     values = tf.constant(s.reshape(3 * h * w, c), tf.int32)
-    tables = [numpy(model.subpixel_logits(outputs, values, channel)).reshape(3, h * w, 256) for channel in range(c)]
+    tables = [numpy(model.subpixel_logits(outputs, values, ch)).reshape(3, h * w, 256) for ch in range(c)]
     for k in range(h * w * c):
         pixel, channel = k // c, k % c
         redraw = tf.random.stateless_categorical(tables[channel][:, pixel], 1, seed=[7, k], dtype=tf.int32)[:, 0]
-        np.testing.assert_array_equal(redraw.numpy(), s.reshape(3, h * w, c)[:, pixel, channel], err_msg=f"sub-pixel {k}")
+        np.testing.assert_array_equal(redraw.numpy(), s.reshape(3, h * w, c)[:, pixel, channel],
+                                      err_msg=f"sub-pixel {k}")
 
 
 def test_fit_lowers_the_nll_and_reports_it_consistently():
+    """Built as `keras-gen train pixelcnn++` builds it (named as the registry names it)."""
+    from keras_gen import training
+    from keras_gen.recipe import Recipe
+
     images = digits8(128)
-    model = tiny((8, 8, 1))
-    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    hparams = {"filters": 8, "num_mixtures": 3, "blocks_per_resolution": 0}
+    adam = {"class_name": "Adam", "config": {"learning_rate": 3e-3}}
+    model = training.build_model(Recipe(model="pixelcnn++", hparams=hparams, compile={"optimizer": adam}), (8, 8, 1))
+    assert isinstance(model, PixelCNNPlusPlus) and model.name == "pixelcnnpp"
     history = model.fit(images, batch_size=32, epochs=3, verbose=0).history
     assert np.isfinite(history["loss"]).all() and history["bits_per_dim"][-1] < history["bits_per_dim"][0]
     result = model.evaluate(images, batch_size=48, verbose=0, return_dict=True)
@@ -204,6 +212,28 @@ def test_labels_condition_the_likelihood_and_classify_is_bayes_rule():
     np.testing.assert_array_equal(numpy(labels), per_class.argmax(axis=1))
     with pytest.raises(KerasGenError, match="conditional: give labels"):
         model.log_prob(x)
+
+
+def test_the_default_optimizer_decays_per_step_and_its_rate_stays_settable(tmp_path):
+    """lr_t = 1e-3 · decay^t; ReduceLROnPlateau halves the current rate, which decays on from
+    there; a saved model comes back with the optimizer, its step and its rate."""
+    model = tiny((4, 4, 1))
+    model.compile()
+    assert isinstance(model.optimizer, DecayingAdam) and model.optimizer.decay == LEARNING_RATE_DECAY
+    halve = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=1e9)
+    history = model.fit(random_images((4, 4, 1), n=24), batch_size=8, epochs=3, verbose=0, callbacks=[halve]).history
+    d = LEARNING_RATE_DECAY
+    # Logged at each epoch's end, before that epoch's reduction (none after the first: it
+    # sets the best loss).
+    np.testing.assert_allclose(history["learning_rate"], [1e-3 * d**3, 1e-3 * d**6, 1e-3 * d**9 * 0.5], rtol=1e-5)
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-3 * d**9 * 0.25, rel=1e-5)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert isinstance(loaded.optimizer, DecayingAdam) and int(loaded.optimizer.iterations) == 9
+    assert float(loaded.optimizer.learning_rate) == pytest.approx(float(model.optimizer.learning_rate), rel=1e-6)
+    for bad in (0, 1.5, "0.9", True):
+        with pytest.raises(KerasGenError, match="decay must be"):
+            DecayingAdam(decay=bad)
 
 
 def test_save_load_and_export_give_identical_outputs(tmp_path):
