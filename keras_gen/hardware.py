@@ -95,3 +95,64 @@ def resolve_precision(precision: str, cpuinfo="/proc/cpuinfo") -> str:
             stacklevel=3,
         )
     return precision
+
+
+# -- Speed settings per CPU kind -------------------------------------------------------------
+# Measured with bench/dcgan_throughput.py (DCGAN against the PyTorch peer). XLA's CPU backend
+# (Eigen kernels) beat TensorFlow's oneDNN kernels on an AVX2-only EPYC (0.65-0.72x -> ~0.9x
+# of PyTorch, 2026-11-25) and lost to them on AVX-512 machines, with or without bfloat16 and
+# AMX (fp32 0.78x and 0.95x, bf16 0.68x and 0.55x of no-XLA, 2026-11-25; README of the peers).
+
+CPU_KINDS = ("amx", "avx512_bf16", "avx512", "avx2", "other")
+
+# The kinds on which `jit_compile` defaults to XLA: only where it was measured faster.
+XLA_FASTER_ON = frozenset({"avx2"})
+
+# What `auto_jit_compile()` returns when set: "1"/"true"/"on" or "0"/"false"/"off".
+AUTO_JIT_ENV = "KERAS_GEN_AUTO_JIT"
+
+# The most training steps Keras runs per call of its compiled train function (Keras'
+# `steps_per_execution`): several steps in one `tf.function` call (a `tf.while_loop`) leave
+# out Keras' per-step return to Python. On a 2-core AMD EPYC (AVX-512-BF16, 2026-11-26,
+# bench/dcgan_throughput.py, idle machine, 3 rounds) DCGAN float32 went from 646 img/s
+# (492-1014: the process-to-process "three speeds") to 1020 (972-1071), bfloat16 from 1083
+# to 1141; the weights after training are bit-identical to one step per call. Keras then
+# calls `on_train_batch_end` once per call, not once per step.
+AUTO_STEPS_PER_EXECUTION = 16
+
+
+def cpu_kind(flags=None) -> str:
+    """One of `CPU_KINDS`: "amx" (AMX-bf16 tiles, recent Xeons), "avx512_bf16" (AVX-512 with
+    bfloat16 dot products, e.g. AMD Zen 4), "avx512", "avx2", or "other" (no AVX2, or a CPU
+    whose flags cannot be read, e.g. ARM, whose /proc/cpuinfo has "Features")."""
+    flags = cpu_info()[1] if flags is None else flags
+    if "amx_bf16" in flags:
+        return "amx"
+    if "avx512f" in flags:
+        return "avx512_bf16" if "avx512_bf16" in flags else "avx512"
+    return "avx2" if "avx2" in flags else "other"
+
+
+def auto_jit_compile(flags=None) -> bool:
+    """Whether keras-gen compiles training with XLA by default on this CPU: only on the kinds
+    in `XLA_FASTER_ON` (where it was measured faster), or as `$KERAS_GEN_AUTO_JIT` says."""
+    forced = os.environ.get(AUTO_JIT_ENV, "").strip().lower()
+    if forced:
+        if forced not in ("1", "true", "on", "0", "false", "off"):
+            raise ValueError(f"{AUTO_JIT_ENV} must be 1/true/on or 0/false/off, got {forced!r}")
+        return forced in ("1", "true", "on")
+    return cpu_kind(flags) in XLA_FASTER_ON
+
+
+def steps_per_execution_for(steps_per_epoch, at_most=AUTO_STEPS_PER_EXECUTION) -> int:
+    """The largest divisor of `steps_per_epoch` that is at most `at_most` (1 if unknown).
+
+    It must divide the epoch: Keras 3.15 runs whole groups of `steps_per_execution` steps
+    and, given `steps_per_epoch`, lets an epoch's last group run on into the next epoch's
+    batches (39 steps per epoch with 4 per call trains 40 batches in epoch 1), which would
+    shift every later epoch's data and break keras-gen's exact resume at epoch boundaries.
+    """
+    steps = int(steps_per_epoch or 0)
+    if steps < 1:
+        return 1
+    return max(n for n in range(1, min(steps, max(1, int(at_most))) + 1) if steps % n == 0)

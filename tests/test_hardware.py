@@ -84,3 +84,81 @@ def test_models_resolve_auto_where_they_are_built_and_save_the_result(cpu, tmp_p
     with pytest.warns(hardware.PrecisionWarning, match="AMD EPYC 7B13"):
         loaded = keras.models.load_model(tmp_path / "gan.keras")
     assert loaded.precision == "mixed_bfloat16"
+
+
+AVX512 = "model name\t: Intel Xeon\nflags\t\t: fpu sse avx2 avx512f\n"
+AMX = "model name\t: Intel Xeon\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+
+
+@pytest.mark.parametrize("text, kind, xla", [
+    (AVX2, "avx2", True),  # XLA measured faster there
+    (AVX512, "avx512", False),
+    (AVX512_BF16, "avx512_bf16", False),
+    (AMX, "amx", False),
+    ("model name\t: ARM\nFeatures\t: fp asimd\n", "other", False),
+    ("", "other", False),  # flags unreadable
+])
+def test_each_cpu_kind_gets_xla_only_where_it_was_measured_faster(tmp_path, monkeypatch, text, kind, xla):
+    monkeypatch.delenv(hardware.AUTO_JIT_ENV, raising=False)
+    (tmp_path / "cpuinfo").write_text(text)
+    flags = cpu_info(tmp_path / "cpuinfo")[1]
+    assert hardware.cpu_kind(flags) == kind and kind in hardware.CPU_KINDS
+    assert hardware.auto_jit_compile(flags) is xla
+
+
+def test_the_auto_xla_choice_can_be_pinned(monkeypatch):
+    avx2 = frozenset({"avx2"})
+    for value, expected in (("1", True), ("on", True), ("TRUE", True), ("0", False), ("off", False)):
+        monkeypatch.setenv(hardware.AUTO_JIT_ENV, value)
+        assert hardware.auto_jit_compile(avx2) is expected
+        assert hardware.auto_jit_compile(frozenset({"avx512f"})) is expected
+    monkeypatch.setenv(hardware.AUTO_JIT_ENV, "maybe")
+    with pytest.raises(ValueError, match="KERAS_GEN_AUTO_JIT must be"):
+        hardware.auto_jit_compile(avx2)
+
+
+@pytest.mark.parametrize("steps, at_most, expected", [
+    (39, 16, 13),  # mnist5k's 5,000 images in batches of 128
+    (40, 16, 10),
+    (12, 16, 12),
+    (17, 16, 1),  # a prime above the bound: one step per call
+    (1, 16, 1),
+    (0, 16, 1),
+    (None, 16, 1),
+    (39, 1, 1),
+    (39, 0, 1),
+])
+def test_steps_per_execution_divides_the_epoch(steps, at_most, expected):
+    n = hardware.steps_per_execution_for(steps, at_most)
+    assert n == expected
+    assert not steps or steps % n == 0
+
+
+def test_keras_steps_per_execution_that_divides_the_epoch_keeps_epochs_apart():
+    """Why the divisor: with `steps_per_epoch` given, Keras 3.15 runs whole groups of
+    `steps_per_execution` steps, so a group that straddles the epoch's end trains on the next
+    epoch's first batches (and a resumed run would read other batches than the uninterrupted
+    one). A divisor trains exactly `steps_per_epoch` batches per epoch."""
+    import keras
+    import numpy as np
+
+    def batches_per_epoch(steps_per_execution):
+        class Count(keras.Model):
+            def train_step(self, data):
+                self.seen.assign_add(1)
+                return {"seen": self.seen}
+
+        model = Count()
+        model.seen = keras.Variable(0, dtype="int64", trainable=False)
+        model.compile(steps_per_execution=steps_per_execution)
+        seen = []
+        callback = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(int(model.seen.numpy())))
+        import tensorflow as tf
+
+        ds = tf.data.Dataset.from_tensor_slices(np.zeros([3 * 6, 1], "float32")).batch(1)  # 3 epochs of 6
+        model.fit(ds, epochs=3, steps_per_epoch=6, verbose=0, callbacks=[callback], shuffle=False)
+        return np.diff([0] + seen).tolist()
+
+    assert batches_per_epoch(hardware.steps_per_execution_for(6, 4)) == [6, 6, 6]  # 3 per call
+    with pytest.warns(UserWarning, match="ran out of data"):  # the last epoch comes up short
+        assert batches_per_epoch(4)[0] == 8  # 2 calls of 4: epoch 1 takes 2 of epoch 2's batches
