@@ -71,6 +71,24 @@ def flop_per_image():
 FLOP_PER_IMAGE = flop_per_image()  # about 160 MFLOP
 
 
+def timed_fit(model, ds, epochs):
+    """`(seconds, history)`: fit one warm-up epoch (tracing, XLA compilation), then `epochs`
+    timed ones; the seconds are the timed epochs' wall time."""
+    import keras
+
+    times = []
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.start)
+
+    history = model.fit(ds, epochs=1 + epochs, verbose=0, callbacks=[EpochTimer()], shuffle=False).history
+    return sum(times[1:]), history
+
+
 def worker(precision, jit, spe, epochs):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
@@ -92,18 +110,10 @@ def worker(precision, jit, spe, epochs):
                   discriminator_widths=(64, 128), precision=precision, seed=0)
     model.compile(jit_compile=jit_compile, steps_per_execution=steps)
 
-    class EpochTimer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.start)
-
-    times = []
-    model.fit(ds, epochs=1 + epochs, verbose=0, callbacks=[EpochTimer()])
+    seconds, _ = timed_fit(model, ds, epochs)
     images = epochs * STEPS_PER_EPOCH * BATCH
     print(f"keras-gen {precision} jit={jit_compile} steps_per_execution={steps}: "
-          f"{images / sum(times[1:]):.0f} img/s")
+          f"{images / seconds:.0f} img/s")
 
 
 def ceiling_worker(bfloat16):
@@ -190,6 +200,28 @@ def run(cmd, pythonpath=None, epochs=TIMED_EPOCHS):
     return float(match.group(1)), other
 
 
+def print_rounds(results, others, ceiling_label):
+    """Print every configuration's figure per round, its median and the median other load (the
+    ceiling's row split by dtype); return the ceiling's GFLOP/s per dtype, per round."""
+
+    def load(label):
+        values = [v for v in others[label] if v is not None]
+        return f"{statistics.median(values):.2f}" if values else "-"
+
+    rounds = len(results[ceiling_label])
+    print("| configuration | " + " | ".join(f"round {i + 1}" for i in range(rounds)) + " | median | other load |")
+    print("| --- |" + " --- |" * (rounds + 2))
+    gflops = {dt: [c[dt] for c in results[ceiling_label]] for dt in results[ceiling_label][0]}
+    for dt, values in gflops.items():
+        print(f"| {ceiling_label}, {dt} | " + " | ".join(f"{v:.0f}" for v in values)
+              + f" | {statistics.median(values):.0f} | {load(ceiling_label)} |")
+    for label, values in results.items():
+        if label != ceiling_label:
+            print(f"| {label} | " + " | ".join(f"{v:.0f}" for v in values)
+                  + f" | {statistics.median(values):.0f} | {load(label)} |")
+    return gflops
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--worker", action="store_true", help="run one keras-gen configuration")
@@ -251,23 +283,8 @@ def main():
             load = "" if other is None else f" (other load {other:.2f})"
             print(f"round {r + 1}: {label}: {shown}{load}", file=sys.stderr, flush=True)
 
-    def load(label):
-        values = [v for v in others[label] if v is not None]
-        return f"{statistics.median(values):.2f}" if values else "-"
-
     print(f"\nDCGAN training throughput, images/s, batch {BATCH}, {time.strftime('%Y-%m-%d')}, {cpu_line}\n")
-    rounds = " | ".join(f"round {i + 1}" for i in range(args.rounds))
-    print(f"| configuration | {rounds} | median | other load |")
-    print("| --- |" + " --- |" * (args.rounds + 2))
-    ceiling_label = todo[0][0]
-    gflops = {dt: [c[dt] for c in results[ceiling_label]] for dt in results[ceiling_label][0]}
-    for dt, values in gflops.items():
-        print(f"| {ceiling_label}, {dt} | " + " | ".join(f"{v:.0f}" for v in values)
-              + f" | {statistics.median(values):.0f} | {load(ceiling_label)} |")
-    for label, values in results.items():
-        if label != ceiling_label:
-            print(f"| {label} | " + " | ".join(f"{v:.0f}" for v in values)
-                  + f" | {statistics.median(values):.0f} | {load(label)} |")
+    gflops = print_rounds(results, others, todo[0][0])
 
     print("\n| ratio | per round | median | fraction of the ceiling (same precision) |")
     print("| --- | --- | --- | --- |")

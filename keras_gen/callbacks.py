@@ -24,17 +24,22 @@ class SampleGrid(keras.callbacks.Callback):
     goes to TensorBoard as an image summary (Keras' TensorBoard callback logs none), at
     step = the epoch's index from 0, the step Keras' TensorBoard callback gives that epoch's
     scalars, so images and curves line up (the file names count from 1: `epoch_001.png` is
-    step 0).
+    step 0). With `last_only`, only after the run's last epoch (for models that draw a grid in
+    minutes: an autoregressive model without a cached sampler passes its network once per
+    sub-pixel, 784 times for 28x28 digits, several epochs' worth of training).
     """
 
-    def __init__(self, out_dir, n=64, seed=0, log_dir=None):
+    def __init__(self, out_dir, n=64, seed=0, log_dir=None, last_only=False):
         super().__init__()
         self.out_dir = Path(out_dir)
         self.n = n
         self.seed = seed
+        self.last_only = last_only
         self.writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else None
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.last_only and epoch + 1 != self.params.get("epochs"):
+            return
         grid = sample_grid(self.model, self.n, self.seed)
         save_png(self.out_dir / f"epoch_{epoch + 1:03d}.png", grid)
         if self.writer is not None:
@@ -164,8 +169,12 @@ class StopOnNonFinite(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is not None and not is_finite(value):
             steps = self.params.get("steps")
+            # Several steps per call of the train function (`steps_per_execution`): Keras
+            # reports the group's last step, and the loss went non-finite in that group.
+            group = int(getattr(self.model, "steps_per_execution", 1) or 1)
+            where = f"step {batch + 1}" if group == 1 else f"steps {max(1, batch + 2 - group)}-{batch + 1}"
             raise NonFiniteLoss(
-                f"the {self.monitor} is {float(value)} at epoch {self.epoch + 1}, step {batch + 1}"
+                f"the {self.monitor} is {float(value)} at epoch {self.epoch + 1}, {where}"
                 f"{f' of {steps}' if steps else ''}",
                 epoch=self.epoch + 1, step=batch + 1,
             )

@@ -94,8 +94,9 @@ def build_parser():
                    help="train on several devices with tf.distribute: mirrored (every GPU of this machine) or "
                    "multiworker (several machines, each with its TF_CONFIG; see the README). The batch size is "
                    "the global batch")
-    t.add_argument("--xla", action="store_true",
-                   help="compile the train step with XLA (off by default: slower on the AVX-512 CPUs we measured)")
+    t.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
+                   help="compile the train step with XLA, or not (--no-xla). Default: on only where it was "
+                   "measured faster (AVX2-only CPUs), off on AVX-512 and AMX CPUs")
     loud = t.add_mutually_exclusive_group()
     loud.add_argument("--quiet", action="store_true", help="print only the final lines (no progress)")
     loud.add_argument("--verbose", action="store_true",
@@ -293,8 +294,8 @@ def recipe_from_args(args) -> Recipe:
         "precision": args.precision,
     }
     overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
-    if args.xla:
-        overrides.append("compile.jit_compile=true")
+    if args.xla is not None:
+        overrides.append(f"compile.jit_compile={json.dumps(args.xla)}")
     return recipe.with_overrides(overrides + args.overrides)
 
 
@@ -347,12 +348,13 @@ def cmd_train(args):
 
 def _train_settings(recipe) -> str:
     """One line naming what a run will use on this machine (no TensorFlow needed)."""
-    from keras_gen.hardware import describe_cpu, resolve_precision
+    from keras_gen.hardware import auto_jit_compile, describe_cpu, resolve_precision
 
     precision = resolve_precision(recipe.precision)
     if precision != recipe.precision:
         precision = f"{recipe.precision} -> {precision}"
-    xla = "on" if recipe.compile.get("jit_compile") else "off"
+    jit = recipe.compile.get("jit_compile")
+    xla = ("on" if jit else "off") if jit is not None else f"auto -> {'on' if auto_jit_compile() else 'off'}"
     return (f"training {recipe.model} on {', '.join(recipe.data)}: {count(recipe.epochs, 'epoch')}, batch "
             f"{recipe.batch_size}, seed {recipe.seed}, precision {precision}, XLA {xla}; CPU {describe_cpu()}")
 

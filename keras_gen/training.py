@@ -54,16 +54,40 @@ def make_dataset(name, split, batch_size, seed, image_size=None, shuffle=True, d
     ds = data.load(name, split, image_size=image_size, download=download)
     if not shuffle:
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    size = int(ds.cardinality())
-    if size < 0:  # unknown (some tfds datasets): count once
-        size = int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
-    steps = size // batch_size
+    steps = _split_size(ds) // batch_size
 
     def one_epoch(epoch):
-        tf.compat.v1.get_default_graph().seed = DATA_ORDER_SEED  # this function's graph only
-        order_seed = tf.constant(seed, tf.int64) * 1_000_003 + epoch
-        return ds.shuffle(SHUFFLE_BUFFER, seed=order_seed, reshuffle_each_iteration=False).batch(
-            batch_size, drop_remainder=True)
+        return _in_epoch_order(ds, seed, epoch).batch(batch_size, drop_remainder=True)
+
+    return _epochs(one_epoch, first_epoch, epochs, steps)
+
+
+def _split_size(ds) -> int:
+    """The number of examples of a split (counted once where its cardinality is unknown, as
+    for some tfds datasets)."""
+    import tensorflow as tf
+
+    size = int(ds.cardinality())
+    if size < 0:
+        size = int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+    return size
+
+
+def _in_epoch_order(ds, seed, epoch, offset=0, reshuffle=False):
+    """`ds` shuffled in epoch `epoch`'s order: the seed pair `(DATA_ORDER_SEED, seed *
+    1_000_003 + epoch + offset)`, a pure function of the run's seed and the epoch's index
+    (called inside `_epochs`' `flat_map`, where `epoch` is a tensor)."""
+    import tensorflow as tf
+
+    tf.compat.v1.get_default_graph().seed = DATA_ORDER_SEED  # this function's graph only
+    order_seed = tf.constant(seed, tf.int64) * 1_000_003 + epoch + offset
+    return ds.shuffle(SHUFFLE_BUFFER, seed=order_seed, reshuffle_each_iteration=reshuffle)
+
+
+def _epochs(one_epoch, first_epoch, epochs, steps):
+    """Epochs `first_epoch` .. `first_epoch + epochs - 1` of `one_epoch(epoch)` (a dataset of
+    `steps` batches each) one after another, prefetched."""
+    import tensorflow as tf
 
     epochs_ds = tf.data.Dataset.range(first_epoch, first_epoch + epochs).flat_map(one_epoch)
     return epochs_ds.apply(tf.data.experimental.assert_cardinality(epochs * steps)).prefetch(tf.data.AUTOTUNE)
@@ -85,8 +109,14 @@ def quality_network(data_name, model):
         return None
 
 
-def build_model(recipe: Recipe, image_shape):
-    """The recipe's model for images of `image_shape`, compiled with the recipe's arguments."""
+def build_model(recipe: Recipe, image_shape, steps_per_epoch=None):
+    """The recipe's model for images of `image_shape`, compiled with the recipe's arguments.
+
+    Given `steps_per_epoch`, and unless the recipe sets `compile.steps_per_execution`, the
+    model runs `hardware.steps_per_execution_for(steps_per_epoch)` training steps per call of
+    its compiled train function (a divisor of the epoch, at most 16): the same weights, bit
+    for bit, without Keras' return to Python after every step. It is the run's setting, not
+    the model's: it is not stored in the model's compile config."""
     cls = registry.model_class(recipe.model)
     fixed = sorted({"image_shape", "precision", "seed", "name"} & set(recipe.hparams))
     if fixed:
@@ -104,6 +134,10 @@ def build_model(recipe: Recipe, image_shape):
         model.compile(**recipe.compile)
     except (TypeError, ValueError) as exc:
         raise KerasGenError(f"cannot compile {recipe.model} with {recipe.compile}: {exc}") from None
+    if steps_per_epoch and "steps_per_execution" not in recipe.compile:
+        from keras_gen.hardware import steps_per_execution_for
+
+        model.steps_per_execution = steps_per_execution_for(steps_per_epoch)
     return model
 
 
@@ -292,7 +326,7 @@ def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, cal
     # variables are mirrored, and Keras 3.14-3.15.1 cannot trace a custom train_step with an
     # optimizer built later (keras issue 23085).
     with devices.scope():
-        model = build_model(recipe, tuple(int(d) for d in shape))
+        model = build_model(recipe, tuple(int(d) for d in shape), steps_per_epoch=steps)
     test_ds = (
         make_dataset(data_name, "test", recipe.batch_size, recipe.seed, recipe.image_size, shuffle=False,
                      download=download)
@@ -315,7 +349,8 @@ def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, cal
         if verbose:
             print(f"resuming {out} after epoch {first_epoch} of {recipe.epochs}", flush=True)
     if model.offers("sample"):
-        run_callbacks.append(SampleGrid(out / "samples", grid_size, recipe.seed, out / "logs" / "samples"))
+        run_callbacks.append(SampleGrid(out / "samples", grid_size, recipe.seed, out / "logs" / "samples",
+                                        last_only=not model.samples_fast))
     checkpoint = AtomicCheckpoint(checkpoints, quality=quality, best_path=best_path, resumed=state,
                                   user_callbacks=callbacks)
     request = resume_lib.StopRequest()
@@ -346,6 +381,7 @@ def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, cal
             "config": model.get_config(),
             "precision": model.precision,  # what the recipe's precision ("auto") became on this CPU
             "jit_compile": bool(model.jit_compile),
+            "steps_per_execution": int(model.steps_per_execution),
             "cpu": describe_cpu(),
             "strategy": {"name": strategy, "replicas": int(devices.num_replicas_in_sync)},
             "train_seconds": round(train_seconds, 1),
@@ -383,22 +419,15 @@ def make_domain_dataset(source, target, batch_size, seed, image_size=None, downl
 
     source_ds = data.load(source, "train", image_size=image_size, download=download)
     target_ds = data.load(target, "train", image_size=image_size, download=download).map(lambda image, _: image)
-    size = int(source_ds.cardinality())
-    if size < 0:  # unknown (some tfds datasets): count once
-        size = int(source_ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
-    steps = size // batch_size
+    steps = _split_size(source_ds) // batch_size
 
     def one_epoch(epoch):
-        tf.compat.v1.get_default_graph().seed = DATA_ORDER_SEED  # this function's graph only
-        order_seed = tf.constant(seed, tf.int64) * 1_000_003 + epoch
-        sources = source_ds.shuffle(SHUFFLE_BUFFER, seed=order_seed, reshuffle_each_iteration=False).batch(
-            batch_size, drop_remainder=True)
-        targets = target_ds.shuffle(SHUFFLE_BUFFER, seed=order_seed + TARGET_ORDER_OFFSET,
-                                    reshuffle_each_iteration=True).repeat().batch(batch_size, drop_remainder=True)
+        sources = _in_epoch_order(source_ds, seed, epoch).batch(batch_size, drop_remainder=True)
+        targets = _in_epoch_order(target_ds, seed, epoch, offset=TARGET_ORDER_OFFSET, reshuffle=True)
+        targets = targets.repeat().batch(batch_size, drop_remainder=True)
         return tf.data.Dataset.zip(sources, targets.take(steps)).map(lambda pair, images: (pair[0], pair[1], images))
 
-    epochs_ds = tf.data.Dataset.range(first_epoch, first_epoch + epochs).flat_map(one_epoch)
-    return epochs_ds.apply(tf.data.experimental.assert_cardinality(epochs * steps)).prefetch(tf.data.AUTOTUNE), steps
+    return _epochs(one_epoch, first_epoch, epochs, steps), steps
 
 
 def _train_domains(recipe, out, first_epoch, state, devices, *, verbose, download, callbacks, strategy):
@@ -431,6 +460,8 @@ def _train_domains(recipe, out, first_epoch, state, devices, *, verbose, downloa
     if source_shape[2] != target_shape[2] and {source_shape[2], target_shape[2]} != {1, 3}:
         raise KerasGenError(f"the source {source} has {source_shape[2]} channels and the target {target} "
                             f"{target_shape[2]}: only grey and RGB convert into each other")
+    # One step per call of the train function (no steps_per_execution): DANN's schedule
+    # (`DANNSchedule`) sets lambda and the learning rate before every step, from a callback.
     with devices.scope():
         model = build_model(recipe, target_shape)
     staged = callable(getattr(model, "set_stage", None))  # ADDA: stage 1, then stage 2
@@ -521,6 +552,7 @@ def _train_domains(recipe, out, first_epoch, state, devices, *, verbose, downloa
             "config": model.get_config(),
             "precision": model.precision,
             "jit_compile": bool(model.jit_compile),
+            "steps_per_execution": int(model.steps_per_execution),
             "cpu": describe_cpu(),
             "strategy": {"name": strategy, "replicas": int(devices.num_replicas_in_sync)},
             "train_seconds": round(train_seconds, 1),

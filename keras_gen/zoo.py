@@ -330,8 +330,6 @@ def _evaluated_figures(model, entry_recipe) -> tuple[dict, dict]:
     from keras_gen import metrics
     from keras_gen.hardware import describe_machine
 
-    from keras_gen.models.autoregressive import AutoregressiveModel
-
     data = entry_recipe.data[0]
     network = None  # where no shipped network reads the data, or the model does not sample
     if model.offers("sample"):
@@ -341,9 +339,7 @@ def _evaluated_figures(model, entry_recipe) -> tuple[dict, dict]:
             pass
     # An autoregressive model without a cached sampler draws 1,000 samples in the better part
     # of an hour on 2 cores: its card keeps the likelihood figures.
-    slow = isinstance(model, AutoregressiveModel) and \
-        type(model).cached_sampler is AutoregressiveModel.cached_sampler
-    samples = network is not None and not slow
+    samples = network is not None and model.samples_fast
     start = time.perf_counter()
     if not samples and not model.offers("log_prob"):
         return {}, None

@@ -3,6 +3,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # precision="auto" means float32 in the tests, whatever CPU runs them (figures stay comparable).
 os.environ.setdefault("KERAS_GEN_AUTO_PRECISION", "float32")
+# ... and XLA off by default whatever the CPU (its own tests set it).
+os.environ.setdefault("KERAS_GEN_AUTO_JIT", "0")
 
 import json
 import subprocess

@@ -96,6 +96,22 @@ def test_sample_images_are_on_the_steps_of_the_epoch_scalars(tmp_path):
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png", "epoch_003.png"]
 
 
+def test_a_model_that_samples_slowly_draws_its_grid_after_the_last_epoch_only(tmp_path):
+    """Training gives `SampleGrid(last_only=True)` to models without fast sampling (an
+    autoregressive model without a cached sampler: one network pass per sub-pixel)."""
+    from keras_gen import training
+    from keras_gen.models.pixelcnn import PixelCNN
+    from keras_gen.models.pixelcnnpp import PixelCNNPlusPlus
+    from keras_gen.recipe import Recipe
+
+    assert PixelCNN(image_shape=(8, 8, 1), filters=4, num_layers=1).samples_fast
+    assert not PixelCNNPlusPlus(image_shape=(8, 8, 1), filters=4, num_mixtures=2).samples_fast
+    assert DCGAN(image_shape=(8, 8, 1), latent_dim=4, generator_widths=(8,), discriminator_widths=(8,)).samples_fast
+    recipe = Recipe("pixelcnn++", data="digits", epochs=3, batch_size=512, hparams={"filters": 4, "num_mixtures": 2})
+    training.train(recipe, tmp_path / "run", grid_size=4, verbose=0)
+    assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir()) == ["epoch_003.png"]
+
+
 def test_atomic_checkpoints_hold_what_a_resumed_run_needs(tmp_path):
     """Each epoch_NNN.keras gets an epoch_NNN.json: the epoch, every noise generator's state,
     the history so far and the best epoch; the best epoch's model is copied to best.keras."""

@@ -111,7 +111,7 @@ def test_train_a_pixelcnn_run_reports_test_bits_per_dim(tmp_path):
     result = run_cli("train", "pixelcnn", "--data", "digits", "--epochs", "1", "--out", run, "--verbose")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines()[0].startswith(
-        "training pixelcnn on digits: 1 epoch, batch 64, seed 0, precision auto -> float32, XLA off; CPU ")
+        "training pixelcnn on digits: 1 epoch, batch 64, seed 0, precision auto -> float32, XLA auto -> off; CPU ")
     assert "bits_per_dim" in result.stdout.splitlines()[1]  # epoch 1/1 - ... - bits_per_dim ...
     info = json.loads((run / "run.json").read_text())
     assert 0.0 < info["test"]["bits_per_dim"] < 8.0

@@ -162,3 +162,35 @@ def test_keras_steps_per_execution_that_divides_the_epoch_keeps_epochs_apart():
     assert batches_per_epoch(hardware.steps_per_execution_for(6, 4)) == [6, 6, 6]  # 3 per call
     with pytest.warns(UserWarning, match="ran out of data"):  # the last epoch comes up short
         assert batches_per_epoch(4)[0] == 8  # 2 calls of 4: epoch 1 takes 2 of epoch 2's batches
+
+
+def test_xla_is_chosen_per_cpu_where_compile_is_not_told_and_not_remembered(monkeypatch):
+    """`compile()` without `jit_compile` takes `auto_jit_compile()` on the CPU it runs on; the
+    choice is not written into the compile config, so a model saved on one CPU and loaded on
+    another decides there. A `jit_compile` given is kept and remembered."""
+    from keras_gen.models import DCGAN
+
+    def compiled(**kwargs):
+        model = DCGAN(image_shape=(8, 8, 1), latent_dim=4, generator_widths=(8,), discriminator_widths=(8,))
+        model.compile(**kwargs)
+        return model
+
+    for forced, expected in (("1", True), ("0", False)):
+        monkeypatch.setenv(hardware.AUTO_JIT_ENV, forced)
+        model = compiled()
+        assert model.jit_compile is expected and "jit_compile" not in model._compile_kwargs
+        explicit = compiled(jit_compile=not expected)
+        assert explicit.jit_compile is (not expected) and explicit._compile_kwargs["jit_compile"] is (not expected)
+
+
+def test_the_cli_xla_flags_set_the_recipe_and_the_settings_line_says_auto(monkeypatch):
+    from keras_gen import cli
+
+    parser = cli.build_parser()
+    for flags, expected in (([], None), (["--xla"], True), (["--no-xla"], False)):
+        args = parser.parse_args(["train", "dcgan", *flags])
+        recipe = cli.recipe_from_args(args)
+        assert recipe.compile.get("jit_compile") == expected
+    monkeypatch.setenv(hardware.AUTO_JIT_ENV, "1")
+    assert "XLA auto -> on;" in cli._train_settings(cli.recipe_from_args(parser.parse_args(["train", "dcgan"])).resolved())
+    assert "XLA off;" in cli._train_settings(cli.recipe_from_args(parser.parse_args(["train", "dcgan", "--no-xla"])).resolved())

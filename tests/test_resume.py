@@ -101,7 +101,12 @@ def test_sigint_stops_with_one_line_and_a_usable_checkpoint(tmp_path):
     assert sorted(p.name for p in (run / "samples").iterdir()) == [f"epoch_00{i}.png" for i in (1, 2, 3)]
 
 
-def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+@pytest.mark.parametrize("steps_per_execution, where", [
+    (1, "step 4 of 22"),  # one step per call: the very step
+    (None, "steps 1-11 of 22"),  # the run's default, 11 steps per call: the group it went bad in
+])
+def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch,
+                                                                               steps_per_execution, where):
     import dataclasses
 
     import keras
@@ -110,8 +115,8 @@ def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(
     build = training.build_model
     bad_step = 22 + 4  # epoch 2, step 4 (22 steps an epoch)
 
-    def nan_later(recipe, image_shape):  # the generator loss turns NaN at one step
-        model = build(recipe, image_shape)
+    def nan_later(recipe, image_shape, steps_per_epoch=None):  # the generator loss turns NaN at one step
+        model = build(recipe, image_shape, steps_per_epoch)
         pair, optimizer = model.loss_pair, model.g_optimizer
 
         def generator_loss(logits):
@@ -122,19 +127,21 @@ def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(
         return model
 
     monkeypatch.setattr(training, "build_model", nan_later)
-    recipe = Recipe("dcgan", data="digits", epochs=3, batch_size=64, hparams=TINY_GAN)
+    compile_args = {} if steps_per_execution is None else {"steps_per_execution": steps_per_execution}
+    recipe = Recipe("dcgan", data="digits", epochs=3, batch_size=64, hparams=TINY_GAN, compile=compile_args)
     run = tmp_path / "run"
-    with pytest.raises(resume.NonFiniteLoss, match=r"the loss is nan at epoch 2, step 4 of 22: training stopped; "
+    with pytest.raises(resume.NonFiniteLoss, match=rf"the loss is nan at epoch 2, {where}: training stopped; "
                        r"model.keras is epoch 1, the last good checkpoint") as caught:
         training.train(recipe, run, grid_size=4, verbose=0)
-    assert "\n" not in str(caught.value) and (caught.value.epoch, caught.value.step) == (2, 4)
+    last = 4 if steps_per_execution == 1 else 11
+    assert "\n" not in str(caught.value) and (caught.value.epoch, caught.value.step) == (2, last)
     kept = keras.models.load_model(run / "model.keras")
     good = keras.models.load_model(run / "checkpoints" / "epoch_001.keras")
     for a, b in zip(kept.get_weights(), good.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert all(np.isfinite(w).all() for w in kept.get_weights())
     saved = json.loads((run / "run.json").read_text())
-    assert saved["kept_epoch"] == 1 and "epoch 2, step 4" in saved["stopped"] and len(saved["history"]["loss"]) == 1
+    assert saved["kept_epoch"] == 1 and f"epoch 2, {where}" in saved["stopped"] and len(saved["history"]["loss"]) == 1
     assert not (run / "samples" / "epoch_002.png").exists()
 
 

@@ -155,6 +155,10 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         return self._step_metrics(-self._image_log_prob(images, self._training_labels(labels)))
 
     # -- sampling and completion --------------------------------------------------------------------
+    @property
+    def samples_fast(self) -> bool:
+        return type(self).cached_sampler is not AutoregressiveModel.cached_sampler
+
     def cached_sampler(self, labels=None):
         """The network evaluated a pixel at a time from cached activations
         (`keras_gen.networks.cached.RasterSampler`, given the labels `[n]` of a conditional

@@ -24,12 +24,6 @@ from keras_gen.recipe import PRECISIONS
 from keras_gen.seeds import MAX_SAMPLES, MAX_SEED, check_count, check_seed, whole_number  # noqa: F401 (re-exported)
 
 
-# XLA is off by default: on the 2-core AVX-512 CPUs we measure on it was slower than
-# TensorFlow's oneDNN kernels for DCGAN (float32 0.78x and 0.95x, bfloat16 0.68x and 0.55x
-# in two runs of bench/dcgan_throughput.py, 2026-11-25) and PixelCNN training (0.83x).
-# `compile(jit_compile=True)` turns it on.
-DEFAULT_JIT_COMPILE = False
-
 # The Keras compile arguments every keras-gen model accepts as they are.
 KERAS_COMPILE_ARGS = ("jit_compile", "run_eagerly", "steps_per_execution")
 
@@ -184,6 +178,13 @@ class GenerativeModel(keras.Model):
             return type(self).test_step is not keras.Model.test_step
         return callable(getattr(type(self), capability, None))
 
+    @property
+    def samples_fast(self) -> bool:
+        """Whether a batch of samples costs about one pass of the network (GANs, autoregressive
+        models with a cached sampler) rather than one pass per sub-pixel: training draws a
+        sample grid every epoch only then, and zoo cards score samples only then."""
+        return True
+
     # -- images in -----------------------------------------------------------------------
     def check_images(self, images, max_batch=None):
         """Validate a batch of uint8 images `[B, H, W, C]` of this model's shape, B >= 1.
@@ -330,9 +331,11 @@ class GenerativeModel(keras.Model):
                 f"{type(self).__name__}.compile() got unknown argument(s) {', '.join(unknown)}; "
                 f"it takes {', '.join(own + list(KERAS_COMPILE_ARGS))}"
             )
-        keras_args.setdefault("jit_compile", DEFAULT_JIT_COMPILE)
-        super().compile(optimizer=optimizer, **keras_args)
+        # What the user chose is remembered (a loaded model compiles the same); XLA, when not
+        # chosen, is decided on the CPU the model compiles on: on only where it was measured
+        # faster (`keras_gen.hardware.auto_jit_compile`: AVX2-only CPUs).
         self._compile_kwargs = {**remember, **keras_args}
+        super().compile(optimizer=optimizer, **{"jit_compile": hardware.auto_jit_compile(), **keras_args})
 
     def get_compile_config(self):
         if self._compile_kwargs is None:
