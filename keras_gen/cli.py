@@ -343,7 +343,17 @@ def cmd_train(args):
         print(f"kept epoch {info['best']['epoch']}, the best by held-out {monitor.removeprefix('val_')} ({value:.4g})")
     if info["test"]:
         print(_figure_table({"held-out test split": info["test"]}))
-    print(f"run folder: {out} (run.json, model.keras, samples/, logs/, checkpoints/)")
+    print(run_folder_line(out, info))
+
+
+def run_folder_line(out, info) -> str:
+    """`run folder: OUT (run.json, model.keras, ...)`: what the run wrote, ADDA's stage models
+    and the sample grids only where there are some."""
+    from pathlib import Path
+
+    held = ["run.json", "model.keras", *(f"stage{s['stage']}.keras" for s in info.get("stages") or ()),
+            *(["samples/"] if (Path(out) / "samples").is_dir() else []), "logs/", "checkpoints/"]
+    return f"run folder: {out} ({', '.join(held)})"
 
 
 def _train_settings(recipe) -> str:

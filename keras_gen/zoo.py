@@ -98,8 +98,18 @@ def check_sha256(path: Path, expected, what: str) -> None:
         )
 
 
-def load(name: str, zoo_dir=None, compile=True):
-    """The zoo entry `name` as a ready keras-gen model (compiled as its recipe says), offline."""
+def load(name: str, zoo_dir=None, compile=True, precision=None):
+    """The zoo entry `name` as a ready keras-gen model (compiled as its recipe says), offline.
+
+    `precision` None builds it in the precision it was trained and scored in (its recipe's);
+    "auto", "float32" or "mixed_bfloat16" choose another (the weights are float32 either way),
+    e.g. "auto" for an entry trained in mixed_bfloat16 on a CPU without native bfloat16, which
+    would otherwise run emulated (and warn). The card's figures hold for its own precision;
+    another gives them up to rounding."""
+    from keras_gen.recipe import PRECISIONS
+
+    if precision is not None and precision not in PRECISIONS:
+        raise KerasGenError(f"precision must be None (the entry's) or one of {', '.join(PRECISIONS)}, got {precision!r}")
     folder = entry_dir(name, zoo_dir)
     entry_recipe = recipe(name, zoo_dir)
     metadata = _read_json(folder / "metadata.json", f"metadata of zoo entry {name!r}")
@@ -109,6 +119,8 @@ def load(name: str, zoo_dir=None, compile=True):
         raise KerasGenError(f"zoo entry {name!r} has no weights ({weights}); rebuild it with `keras-gen zoo build {name}`")
     if not isinstance(metadata, dict) or not isinstance(config, dict):
         raise KerasGenError(f"zoo entry {name!r}: metadata.json and config.json must be JSON objects")
+    if precision is not None:
+        config = {**config, "precision": precision}
     check_sha256(weights, metadata.get("weights_sha256"), f"zoo entry {name!r}")
     try:
         model = registry.model_class(entry_recipe.model).from_config(config)

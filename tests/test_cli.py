@@ -175,3 +175,14 @@ def test_pictures_never_overwrite_what_is_not_a_png(tmp_path):
     result = run_cli("sample", "cgan-mnist5k", "--n", "20", "--out", tmp_path / "grid.jpg")
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "grid.jpg").read_bytes().startswith(b"\xff\xd8\xff")  # a JPEG, as the name says
+
+
+def test_the_closing_line_names_what_the_run_folder_holds(tmp_path):
+    from keras_gen.cli import run_folder_line
+
+    (tmp_path / "gan" / "samples").mkdir(parents=True)
+    assert run_folder_line(tmp_path / "gan", {"stages": None}) == (
+        f"run folder: {tmp_path / 'gan'} (run.json, model.keras, samples/, logs/, checkpoints/)")
+    adda = {"stages": [{"stage": 1, "epochs": 2, "model": "stage1.keras"}, {"stage": 2, "epochs": 3, "model": "stage2.keras"}]}
+    assert run_folder_line(tmp_path / "adda", adda) == (
+        f"run folder: {tmp_path / 'adda'} (run.json, model.keras, stage1.keras, stage2.keras, logs/, checkpoints/)")

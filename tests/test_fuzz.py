@@ -308,7 +308,11 @@ def test_cli_bad_input_end_to_end_has_no_traceback(files, tmp_path, argv, messag
 # -- Python API arguments --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def models():
-    built = {"dcgan": tiny_dcgan(), "cgan": tiny_cgan(), "pixelcnn": tiny_pixelcnn()}
+    from keras_gen.models.domain_adaptation import SourceOnly
+
+    # A domain classifier on 8x8 RGB target images (grey source images are converted).
+    classifier = SourceOnly(image_shape=(8, 8, 3), num_classes=3, filters=(4,), classifier_widths=(8,))
+    built = {"dcgan": tiny_dcgan(), "cgan": tiny_cgan(), "pixelcnn": tiny_pixelcnn(), "source-only": classifier}
     for model in built.values():
         model.compile()
     return built
@@ -323,6 +327,7 @@ def _tf():
 Z = np.zeros((2, 8), np.float32)
 NAN_Z = np.where(np.eye(2, 8) > 0, np.nan, 0.0).astype(np.float32)  # 2 of 16 values
 IMAGES = np.zeros((2, 4, 4, 1), np.uint8)
+RGB = np.zeros((2, 8, 8, 3), np.uint8)
 SEEDS_OUT_OF_RANGE = [-1, MAX_SEED + 1, 2**32 + 3, 2**63, -(2**31)]
 
 API_CASES = {
@@ -427,6 +432,18 @@ API_CASES = {
                                                     verbose=0), r"0\.\.2"),
     "cgan fit float labels": ("cgan", lambda m: m.fit(np.zeros((4, 8, 8, 1), np.uint8), np.zeros(4), verbose=0),
                               "integers"),
+    # domain classifiers: classify and labelled training data
+    "source-only classify float": ("source-only", lambda m: m.classify(RGB.astype(np.float32)), "uint8"),
+    "source-only classify shape": ("source-only", lambda m: m.classify(np.zeros((2, 9, 8, 3), np.uint8)),
+                                   r"\[batch, 8, 8, 3\]"),
+    "source-only classify 2 channels": ("source-only", lambda m: m.classify(np.zeros((2, 8, 8, 2), np.uint8)),
+                                        r"\[batch, 8, 8, 3\]"),
+    "source-only classify batch 0": ("source-only", lambda m: m.classify(RGB[:0]), "at least one"),
+    "source-only classify unbatched": ("source-only", lambda m: m.classify(RGB[0]), r"\[batch, 8, 8, 3\]"),
+    "source-only fit no labels": ("source-only", lambda m: m.fit(RGB, verbose=0), "give the labels too"),
+    "source-only fit bad labels": ("source-only", lambda m: m.fit(RGB, np.array([0, 3]), verbose=0), r"0\.\.2"),
+    "source-only fit float images": ("source-only", lambda m: m.fit(RGB.astype(np.float32), np.array([0, 1]),
+                                                                    verbose=0), "uint8"),
 }
 
 
@@ -564,6 +581,17 @@ SIGNATURE_CASES = {
     "pixelcnn images batch 0": ("pixelcnn", "log_prob", {"images": IMAGES[:0]}, "1 to"),
     "pixelcnn images huge": ("pixelcnn", "log_prob", {"images": np.zeros((TOO_MANY, 4, 4, 1), np.uint8)},
                              f"1 to {MAX_SAMPLES}"),
+    # domain classifiers: images
+    "source-only images shape": ("source-only", "classify", {"images": np.zeros((2, 9, 8, 3), np.uint8)},
+                                 r"expected shape \[\?,8,8,3\]"),
+    "source-only images grey": ("source-only", "classify", {"images": np.zeros((2, 8, 8, 1), np.uint8)},
+                                r"expected shape \[\?,8,8,3\]"),
+    "source-only images unbatched": ("source-only", "serving_default", {"images": RGB[0]},
+                                     r"expected shape \[\?,8,8,3\]"),
+    "source-only images float": ("source-only", "classify", {"images": RGB.astype(np.float32)}, "uint8"),
+    "source-only images batch 0": ("source-only", "classify", {"images": RGB[:0]}, "1 to"),
+    "source-only images huge": ("source-only", "classify", {"images": np.zeros((TOO_MANY, 8, 8, 3), np.uint8)},
+                                f"1 to {MAX_SAMPLES}"),
 }
 
 
@@ -582,3 +610,4 @@ def test_exported_signatures_still_answer_good_inputs(signatures):
     assert signatures["dcgan"]["sample"](batch_size=tf.constant(3), seed=tf.constant(MAX_SEED))["images"].shape[0] == 3
     assert signatures["cgan"]["sample"](labels=tf.constant([0, 2]), seed=tf.constant(0))["images"].shape[0] == 2
     assert signatures["pixelcnn"]["log_prob"](images=tf.constant(IMAGES))["log_prob"].shape == (2,)
+    assert signatures["source-only"]["classify"](images=tf.constant(RGB))["probabilities"].shape == (2, 3)
