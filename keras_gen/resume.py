@@ -191,7 +191,36 @@ def prepare(run_dir, recipe=None):
         m = re.match(r"^epoch_(\d+)\.png$", path.name)
         if m and int(m.group(1)) > epoch:
             path.unlink(missing_ok=True)
+    prune_tensorboard(run_dir / "logs", epoch)
     return saved, epoch, (read_state(folder, epoch) if epoch else None)
+
+
+def prune_tensorboard(log_dir, first_epoch):
+    """Drop from the TensorBoard event files under `log_dir` every summary of an epoch the
+    resumed run trains again (step >= `first_epoch`: Keras' TensorBoard callback and
+    `SampleGrid` log epoch e at step e - 1) and a record torn by the kill, so that each epoch
+    shows once in TensorBoard, as in the uninterrupted run. A file is rewritten under a
+    temporary name and renamed; files with nothing to drop are left alone."""
+    log_dir = Path(log_dir)
+    paths = sorted(log_dir.rglob("events.out.tfevents.*")) if log_dir.is_dir() else []
+    if not paths:
+        return
+    import tensorflow as tf
+
+    for path in paths:
+        records, torn = [], False
+        try:
+            for raw in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
+                records.append(raw)
+        except tf.errors.DataLossError:  # the last record was being written when the process died
+            torn = True
+        keep = [raw for raw in records
+                if not ((event := tf.compat.v1.Event.FromString(raw)).HasField("summary") and event.step >= first_epoch)]
+        if len(keep) == len(records) and not torn:
+            continue
+        with atomic_path(path) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
+            for raw in keep:
+                writer.write(raw)
 
 
 def restore(model, folder, epoch, state, quality=None, best_path=None):

@@ -60,8 +60,37 @@ def test_runs_killed_at_random_moments_resume_bit_identical(tmp_path):
         assert not resume_kill.temporaries(tmp_path / name), name
         assert resume_kill.differences(reference, resume_kill.digest(tmp_path / name)) == [], name
     assert len(reference) == 5  # the model, run.json and three sample grids were compared
+    for name in ["reference", *modes, "random"]:  # each epoch once in TensorBoard, as uninterrupted
+        assert tensorboard_steps(tmp_path / name / "logs" / "train", "epoch_loss") == [0, 1, 2], name
     saved = json.loads((tmp_path / "torn" / "run.json").read_text())
     assert len(saved["history"]["g_loss"]) == 3
+
+
+def tensorboard_steps(folder, tag):
+    """The steps of `tag`'s summaries in the event files under `folder`, in file order."""
+    import tensorflow as tf
+
+    return [event.step for path in sorted(Path(folder).glob("events.out.tfevents.*"))
+            for event in tf.compat.v1.train.summary_iterator(str(path))
+            for value in event.summary.value if value.tag == tag]
+
+
+def test_resuming_drops_the_tensorboard_summaries_of_epochs_trained_again(tmp_path):
+    import tensorflow as tf
+
+    with tf.summary.create_file_writer(str(tmp_path / "train")).as_default():
+        for step in range(4):
+            tf.summary.scalar("epoch_loss", float(step), step=step)
+    (path,) = (tmp_path / "train").glob("events.out.tfevents.*")
+    whole = path.read_bytes()
+    resume.prune_tensorboard(tmp_path, 5)  # nothing to drop: the file is left as it is
+    assert path.read_bytes() == whole
+    with open(path, "ab") as f:  # a record torn by a kill
+        f.write(whole[-30:-10])
+    resume.prune_tensorboard(tmp_path, 2)
+    assert tensorboard_steps(tmp_path / "train", "epoch_loss") == [0, 1]
+    assert list(tf.data.TFRecordDataset(str(path)).as_numpy_iterator())  # readable to the end
+    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == [path.name]  # no temporary left
 
 
 def test_sigint_stops_with_one_line_and_a_usable_checkpoint(tmp_path):
