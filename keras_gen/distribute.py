@@ -166,12 +166,11 @@ def global_mean_part(batch_mean, n):
 
 def batch_weight(n):
     """The weight of a replica's batch mean in a logged running mean (`keras.metrics.Mean`,
-    whose sums Keras adds over replicas): None with one replica (every step weighs 1); with
-    several, n_local / n_global, so that each step still weighs 1 and its value is the
-    global batch's mean, as one device logs it, also for unequal batches."""
-    if _replica_context() is None:
-        return None
-    return batch_share(n)
+    whose sums Keras adds over replicas): its number of examples n, as Keras weighs its own
+    loss tracker. The running mean is then the mean over every example seen: exact over a
+    held-out split whose last batch is smaller (`evaluate`'s test bits/dim), and with several
+    replicas the global batch's mean, as one device logs it, also for unequal batches."""
+    return tf.cast(n, tf.float32)
 
 
 def replica_part(term):

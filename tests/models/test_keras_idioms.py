@@ -170,3 +170,27 @@ def test_predict_maps_latents_to_images_for_plain_and_conditional_gans():
     labels = np.array([0, 1, 2, 1, 0])
     np.testing.assert_allclose(cgan.predict([z, labels], batch_size=2, verbose=0),
                                keras.ops.convert_to_numpy(cgan.generate(z, labels)), atol=1e-6)
+
+
+def test_evaluate_on_a_split_with_a_smaller_last_batch_gives_the_mean_over_its_examples():
+    """Batches of 9 and 1: each batch's mean weighs by its examples (as Keras weighs its own
+    loss), so `evaluate` gives the exact mean NLL of the 10 images and the exact accuracy of a
+    classifier, not a mean of batch means."""
+    from keras_gen.models.domain_adaptation import SourceOnly
+
+    images, labels = data.load_arrays("digits", "test")
+    x, y = images[:10], labels[:10].astype("int32")
+    model = tiny_pixelcnn()
+    model.compile()
+    nll = -keras.ops.convert_to_numpy(model.log_prob(x))
+    order = np.argsort(np.abs(nll - nll.mean()))  # the image farthest from the mean NLL last, alone in its batch
+    x, y, nll = x[order], y[order], nll[order]
+    figures = model.evaluate(x, batch_size=9, verbose=0, return_dict=True)
+    assert figures["nll"] == pytest.approx(float(np.mean(nll)), abs=1e-3)
+    assert abs((nll[:9].mean() + nll[9]) / 2 - nll.mean()) > 0.05  # what a mean of batch means would give
+
+    classifier = SourceOnly(image_shape=(8, 8, 1), filters=(4,), classifier_widths=(8,))
+    classifier.compile()
+    predicted = keras.ops.convert_to_numpy(classifier.classify(x)[1])
+    accuracy = classifier.evaluate(x, y, batch_size=9, verbose=0, return_dict=True)["accuracy"]
+    assert accuracy == pytest.approx(float(np.mean(predicted == y)), abs=1e-6)
