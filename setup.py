@@ -67,7 +67,8 @@ setup(
         # KID keeps its many small matrix products on one thread (5x faster on 2 busy cores).
         "threadpoolctl>=3",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    # pytest-xdist: the README's test command runs the suite in 2 processes (`-n 2`).
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3"]},
     entry_points={"console_scripts": ["keras-gen=keras_gen.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -10,12 +10,12 @@ from conftest import run_python
 
 from keras_gen import data, zoo
 from keras_gen.errors import KerasGenError
-from keras_gen.images import make_grid, to_uint8
+from keras_gen.images import to_uint8
 from keras_gen.models import DCGAN, PixelCNN
 
 
 GAN_ENTRIES = ["biggan-mnist5k", "cgan-mnist5k", "dcgan-mnist5k", "gan-mnist5k", "wgan-gp-mnist5k"]
-LIKELIHOOD_ENTRIES = ["gated-pixelcnn-mnist5k", "pixelcnn-mnist5k"]
+LIKELIHOOD_ENTRIES = ["gated-pixelcnn-mnist5k", "pixelcnn-mnist5k", "pixelcnnpp-mnist5k", "pixelrnn-mnist5k"]
 
 
 def test_list():
@@ -64,12 +64,19 @@ def test_conditional_entries_draw_one_row_per_class():
         assert (height - 2) // 30 == 10 and (width - 2) // 30 == 6  # 10 classes x 6 samples of 28 px
 
 
-def test_pixelcnn_entry_reproduces_its_test_bits_per_dim():
-    model = zoo.load("pixelcnn-mnist5k")
-    assert isinstance(model, PixelCNN)
-    metadata = json.loads((zoo.entry_dir("pixelcnn-mnist5k") / "metadata.json").read_text())
-    x_test, _ = data.load_arrays("mnist5k", "test")
-    nll = -np.mean(np.concatenate([keras.ops.convert_to_numpy(model.log_prob(b)) for b in np.split(x_test, 10)]))
+@pytest.mark.parametrize("name", LIKELIHOOD_ENTRIES)
+def test_likelihood_entries_reproduce_their_test_bits_per_dim(name):
+    from keras_gen.models.autoregressive import AutoregressiveModel
+
+    model = zoo.load(name)
+    assert isinstance(model, AutoregressiveModel)
+    if name == "pixelcnn-mnist5k":
+        assert isinstance(model, PixelCNN)
+    metadata = json.loads((zoo.entry_dir(name) / "metadata.json").read_text())
+    x_test, y_test = data.load_arrays("mnist5k", "test")
+    labels = np.split(y_test, 10) if model.conditional else [None] * 10
+    nll = -np.mean(np.concatenate([keras.ops.convert_to_numpy(model.log_prob(b, *([y] if y is not None else [])))
+                                   for b, y in zip(np.split(x_test, 10), labels)]))
     bits = nll / (28 * 28 * np.log(2))
     assert bits == pytest.approx(metadata["figures"]["test bits_per_dim"], abs=2e-3)
     assert bits < 2.0  # far below the 8 bits of a uniform model
@@ -266,3 +273,18 @@ def test_build_from_a_finished_run_of_the_recipe_takes_its_model(tmp_path):
         zoo.build("other", zoo_dir=zoo_dir, from_run=tmp_path / "run")
     with pytest.raises(KerasGenError, match="not a finished keras-gen run"):
         zoo.build("other", zoo_dir=zoo_dir, from_run=tmp_path)
+
+
+def test_an_entry_loads_in_another_precision_on_request():
+    """`precision=` rebuilds an entry in another policy with the same float32 weights: its
+    log-likelihoods agree up to bfloat16 rounding; None keeps the entry's own."""
+    x_test, _ = data.load_arrays("mnist5k", "test")
+    own = zoo.load("pixelcnn-mnist5k")
+    other = zoo.load("pixelcnn-mnist5k", precision="mixed_bfloat16")
+    assert own.precision == "float32" and other.precision == "mixed_bfloat16"
+    for a, b in zip(own.get_weights(), other.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    a, b = (keras.ops.convert_to_numpy(m.log_prob(x_test[:50])) for m in (own, other))
+    np.testing.assert_allclose(b, a, rtol=0.02)
+    with pytest.raises(KerasGenError, match="precision must be None"):
+        zoo.load("pixelcnn-mnist5k", precision="float16")
