@@ -325,8 +325,10 @@ def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, cal
     # Models and their optimizers are built (eagerly) in the strategy's scope: their
     # variables are mirrored, and Keras 3.14-3.15.1 cannot trace a custom train_step with an
     # optimizer built later (keras issue 23085).
+    # Several steps per call on one device only: under tf.distribute, Keras 3.15.1's
+    # multi-step loop fails to trace a keras-gen step (a captured placeholder in `has_next`).
     with devices.scope():
-        model = build_model(recipe, tuple(int(d) for d in shape), steps_per_epoch=steps)
+        model = build_model(recipe, tuple(int(d) for d in shape), steps_per_epoch=steps if strategy is None else None)
     test_ds = (
         make_dataset(data_name, "test", recipe.batch_size, recipe.seed, recipe.image_size, shuffle=False,
                      download=download)
