@@ -301,7 +301,6 @@ def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, cal
     from keras_gen import resume as resume_lib
     from keras_gen.callbacks import (AtomicCheckpoint, EpochLine, QualityCheckpoint, SampleGrid, StopOnNonFinite,
                                      StopOnRequest)
-    from keras_gen.hardware import describe_cpu
 
     # First: a strategy sets up its devices before TensorFlow runs anything.
     devices = distribute.strategy(strategy)
@@ -379,12 +378,7 @@ def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, cal
         with atomic_path(out / "model.keras", suffix=".keras") as tmp:
             model.save(tmp)
         info = {
-            "recipe": recipe.to_dict(),
-            "config": model.get_config(),
-            "precision": model.precision,  # what the recipe's precision ("auto") became on this CPU
-            "jit_compile": bool(model.jit_compile),
-            "steps_per_execution": int(model.steps_per_execution),
-            "cpu": describe_cpu(),
+            **_run_facts(recipe, model),
             "strategy": {"name": strategy, "replicas": int(devices.num_replicas_in_sync)},
             "train_seconds": round(train_seconds, 1),
             # Every epoch's logs, from the first epoch of the run (also when it was resumed).
@@ -450,7 +444,6 @@ def _train_domains(recipe, out, first_epoch, state, devices, *, verbose, downloa
     from keras_gen import data
     from keras_gen import resume as resume_lib
     from keras_gen.callbacks import AtomicCheckpoint, EpochLine, StopOnNonFinite, StopOnRequest
-    from keras_gen.hardware import describe_cpu
 
     source, target = recipe.data
     source_shape = data.image_shape(source, recipe.image_size)
@@ -550,12 +543,7 @@ def _train_domains(recipe, out, first_epoch, state, devices, *, verbose, downloa
         with atomic_path(out / "model.keras", suffix=".keras") as tmp:
             model.save(tmp)
         info = {
-            "recipe": recipe.to_dict(),
-            "config": model.get_config(),
-            "precision": model.precision,
-            "jit_compile": bool(model.jit_compile),
-            "steps_per_execution": int(model.steps_per_execution),
-            "cpu": describe_cpu(),
+            **_run_facts(recipe, model),
             "strategy": {"name": strategy, "replicas": int(devices.num_replicas_in_sync)},
             "train_seconds": round(train_seconds, 1),
             "history": checkpoint.history,
@@ -572,11 +560,25 @@ def _train_domains(recipe, out, first_epoch, state, devices, *, verbose, downloa
     return model, info
 
 
+def _run_facts(recipe, model) -> dict:
+    """What every run.json says first: the recipe, the model's config, and how it ran on this
+    CPU (the precision "auto" became, XLA, training steps per call, the CPU)."""
+    from keras_gen.hardware import describe_cpu
+
+    return {
+        "recipe": recipe.to_dict(),
+        "config": model.get_config(),
+        "precision": model.precision,
+        "jit_compile": bool(model.jit_compile),
+        "steps_per_execution": int(model.steps_per_execution),
+        "cpu": describe_cpu(),
+    }
+
+
 def _keep_last_good(exc, recipe, out, model, checkpoint):
     """After a non-finite loss: the newest complete checkpoint becomes model.keras and run.json
     says where training stopped; the error to raise (a `NonFiniteLoss`)."""
     from keras_gen import resume as resume_lib
-    from keras_gen.hardware import describe_cpu
 
     done = resume_lib.complete_checkpoints(checkpoint.out_dir)
     if not done:
@@ -588,11 +590,7 @@ def _keep_last_good(exc, recipe, out, model, checkpoint):
     stopped = f"{exc}: training stopped; model.keras is epoch {good}, the last good checkpoint"
     quality_state = state.get("quality")
     write_json(out / "run.json", {
-        "recipe": recipe.to_dict(),
-        "config": model.get_config(),
-        "precision": model.precision,
-        "jit_compile": bool(model.jit_compile),
-        "cpu": describe_cpu(),
+        **_run_facts(recipe, model),
         "train_seconds": round(checkpoint.train_seconds(), 1),
         "history": state.get("history", {}),
         "test": None,
