@@ -9,12 +9,13 @@ For k labelled images per class (k = 5, 10, 50) of the mnist5k train split, draw
 - **real + cgan**: the registry's `cgan` (conditional batch norm, projection discriminator,
   hinge loss; `zoo/cgan-mnist5k`'s settings) trained on the same 10k labelled images only (no
   unlabelled ones) for `--gan-steps` steps, then the same classifier for the same number of
-  steps on batches of half real images (the same draws) and half generated ones,
-  `--per-class` per class from `sample(labels=k)`.
+  steps on batches of 32 real images (the real-only arm's stream of draws, at half its rate)
+  and 32 generated ones, `--per-class` per class from `sample(labels=k)`.
 
 Each is scored on the 1,000-image mnist5k test split (never seen in training); the table gives
-mean ± std over the seeds and the difference. The classifier's initial weights and its real
-batches are the same in both arms of a seed, so the difference is the generated images'.
+mean ± std over the seeds and the difference. Within a seed both arms start from the same
+classifier weights and draw real images in the same order, so the difference is what the
+generated images do (the mixed arm sees half as many real draws in its steps).
 
     python bench/gan_augmentation.py                          # k = 5, 10, 50; seeds 0, 1, 2
     python bench/gan_augmentation.py --k 10 --seeds 0 --gan-steps 300   # a quick look
@@ -91,7 +92,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--k", nargs="+", type=int, default=[5, 10, 50], help="labelled images per class")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--gan-steps", type=int, default=1500)
+    p.add_argument("--gan-steps", type=int, default=1000)
     p.add_argument("--classifier-steps", type=int, default=400)
     p.add_argument("--per-class", type=int, default=200, help="generated images per class")
     p.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
