@@ -1,20 +1,20 @@
-"""Sampling time of PixelCNN and Gated PixelCNN, cached sampler against naive sampler.
+"""Sampling time of PixelCNN, Gated PixelCNN and PixelRNN, cached sampler against naive sampler.
 
 The cached sampler (the network a pixel at a time from cached activations, Ramachandran et
 al. 2017) is what `sample` runs; the naive one runs the network once per sub-pixel, on the
 rows that pixel can see.
 
-Models: `pixelcnn` is the zoo entry pixelcnn-mnist5k (its recipe's size, trained weights);
-`gated-pixelcnn` is GatedPixelCNN at its default size (28x28x1, 64 filters, 12 + 1 layers,
-seeded initial weights: the time does not depend on them). Both in float32 unless
-`--precision` says otherwise. Each sampler is traced and run once before timing (excluded);
+Models: `pixelcnn` and `pixelrnn` are the zoo entries pixelcnn-mnist5k and pixelrnn-mnist5k
+(their recipes' sizes, trained weights); `gated-pixelcnn` is GatedPixelCNN at its default size
+(28x28x1, 64 filters, 12 + 1 layers, seeded initial weights: the time does not depend on
+them). All in float32 unless `--precision` says otherwise. Each sampler is traced and run once before timing (excluded);
 then each round times every (model, batch) cell, naive then cached, with the round's seed,
 and a cell's figure is the median of its rounds (wall time; the cached sampler's CPU time
 too, which other processes on the machine disturb less). A naive run that takes more than
 `--naive-budget` seconds is not repeated (the cell says "1 run"). `identical` says whether the
 two samplers drew the same images in every round that ran both.
 
-    python bench/ar_sampling.py [--models pixelcnn gated-pixelcnn] [--batches 1 16 64] [--rounds 3]
+    python bench/ar_sampling.py [--models pixelcnn gated-pixelcnn pixelrnn] [--batches 1 16 64] [--rounds 3]
 """
 import argparse
 import os
@@ -29,16 +29,11 @@ TARGET_SECONDS = 1.0  # the issue's goal: 64 samples of 28x28 in under a second
 def load(name, precision):
     import keras
 
-    from keras_gen.models import GatedPixelCNN, PixelCNN
+    from keras_gen import zoo
+    from keras_gen.models import GatedPixelCNN
 
-    if name == "pixelcnn":
-        model = PixelCNN.from_preset("pixelcnn-mnist5k", compile=False)
-        if precision != model.precision:  # same weights, another compute dtype
-            config = dict(model.get_config(), precision=precision)
-            weights = model.get_weights()
-            model = PixelCNN.from_config(config)
-            model.set_weights(weights)
-        return model
+    if name in ("pixelcnn", "pixelrnn"):  # same weights, in the asked compute dtype
+        return zoo.load(f"{name}-mnist5k", compile=False, precision=precision)
     keras.utils.set_random_seed(0)
     return GatedPixelCNN(precision=precision)
 
@@ -65,8 +60,8 @@ def timed(fn, n, seed):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="+", default=["pixelcnn", "gated-pixelcnn"],
-                   choices=["pixelcnn", "gated-pixelcnn"])
+    p.add_argument("--models", nargs="+", default=["pixelcnn", "gated-pixelcnn", "pixelrnn"],
+                   choices=["pixelcnn", "gated-pixelcnn", "pixelrnn"])
     p.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--naive-budget", type=float, default=120.0,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_gen.models import GatedPixelCNN, PixelCNN
+from keras_gen.models import GatedPixelCNN, PixelCNN, PixelRNN
 from keras_gen.networks import cached
 from keras_gen.networks import gated_pixelcnn as gated_networks
 
@@ -26,10 +26,17 @@ CONFIGS = {
     # 1 x 1 vertical convolutions: a cache of no rows.
     "gated-kernel-1": (GatedPixelCNN, (6, 5, 1), {"filters": 8, "num_layers": 2, "kernel_size": 1,
                                                   "first_kernel_size": 3}),
+    # Row LSTMs: states carried down the rows, K_is windows along them (of 1 and 2 columns).
+    "pixelrnn-grey": (PixelRNN, (8, 7, 1), {"hidden_size": 6, "num_layers": 2, "first_kernel_size": 5}),
+    "pixelrnn-rgb": (PixelRNN, (5, 6, 3), {"hidden_size": 6, "num_layers": 2, "first_kernel_size": 3,
+                                           "input_kernel_size": 5, "state_kernel_size": 1}),
+    "pixelrnn-conditional-grey": (PixelRNN, (6, 5, 1), {"hidden_size": 4, "num_layers": 2, "first_kernel_size": 3,
+                                                        "num_classes": 4}),
 }
 LABELS = np.array([3, 0, 2], np.int32)
 # The drivers (`_fill_graph`) are the same for every network: sampled on a few of them.
-SAMPLED = ["pixelcnn-grey", "pixelcnn-rgb", "gated-conditional-grey", "gated-rgb", "gated-kernel-1"]
+SAMPLED = ["pixelcnn-grey", "pixelcnn-rgb", "gated-conditional-grey", "gated-rgb", "gated-kernel-1",
+           "pixelrnn-rgb", "pixelrnn-conditional-grey"]
 
 
 def numpy(x):
@@ -112,7 +119,7 @@ def test_cached_samples_are_the_naive_samples(name):
     assert len(np.unique(first)) > 10  # draws, not one repeated value
 
 
-@pytest.mark.parametrize("name", ["pixelcnn-rgb", "gated-conditional-rgb"])
+@pytest.mark.parametrize("name", ["pixelcnn-rgb", "gated-conditional-rgb", "pixelrnn-rgb"])
 def test_cached_completion_is_the_naive_completion_and_keeps_known_subpixels(name):
     model = build(name)
     labels = labels_for(model)
@@ -188,3 +195,15 @@ def test_mixed_bfloat16_gated_outputs_agree_to_bfloat16_precision():
     assert error <= 2 ** -6 * scale
     as_float32 = build("gated-conditional-rgb")  # the same weights in float32
     assert np.abs(network_outputs(as_float32, images, labels) - expected).max() > error
+
+
+def test_mixed_bfloat16_pixelrnn_outputs_agree_to_bfloat16_precision():
+    """The Row LSTM's recurrence runs in float32 under any policy; its K_is and the 1x1
+    convolutions round to bfloat16 where the traced network fuses differently: the logits
+    agree to bfloat16 precision."""
+    model = build("pixelrnn-conditional-grey", precision="mixed_bfloat16")
+    images = random_images(model.image_shape)
+    labels = labels_for(model)
+    expected = network_outputs(model, images, labels)
+    error = np.abs(cached_outputs(model, images, labels) - expected).max()
+    assert error <= 2 ** -7 * np.abs(expected).max()  # about one bfloat16 rounding of the largest logit
