@@ -15,6 +15,10 @@ An entry is data, one folder under `zoo/` (installed as package data):
     zoo/<entry>/completions.png   likelihood models: bottom halves of test images completed,
                                   and heatmap.png, their per-pixel negative log-likelihood
 
+A domain-adaptation entry (a source and a target dataset) has no pictures; its figures are
+the target test accuracy beside that of the source-only floor and the target-oracle ceiling,
+both trained by the build with the entry's data, seed, network and precision.
+
 `load(name)` checks the weights' sha256 before it parses them; `build(name)` retrains an
 entry from its recipe and rewrites the folder (assembled beside it, then swapped in).
 """
@@ -152,8 +156,8 @@ def _card(name, entry_recipe, metadata) -> str:
 | --- | --- |
 | model | `{entry_recipe.model}` ({hp}) |
 | compile | {compiled} |
-| data | `{", ".join(entry_recipe.data)}` train split |
-| training | {count(entry_recipe.epochs, "epoch")}, batch {entry_recipe.batch_size}, seed {entry_recipe.seed}, {entry_recipe.precision} |
+| data | {_data_line(entry_recipe)} |
+| training | {_training_epochs(entry_recipe, metadata)}, batch {entry_recipe.batch_size}, seed {entry_recipe.seed}, {entry_recipe.precision} |
 | training time | {metadata["train_seconds"]:.0f} s on {metadata["machine"]} ({metadata["date"]}) |
 | parameters | {metadata["parameters"]:,} |
 | weights | `{WEIGHTS}`, sha256 `{metadata["weights_sha256"]}` |
@@ -172,6 +176,13 @@ def _card(name, entry_recipe, metadata) -> str:
 
 Rebuild: `keras-gen zoo build {name}` (written by it; edit recipe.json, not this card).
 """
+
+
+def _data_line(entry_recipe) -> str:
+    if not _adapts_domains(entry_recipe):
+        return f"`{entry_recipe.data[0]}` train split"
+    source, target = entry_recipe.data  # domain adaptation: target labels are never trained on
+    return f"source `{source}` train split with its labels; target `{target}` train split, images only"
 
 
 def _evaluated_line(metadata) -> str:
@@ -210,14 +221,14 @@ def results_table(zoo_dir=None) -> str:
         if fid is not None and floor is None:
             floor = next(k for k in figures if k.startswith("fid (")).split("real train vs test: ")[1].rstrip(")")
         other = [f"{k.split(' (')[0]} {v}" for k, v in figures.items()
-                 if k.startswith(("label accuracy", "test bits_per_dim", "bayes accuracy"))]
+                 if k.startswith(("label accuracy", "test bits_per_dim", "bayes accuracy", "test accuracy"))]
 
         def cell(prefix, fmt="{}"):
             value = _figure(figures, prefix)
             return "–" if value is None else fmt.format(value)
 
         rows.append(
-            f"| [`{name}`](zoo/{name}/README.md) | `{entry_recipe.model}` | {count(entry_recipe.epochs, 'epoch')}, "
+            f"| [`{name}`](zoo/{name}/README.md) | `{entry_recipe.model}` | {_training_epochs(entry_recipe, metadata)}, "
             f"{metadata['train_seconds']:.0f} s | {cell('fid (', '{:.2f}')} | "
             f"{cell('precision (')} / {cell('recall (')} | {cell('coverage (')} | {cell('classes_covered (')} | "
             f"{cell('near_copy_fraction (')} | {', '.join(other) or '–'} |"
@@ -259,7 +270,7 @@ def _pictures(metadata) -> str:
     return "\n".join(f"## {what}\n\n![{file}]({file})\n" for file, what in metadata.get("grids", {}).items())
 
 
-def build(name: str, zoo_dir=None, verbose=1, from_run=None) -> Path:
+def build(name: str, zoo_dir=None, verbose="auto", from_run=None) -> Path:
     """Retrain the entry `name` from its recipe and rewrite its folder; returns the folder.
 
     `from_run`: a finished run folder of exactly this recipe (`keras-gen train --recipe
@@ -276,13 +287,14 @@ def build(name: str, zoo_dir=None, verbose=1, from_run=None) -> Path:
     else:
         with tempfile.TemporaryDirectory(prefix=f"keras-gen-zoo-{name}-") as run_dir:
             model, info = training.train(entry_recipe, run_dir, verbose=verbose)
-    figures = {f"train {k} (last epoch)": round(v[-1], 4) for k, v in info["history"].items()}
+    figures = {f"train {k} ({_when_logged(k, model)})": round(v[-1], 4) for k, v in info["history"].items()}
     if info["test"]:
         figures.update({f"test {k}": round(v, 4) for k, v in info["test"].items()})
     if info.get("best"):
         figures["kept epoch (lowest held-out FID)"] = info["best"]["epoch"]
     evaluated, how = _evaluated_figures(model, entry_recipe)
     figures.update(evaluated)
+    figures.update(_baseline_figures(entry_recipe, model, verbose))
 
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=folder.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; an entry is shipped data
@@ -299,6 +311,7 @@ def build(name: str, zoo_dir=None, verbose=1, from_run=None) -> Path:
             "weights_sha256": sha256(staging / WEIGHTS),
             "parameters": int(model.count_params()),
             "train_seconds": info["train_seconds"],
+            "stages": info.get("stages"),
             "date": datetime.date.today().isoformat(),
             "machine": describe_machine(),
             "versions": info["versions"],
@@ -313,6 +326,22 @@ def build(name: str, zoo_dir=None, verbose=1, from_run=None) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _when_logged(metric, model) -> str:
+    """Which epoch a history's last value is from: the last, or for a model trained in stages
+    (ADDA) the last of the only stage that logs `metric`."""
+    stages = getattr(model, "STAGE_METRICS", None)
+    logged_in = [stage for stage, metrics in (stages or {}).items() if metric in metrics]
+    return f"last epoch of stage {logged_in[0]}" if len(logged_in) == 1 else "last epoch"
+
+
+def _training_epochs(entry_recipe, metadata) -> str:
+    """"30 epochs", or per stage: "stage 1: 20 epochs, stage 2: 20 epochs"."""
+    stages = metadata.get("stages")
+    if not stages:
+        return count(entry_recipe.epochs, "epoch")
+    return ", ".join(f"stage {s['stage']}: {count(s['epochs'], 'epoch')}" for s in stages)
 
 
 def _finished_run(run_dir, entry_recipe):
@@ -331,6 +360,50 @@ def _finished_run(run_dir, entry_recipe):
     return load_keras_file(run_dir / "model.keras"), info
 
 
+# The floor and the ceiling a domain-adaptation entry is measured against (issue 9's cards).
+BASELINES = ("source-only", "target-oracle")
+# What a baseline shares with the entry: the network of `DomainAdaptationModel`, nothing that
+# is the adapted model's own (its discriminator, schedule or stages).
+SHARED_HPARAMS = ("num_classes", "filters", "feature_dim", "classifier_widths")
+
+
+def _adapts_domains(entry_recipe) -> bool:
+    """Whether the entry's model is a domain-adaptation classifier (a source and a target)."""
+    return len(registry.spec(entry_recipe.model).data_roles) == 2
+
+
+def baseline_recipes(entry_recipe, model) -> dict:
+    """`{name: Recipe}` of the source-only and target-oracle runs a domain-adaptation entry is
+    compared with: the entry's data, image size, seed, batch size, precision and network, for
+    as many epochs as the entry trains on source labels (ADDA's `source_epochs`, so its stage 1
+    is the source-only model bit for bit; DANN's epochs), each with its own default optimizer;
+    {} for any other model (`model`: the entry's trained model)."""
+    from keras_gen.recipe import Recipe
+
+    if not _adapts_domains(entry_recipe) or entry_recipe.model in BASELINES:
+        return {}
+    hparams = {k: v for k, v in entry_recipe.hparams.items() if k in SHARED_HPARAMS}
+    epochs = getattr(model, "source_epochs", entry_recipe.epochs)
+    return {name: Recipe(model=name, data=entry_recipe.data, image_size=entry_recipe.image_size, hparams=hparams,
+                         epochs=epochs, batch_size=entry_recipe.batch_size, seed=entry_recipe.seed,
+                         precision=entry_recipe.precision)
+            for name in BASELINES}
+
+
+def _baseline_figures(entry_recipe, model, verbose) -> dict:
+    """Train each of `baseline_recipes(entry_recipe, model)` and name its target test accuracy
+    as a figure (the name says what it shares with the entry)."""
+    from keras_gen import training
+
+    figures = {}
+    for name, baseline in baseline_recipes(entry_recipe, model).items():
+        with tempfile.TemporaryDirectory(prefix=f"keras-gen-zoo-{name}-") as run_dir:
+            _, info = training.train(baseline, run_dir, verbose=verbose)
+        figures[f"test accuracy of {name} (same data, seed, network and precision; "
+                f"{count(baseline.epochs, 'epoch')}, {info['train_seconds']:.0f} s)"] = round(info["test"]["accuracy"], 4)
+    return figures
+
+
 SAMPLE_FIGURES_N = 1000  # samples scored for a card: the size of the mnist5k test split
 
 
@@ -343,6 +416,8 @@ def _evaluated_figures(model, entry_recipe) -> tuple[dict, dict]:
     from keras_gen import metrics
     from keras_gen.hardware import describe_machine
 
+    if _adapts_domains(entry_recipe):
+        return _classification_figures(model, entry_recipe)
     data = entry_recipe.data[0]
     network = None  # where no shipped network reads the data, or the model does not sample
     if model.offers("sample"):
@@ -381,9 +456,30 @@ def _evaluated_figures(model, entry_recipe) -> tuple[dict, dict]:
     return figures, how
 
 
+def _classification_figures(model, entry_recipe) -> tuple[dict, dict]:
+    """A classifier's `test accuracy`: `classify` on the target's (the last dataset's) whole
+    test split, the one place its labels are read."""
+    import time
+
+    import numpy as np
+
+    from keras_gen import data
+    from keras_gen.hardware import describe_machine
+
+    target = entry_recipe.data[-1]
+    start = time.perf_counter()
+    images, labels = data.load_arrays(target, "test", image_size=entry_recipe.image_size)
+    predicted = np.asarray(model.classify(images)[1])
+    how = {"function": f"{type(model).__name__}.classify on the {target} test split ({len(labels):,} images)",
+           "seconds": round(time.perf_counter() - start, 1), "date": datetime.date.today().isoformat(),
+           "machine": describe_machine()}
+    return {"test accuracy": _round(float(np.mean(predicted == labels)))}, how
+
+
 def evaluate(name: str, zoo_dir=None) -> Path:
     """Re-score the entry `name` with `keras_gen.metrics.evaluate` and rewrite its metadata
-    and card (weights, grids and training figures stay); returns the folder."""
+    and card (weights, pictures and training figures stay; pictures the card lacks are
+    drawn); returns the folder."""
     from keras_gen.files import atomic_path
     from keras_gen import training
 
@@ -400,7 +496,8 @@ def evaluate(name: str, zoo_dir=None) -> Path:
                             "and it has no likelihood; nothing to evaluate")
     kept = {k: v for k, v in metadata["figures"].items()
             if k.startswith(("train ", "kept epoch")) or (k.startswith("test ") and k not in figures)}
-    metadata.update(figures={**kept, **figures}, evaluated=how)
+    grids = _add_missing_grids(model, entry_recipe, folder, metadata.get("grids") or {})
+    metadata.update(figures={**kept, **figures}, evaluated=how, grids=grids)
     training.write_json(folder / "metadata.json", metadata)
     with atomic_path(folder / "README.md", suffix=".md") as tmp:
         Path(tmp).write_text(_card(name, entry_recipe, metadata))
@@ -411,9 +508,10 @@ def _round(value):
     return round(float(value), 4) if isinstance(value, float) else value
 
 
-def _write_grids(model, entry_recipe, folder: Path) -> dict:
-    """The card's pictures: samples, latent interpolations, nearest training images, and for
-    likelihood models completions of occluded test images and per-pixel NLL heatmaps."""
+def _write_grids(model, entry_recipe, folder: Path, skip=()) -> dict:
+    """The card's pictures, written into `folder`: samples, latent interpolations, nearest
+    training images, and for likelihood models completions of occluded test images and
+    per-pixel NLL heatmaps; `{file: caption}` of those written (none named in `skip`)."""
     import keras
     import numpy as np
 
@@ -421,22 +519,26 @@ def _write_grids(model, entry_recipe, folder: Path) -> dict:
     from keras_gen.images import make_grid, readable_scale, sample_grid, save_png
 
     grids = {}
-    if model.offers("sample"):
+
+    def wanted(*files):
+        return not set(files) <= set(skip)
+
+    if model.offers("sample") and wanted("samples.png"):
         grid = sample_grid(model, 64, 0)
         save_png(folder / "samples.png", grid)
         classes = getattr(model, "num_classes", None)
         grids["samples.png"] = (f"{classes} x {(grid.shape[1] - 2) // (model.image_shape[1] + 2)} samples, seed 0, "
                                 "one row per class" if classes else "64 samples, seed 0")
-    if model.offers("interpolate"):
+    if model.offers("interpolate") and wanted("interpolation.png"):
         save_png(folder / "interpolation.png", make_grid(analysis.interpolation_grid(model, 8, 10, seed=0), columns=10))
         grids["interpolation.png"] = "8 spherical interpolations between seeded latents, 10 steps each" + (
             " (row r keeps class r)" if getattr(model, "num_classes", None) else "")
-    if model.offers("sample"):
+    if model.offers("sample") and wanted("neighbours.png"):
         train, _ = data.load_arrays(entry_recipe.data[0], "train", image_size=entry_recipe.image_size)
         samples = keras.ops.convert_to_numpy(model.sample(8, 1))
         save_png(folder / "neighbours.png", make_grid(analysis.neighbour_grid(samples, train, k=5), columns=6))
         grids["neighbours.png"] = "8 samples (seed 1), each followed by its 5 nearest training images in pixel space"
-    if model.offers("complete"):  # the likelihood models: they also offer pixel_log_prob
+    if model.offers("complete") and wanted("completions.png", "heatmap.png"):  # the likelihood models
         test_images, test_labels = data.load_arrays(entry_recipe.data[0], "test", image_size=entry_recipe.image_size)
         # 8 images spread over the split (it holds its classes in order: the first 8 are all zeros).
         chosen = np.linspace(0, len(test_images) - 1, 8).round().astype(int)
@@ -455,6 +557,21 @@ def _write_grids(model, entry_recipe, folder: Path) -> dict:
                                 f"{analysis.uniform_pixel_nats(model.image_shape[-1]):.2f} nats = 8 bits per "
                                 "sub-pixel or more)")
     return grids
+
+
+def _add_missing_grids(model, entry_recipe, folder: Path, grids: dict) -> dict:
+    """Draw the pictures an entry's card lacks (one built before keras-gen drew them), each
+    written beside the entry and renamed into it; the existing ones stay. Returns the card's
+    `{file: caption}`, the existing ones first."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.grids-", dir=folder.parent))
+    try:
+        added = _write_grids(model, entry_recipe, staging, skip=[f for f in grids if (folder / f).is_file()])
+        for file in added:
+            (staging / file).chmod(0o644)
+            os.replace(staging / file, folder / file)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {**grids, **added}
 
 
 def _swap_in(new: Path, folder: Path) -> None:

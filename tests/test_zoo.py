@@ -11,21 +11,24 @@ from conftest import run_python
 from keras_gen import data, zoo
 from keras_gen.errors import KerasGenError
 from keras_gen.images import to_uint8
-from keras_gen.models import DCGAN, PixelCNN
+from keras_gen.models import ADDA, DCGAN, PixelCNN
 
 
 GAN_ENTRIES = ["biggan-mnist5k", "cgan-mnist5k", "dcgan-mnist5k", "gan-mnist5k", "wgan-gp-mnist5k"]
 LIKELIHOOD_ENTRIES = ["gated-pixelcnn-mnist5k", "pixelcnn-mnist5k", "pixelcnnpp-mnist5k", "pixelrnn-mnist5k"]
+DOMAIN_ENTRIES = ["adda-mnist5k-mnistm5k", "dann-mnist5k-mnistm5k"]
 
 
 def test_list():
-    assert zoo.list() == sorted(GAN_ENTRIES + LIKELIHOOD_ENTRIES)
+    assert zoo.list() == sorted(GAN_ENTRIES + LIKELIHOOD_ENTRIES + DOMAIN_ENTRIES)
 
 
-@pytest.mark.parametrize("name", GAN_ENTRIES + LIKELIHOOD_ENTRIES)
+@pytest.mark.parametrize("name", GAN_ENTRIES + LIKELIHOOD_ENTRIES + DOMAIN_ENTRIES)
 def test_entries_are_complete_and_small(name):
     folder = zoo.entry_dir(name)
-    pictures = ("samples.png", "interpolation.png", "neighbours.png") if name in GAN_ENTRIES else ("samples.png",)
+    pictures = {**dict.fromkeys(GAN_ENTRIES, ("samples.png", "interpolation.png", "neighbours.png")),
+                **dict.fromkeys(LIKELIHOOD_ENTRIES, ("samples.png", "completions.png", "heatmap.png")),
+                **dict.fromkeys(DOMAIN_ENTRIES, ())}[name]
     for file in ("recipe.json", "config.json", "metadata.json", "README.md", zoo.WEIGHTS, *pictures):
         assert (folder / file).is_file(), file
     assert (folder / zoo.WEIGHTS).stat().st_size <= 10 * 2**20
@@ -80,6 +83,20 @@ def test_likelihood_entries_reproduce_their_test_bits_per_dim(name):
     bits = nll / (28 * 28 * np.log(2))
     assert bits == pytest.approx(metadata["figures"]["test bits_per_dim"], abs=2e-3)
     assert bits < 2.0  # far below the 8 bits of a uniform model
+
+
+@pytest.mark.parametrize("name", DOMAIN_ENTRIES)
+def test_domain_entries_reproduce_their_target_accuracy_beside_their_baselines(name):
+    """`classify` of the loaded entry on the whole mnistm5k test split gives the card's
+    accuracy; the card also gives the source-only floor and the oracle ceiling of its build."""
+    model = zoo.load(name)
+    figures = json.loads((zoo.entry_dir(name) / "metadata.json").read_text())["figures"]
+    x_test, y_test = data.load_arrays("mnistm5k", "test")
+    probabilities, labels = model.classify(x_test)
+    assert np.asarray(probabilities).shape == (1000, 10)
+    assert np.mean(np.asarray(labels) == y_test) == pytest.approx(figures["test accuracy"], abs=1e-4)
+    floor, ceiling = (next(v for k, v in figures.items() if k.startswith(f"test accuracy of {b} (")) for b in zoo.BASELINES)
+    assert 0.1 < floor < ceiling <= 1.0  # above chance, below the oracle
 
 
 def corrupt_copy(tmp_path, name):
@@ -138,10 +155,12 @@ def write_recipe(zoo_dir, name, **overrides):
     (zoo_dir / name / "recipe.json").write_text(json.dumps(recipe))
 
 
-def test_build_writes_an_entry_that_loads(tmp_path):
+def test_build_writes_an_entry_that_loads(tmp_path, capsys):
     write_recipe(tmp_path, "tiny-gan")
     assert zoo.list(tmp_path) == ["tiny-gan"]
-    folder = zoo.build("tiny-gan", zoo_dir=tmp_path, verbose=0)
+    folder = zoo.build("tiny-gan", zoo_dir=tmp_path)  # verbose "auto": stdout is no terminal here
+    out = capsys.readouterr().out
+    assert [line.split(" - ")[0] for line in out.splitlines()] == ["epoch 1/1"] and "\x1b" not in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-gan"]  # no staging left behind
     metadata = json.loads((folder / "metadata.json").read_text())
     assert metadata["weights_sha256"] == zoo.sha256(folder / zoo.WEIGHTS)
@@ -230,11 +249,17 @@ def test_evaluate_rescores_an_entry_and_keeps_its_weights_and_training_figures(t
     folder = zoo.build("tiny-mnist", zoo_dir=tmp_path, verbose=0)
     before = json.loads((folder / "metadata.json").read_text())
     assert any(k.startswith("fid (1,000 samples") for k in before["figures"])
+    # An entry built before a picture existed: evaluate draws it, the same as a build.
+    neighbours = (folder / "neighbours.png").read_bytes()
+    (folder / "neighbours.png").unlink()
     (folder / "metadata.json").write_text(json.dumps({**before, "figures": {
-        k: v for k, v in before["figures"].items() if not k.startswith("fid")}, "evaluated": None}))
+        k: v for k, v in before["figures"].items() if not k.startswith("fid")}, "evaluated": None,
+        "grids": {k: v for k, v in before["grids"].items() if k != "neighbours.png"}}))
     zoo.evaluate("tiny-mnist", zoo_dir=tmp_path)
     after = json.loads((folder / "metadata.json").read_text())
     assert after["figures"] == before["figures"]  # the same weights score the same figures
+    assert after["grids"] == before["grids"] and (folder / "neighbours.png").read_bytes() == neighbours
+    assert "](neighbours.png)" in (folder / "README.md").read_text()
     assert after["weights_sha256"] == before["weights_sha256"] == zoo.sha256(folder / zoo.WEIGHTS)
     assert after["evaluated"]["function"].startswith("keras_gen.metrics.evaluate(model, 'mnist5k'")
     assert "(`keras-gen zoo evaluate`)" in (folder / "README.md").read_text()
@@ -273,6 +298,50 @@ def test_build_from_a_finished_run_of_the_recipe_takes_its_model(tmp_path):
         zoo.build("other", zoo_dir=zoo_dir, from_run=tmp_path / "run")
     with pytest.raises(KerasGenError, match="not a finished keras-gen run"):
         zoo.build("other", zoo_dir=zoo_dir, from_run=tmp_path)
+
+
+def test_a_domain_adaptation_entry_carries_its_target_accuracy_beside_its_floor_and_ceiling(tmp_path):
+    """A DANN entry: the build trains source-only and the oracle with the entry's data, seed,
+    network and epochs; the card gives the three target test accuracies; the loaded entry's
+    `classify` on the target test split gives the card's figure; `zoo evaluate` re-scores it."""
+    network = {"filters": [4, 6], "classifier_widths": [8]}
+    write_recipe(tmp_path, "tiny-dann", model="dann", description="A tiny DANN, for testing the build.",
+                 data=["mnist5k", "mnistm5k"], hparams={**network, "discriminator_widths": [8]}, batch_size=500)
+    entry_recipe = zoo.recipe("tiny-dann", tmp_path)
+    baselines = zoo.baseline_recipes(entry_recipe, None)
+    assert sorted(baselines) == ["source-only", "target-oracle"]
+    for baseline in baselines.values():
+        assert baseline.hparams == network and baseline.epochs == 1 and baseline.data == ("mnist5k", "mnistm5k")
+        assert (baseline.seed, baseline.batch_size, baseline.precision) == (0, 500, entry_recipe.precision)
+    folder = zoo.build("tiny-dann", zoo_dir=tmp_path, verbose=0)
+    figures = json.loads((folder / "metadata.json").read_text())["figures"]
+    floor, ceiling = (next(v for k, v in figures.items() if k.startswith(
+        f"test accuracy of {name} (same data, seed, network and precision; 1 epoch, ")) for name in zoo.BASELINES)
+    assert 0 <= floor <= 1 and 0 <= ceiling <= 1
+    model = zoo.load("tiny-dann", zoo_dir=tmp_path)
+    x, y = data.load_arrays("mnistm5k", "test")
+    accuracy = float(np.mean(np.asarray(model.classify(x)[1]) == y))
+    assert figures["test accuracy"] == pytest.approx(accuracy, abs=1e-4)
+    card = (folder / "README.md").read_text()
+    assert "source `mnist5k` train split with its labels; target `mnistm5k` train split, images only" in card
+    assert "test accuracy of source-only" in card and "test accuracy of target-oracle" in card
+    table = zoo.results_table(tmp_path)
+    assert f"test accuracy {figures['test accuracy']}" in table and f"test accuracy of source-only {floor}" in table
+    zoo.evaluate("tiny-dann", zoo_dir=tmp_path)
+    after = json.loads((folder / "metadata.json").read_text())
+    assert after["figures"] == figures  # the baselines are kept, the model re-scored to the same figure
+    assert after["evaluated"]["function"] == "DANN.classify on the mnistm5k test split (1,000 images)"
+    # ADDA's baselines train as many epochs as its stage 1; its card names each stage's epochs,
+    # and which stage a figure of only one stage is from.
+    adda = type(entry_recipe)(model="adda", data=("mnist5k", "digits"), hparams={"source_epochs": 3}, epochs=2)
+    trained = ADDA(source_epochs=3)
+    assert zoo.baseline_recipes(adda, trained)["source-only"].epochs == 3
+    assert zoo._training_epochs(adda, {"stages": [{"stage": 1, "epochs": 3}, {"stage": 2, "epochs": 2}]}) == \
+        "stage 1: 3 epochs, stage 2: 2 epochs"
+    assert [zoo._when_logged(k, trained) for k in ("accuracy", "d_loss", "loss", "val_accuracy")] == [
+        "last epoch of stage 1", "last epoch of stage 2", "last epoch", "last epoch"]
+    assert zoo._when_logged("accuracy", model) == "last epoch" and "train accuracy (last epoch)" in figures
+    assert zoo.baseline_recipes(zoo.recipe("dcgan-mnist5k"), None) == {}
 
 
 def test_an_entry_loads_in_another_precision_on_request():

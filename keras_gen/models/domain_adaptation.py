@@ -583,6 +583,7 @@ class ADDA(DomainAdaptationModel):
 
     TRAINING_DATA = ("source", "target")
     STAGES = (1, 2, 3)
+    STAGE_METRICS = {1: ("loss", "accuracy"), 2: ("loss", "d_loss", "encoder_loss", "domain_accuracy")}
 
     def __init__(self, image_shape=(28, 28, 1), discriminator_widths=(500, 500), stage=1, source_epochs=20,
                  **kwargs):
@@ -613,7 +614,7 @@ class ADDA(DomainAdaptationModel):
         return self.PAIRS if self.stage == 1 else self.TRIPLES
 
     def training_metrics(self):
-        return ("loss", "accuracy") if self.stage == 1 else ("loss", "d_loss", "encoder_loss", "domain_accuracy")
+        return self.STAGE_METRICS[1 if self.stage == 1 else 2]
 
     def set_stage(self, stage):
         """Go on to `stage`, one at a time: 2 initialises Et from Es (the paper's start of the
