@@ -563,7 +563,7 @@ def _add_missing_grids(model, entry_recipe, folder: Path, grids: dict) -> dict:
     """Draw the pictures an entry's card lacks (one built before keras-gen drew them), each
     written beside the entry and renamed into it; the existing ones stay. Returns the card's
     `{file: caption}`, the existing ones first."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.grids-", dir=folder.parent))
+    staging = Path(tempfile.mkdtemp(prefix=".grids-", dir=folder))  # the folder is checked writable
     try:
         added = _write_grids(model, entry_recipe, staging, skip=[f for f in grids if (folder / f).is_file()])
         for file in added:

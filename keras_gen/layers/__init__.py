@@ -1,6 +1,7 @@
 """Layers shared by keras-gen's models; one layer per file."""
 from keras_gen.layers.concat_elu import ConcatELU
 from keras_gen.layers.conditional_batch_norm import ConditionalBatchNormalization
+from keras_gen.layers.diagonal_bilstm import DiagonalBiLSTM
 from keras_gen.layers.global_batch_dropout import GlobalBatchDropout
 from keras_gen.layers.gradient_reversal import GradientReversal
 from keras_gen.layers.masked_conv2d import MaskedConv2D, causal_mask
@@ -13,6 +14,7 @@ from keras_gen.layers.spectral_norm import SpectralNorm
 __all__ = [
     "ConcatELU",
     "ConditionalBatchNormalization",
+    "DiagonalBiLSTM",
     "GlobalBatchDropout",
     "GradientReversal",
     "MaskedConv2D",

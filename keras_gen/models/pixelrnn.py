@@ -37,25 +37,30 @@ from keras_gen.networks import pixelrnn as networks
 
 @keras.saving.register_keras_serializable(package="keras_gen")
 class PixelRNN(AutoregressiveModel):
-    """PixelRNN (Row LSTM) over uint8 images, unconditional or class-conditional.
+    """PixelRNN (Row LSTM or Diagonal BiLSTM) over uint8 images, unconditional or class-conditional.
 
     Args:
       image_shape: `(H, W, C)`.
       num_classes: classes of a conditional model (a learned bias per class on every layer's
         gates); None for an unconditional one.
-      hidden_size: h, the Row LSTM's units (a multiple of C); the residual stream and the
-        1x1 head have 2h feature maps, as in the paper.
-      num_layers: Row LSTM layers.
+      hidden_size: h, the recurrent layers' units (a multiple of C); the residual stream and
+        the 1x1 head have 2h feature maps, as in the paper.
+      num_layers: recurrent layers.
       first_kernel_size: the odd size of the first, type-A convolution (7 in the paper).
-      input_kernel_size, state_kernel_size: odd widths of K_is and K_ss (3 in the paper).
+      input_kernel_size, state_kernel_size: odd widths of the Row LSTM's K_is and K_ss (3 in
+        the paper); the Diagonal BiLSTM's are the paper's 1x1 and 2x1.
+      rnn: "row_lstm" (§3.1; the default) or "diagonal_bilstm" (§3.2,
+        `keras_gen.layers.DiagonalBiLSTM`; its field is every earlier pixel but the row above's
+        last one for a row's first W - 1 - r pixels, r = first_kernel_size // 2; the columns
+        of its skewed map are a sequential loop of H + W - 1 steps, and sampling runs the
+        naive sampler).
       precision: "auto", "float32" or "mixed_bfloat16" (the LSTM cell runs in float32
         either way; logits are float32).
 
     Defaults (h = 32, 3 layers; 141k weights, 37k per Row LSTM): an epoch of 4,000 28x28
     images takes about a minute on 2 shared cores of an AMD EPYC, so the registry's 10
     epochs fit in a quarter of an hour (1.48 bits/dim on held-out MNIST after 2 epochs).
-    The paper's best MNIST model was a 7-layer Diagonal BiLSTM, which this
-    model does not implement.
+    The paper's best MNIST model was a 7-layer Diagonal BiLSTM (`rnn="diagonal_bilstm"`).
 
     `model(images)` (or `model([images, labels])`) returns logits `[B, H, W, C, 256]`.
     """
@@ -69,6 +74,7 @@ class PixelRNN(AutoregressiveModel):
         first_kernel_size=7,
         input_kernel_size=3,
         state_kernel_size=3,
+        rnn="row_lstm",
         precision="auto",
         **kwargs,
     ):
@@ -78,6 +84,9 @@ class PixelRNN(AutoregressiveModel):
         self.first_kernel_size = check_size("first_kernel_size", first_kernel_size)
         self.input_kernel_size = check_size("input_kernel_size", input_kernel_size)
         self.state_kernel_size = check_size("state_kernel_size", state_kernel_size)
+        if rnn not in networks.RNNS:
+            raise KerasGenError(f"rnn must be one of {', '.join(networks.RNNS)}, got {rnn!r}")
+        self.rnn = rnn
         sizes = {"first_kernel_size": self.first_kernel_size, "input_kernel_size": self.input_kernel_size,
                  "state_kernel_size": self.state_kernel_size}
         even = {name: size for name, size in sizes.items() if size % 2 == 0}
@@ -88,7 +97,7 @@ class PixelRNN(AutoregressiveModel):
                 f"hidden_size must be a multiple of the {self.image_shape[2]} colour channels, got {hidden_size!r}")
         self.network = networks.network(
             self.image_shape, self.hidden_size, self.num_layers, self.first_kernel_size, self.input_kernel_size,
-            self.state_kernel_size, self.precision, num_classes=self.num_classes,
+            self.state_kernel_size, self.precision, num_classes=self.num_classes, rnn=self.rnn,
         )
         # The cell state runs from the top row down: a pixel's logits may depend on any row
         # above (the sampler then runs the network on rows 0..i to draw row i).
@@ -102,13 +111,20 @@ class PixelRNN(AutoregressiveModel):
         x = self.images_to_float(images)
         return self.network([x, labels] if self.conditional else x, training=training)
 
+    @property
+    def samples_fast(self) -> bool:
+        return self.rnn == "row_lstm"
+
     def cached_sampler(self, labels=None):
-        """The network a pixel at a time from carried states and windows (fast sampling)."""
+        """The Row LSTM network a pixel at a time from carried states and windows (fast
+        sampling); None for Diagonal BiLSTM layers (the naive sampler runs)."""
+        if self.rnn != "row_lstm":
+            return None
         return networks.CachedSampler(self.network, self.image_shape, self.num_layers, labels)
 
     def get_config(self):
         config = super().get_config()
         config.update(hidden_size=self.hidden_size, num_layers=self.num_layers,
                       first_kernel_size=self.first_kernel_size, input_kernel_size=self.input_kernel_size,
-                      state_kernel_size=self.state_kernel_size)
+                      state_kernel_size=self.state_kernel_size, rnn=self.rnn)
         return config

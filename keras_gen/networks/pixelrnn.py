@@ -1,7 +1,9 @@
-"""PixelRNN network with Row LSTM layers (van den Oord, Kalchbrenner, Kavukcuoglu 2016, Table 1).
+"""PixelRNN network with Row LSTM or Diagonal BiLSTM layers (van den Oord, Kalchbrenner,
+Kavukcuoglu 2016, Table 1).
 
     7x7 MaskedConv2D type A (2h features)
     -> num_layers x residual [RowLSTM (h units; K_is 1 x k masked B, K_ss 1 x k unmasked)
+                              or DiagonalBiLSTM (h units per direction; K_is 1x1, K_ss 2x1)
                               -> 1x1 MaskedConv2D type B back to 2h, added to the layer's input]
     -> ReLU -> 1x1 type B (2h) -> ReLU -> 1x1 type B (C*256 logits)
 
@@ -24,12 +26,14 @@ import keras
 import tensorflow as tf
 
 from keras_gen import likelihoods
-from keras_gen.layers import MaskedConv2D, RowLSTM
+from keras_gen.layers import DiagonalBiLSTM, MaskedConv2D, RowLSTM
+
+RNNS = ("row_lstm", "diagonal_bilstm")
 from keras_gen.networks import cached
 
 
 def network(image_shape, hidden_size, num_layers, first_kernel_size, input_kernel_size, state_kernel_size, dtype,
-            num_classes=None, name="pixelrnn_network"):
+            num_classes=None, rnn="row_lstm", name="pixelrnn_network"):
     _, w, c = image_shape
     features = 2 * hidden_size
     levels = likelihoods.NUM_LEVELS
@@ -42,14 +46,18 @@ def network(image_shape, hidden_size, num_layers, first_kernel_size, input_kerne
 
     x = MaskedConv2D(features, first_kernel_size, "A", c, dtype=dtype, name="conv_a")(images)
     for layer in range(num_layers):
+        tag = f"{rnn}{layer}"
         gate_bias = None
         if labels is not None:
             gate_bias = keras.layers.Embedding(num_classes, 4 * hidden_size, dtype=dtype,
-                                               name=f"row_lstm{layer}_class_bias")(labels)
-        h = RowLSTM(hidden_size, input_kernel_size, state_kernel_size, c, dtype=dtype,
-                    name=f"row_lstm{layer}")(x, gate_bias=gate_bias)
-        h = MaskedConv2D(features, 1, "B", c, dtype=dtype, name=f"row_lstm{layer}_out")(h)
-        x = keras.layers.Add(dtype=dtype, name=f"row_lstm{layer}_residual")([x, h])
+                                               name=f"{tag}_class_bias")(labels)
+        if rnn == "row_lstm":
+            recurrent = RowLSTM(hidden_size, input_kernel_size, state_kernel_size, c, dtype=dtype, name=tag)
+        else:
+            recurrent = DiagonalBiLSTM(hidden_size, c, dtype=dtype, name=tag)
+        h = recurrent(x, gate_bias=gate_bias)
+        h = MaskedConv2D(features, 1, "B", c, dtype=dtype, name=f"{tag}_out")(h)
+        x = keras.layers.Add(dtype=dtype, name=f"{tag}_residual")([x, h])
 
     x = keras.layers.ReLU(dtype=dtype)(x)
     x = MaskedConv2D(features, 1, "B", c, dtype=dtype, name="head")(x)

@@ -1,6 +1,7 @@
-"""PixelRNN (Row LSTM): causal at initialisation (grey, colour, conditional), the paper's
-triangular receptive field, a normalised exact likelihood, training, seeded sampling from the
-conditionals, saving, export and bfloat16."""
+"""PixelRNN (Row LSTM, Diagonal BiLSTM): causal at initialisation (grey, colour, conditional),
+the paper's receptive fields (the Row LSTM's triangle, the Diagonal BiLSTM's whole past but one
+pixel), a normalised exact likelihood, training, seeded sampling from the conditionals, saving,
+export and bfloat16."""
 import math
 
 import keras
@@ -29,9 +30,10 @@ def numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
+@pytest.mark.parametrize("rnn", ["row_lstm", "diagonal_bilstm"])
 @pytest.mark.parametrize("shape, classes", [((5, 5, 1), None), ((3, 3, 3), None), ((4, 4, 1), 3)])
-def test_changing_subpixel_k_never_changes_an_earlier_distribution(shape, classes):
-    model = tiny(shape, num_classes=classes)
+def test_changing_subpixel_k_never_changes_an_earlier_distribution(shape, classes, rnn):
+    model = tiny(shape, num_classes=classes, rnn=rnn)
     x = random_images(shape, n=1, seed=1)
     inputs = (lambda images: [images, np.array([2], np.int32)]) if classes else (lambda images: images)
     base = numpy(model(inputs(x))).reshape(1, -1, 256)  # sub-pixels in raster order, channels innermost
@@ -130,6 +132,50 @@ def test_the_triangle_reaches_up_and_right_and_leaves_the_papers_blind_region():
     for d in range(1, 6):
         assert dep[5, 0, 5 - d, :d + 1].all() and not dep[5, 0, 5 - d, d + 1:].any()
     assert not dep[5, 3, 5, :1].any()  # and the current row beyond the kernels, to the left
+
+
+def diagonal_dependency(shape, first_kernel_size):
+    """The Diagonal BiLSTM network's field for grey images: every earlier pixel, except the
+    last pixel of the row above for the first W - 1 - r pixels of a row (r = first_kernel_size
+    // 2). No feature at a position holds that position's own pixel (type-A first layer), so
+    the row above's last pixel first enters row i's features at its columns >= W - 1 - r; the
+    left-to-right LSTM at (i, j) reads row i up to j, and the right-to-left one, shifted down,
+    row i - 1's features, none of which holds it. Deeper layers do not close it."""
+    h, w, _ = shape
+    r = first_kernel_size // 2
+    dep = np.zeros((h * w, h * w), bool)
+    for i, j, i2, j2 in np.ndindex(h, w, h, w):
+        dep[i * w + j, i2 * w + j2] = (i2, j2) < (i, j) and not (i2 == i - 1 and j2 == w - 1 and j + r < w - 1)
+    return dep
+
+
+@pytest.mark.parametrize("shape, layers, first", [((5, 5, 1), 1, 3), ((5, 6, 1), 2, 3), ((4, 6, 1), 1, 5)])
+def test_the_diagonal_bilstm_sees_the_whole_past_but_the_last_pixel_of_the_row_above(shape, layers, first):
+    model = tiny(shape, num_layers=layers, first_kernel_size=first, rnn="diagonal_bilstm")
+    expected = diagonal_dependency(shape, first)
+    np.testing.assert_array_equal(network_dependency(model), expected)
+    # Far more than the Row LSTM's triangle: (i, 0) sees the row above up to column W - 2 - r.
+    row = tiny(shape, num_layers=layers, first_kernel_size=first)
+    assert network_dependency(row).sum() < expected.sum()
+
+
+def test_a_diagonal_model_saves_exports_and_samples_with_the_naive_sampler(tmp_path):
+    from keras_gen import export
+
+    model = tiny((4, 4, 1), num_classes=2, rnn="diagonal_bilstm")
+    assert not model.samples_fast and model.cached_sampler() is None
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    x, y = random_images((4, 4, 1), n=8), np.arange(8, dtype=np.int32) % 2
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    model.save(tmp_path / "d.keras")
+    loaded = keras.models.load_model(tmp_path / "d.keras")
+    assert loaded.get_config() == model.get_config() and loaded.get_config()["rnn"] == "diagonal_bilstm"
+    np.testing.assert_array_equal(numpy(loaded.log_prob(x, y)), numpy(model.log_prob(x, y)))
+    samples = numpy(model.sample_uint8(2, 3, labels=[0, 1]))
+    np.testing.assert_array_equal(numpy(loaded.sample_uint8(2, 3, labels=[0, 1])), samples)
+    path = export.export(model, tmp_path / "export", "pixelrnn")
+    out, _ = call_in_fresh_process(path, [("log_prob", {"images": x, "labels": y})], tmp_path)
+    np.testing.assert_allclose(out["0/log_prob"], numpy(model.log_prob(x, y)), rtol=1e-6)
 
 
 def test_log_prob_is_the_sum_of_the_log_softmax_at_the_observed_values():
@@ -263,6 +309,7 @@ def test_the_registry_builds_it():
     ({"hidden_size": 4}, "multiple of the 3 colour channels"),
     ({"num_layers": -1}, "num_layers"),
     ({"num_classes": 1}, "num_classes"),
+    ({"rnn": "diagonal"}, "rnn must be one of row_lstm, diagonal_bilstm"),
 ])
 def test_bad_constructor_arguments_are_one_line_errors(kwargs, message):
     with pytest.raises(KerasGenError, match=message):
