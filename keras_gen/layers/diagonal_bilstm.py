@@ -40,8 +40,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_gen.errors import KerasGenError
 from keras_gen.layers.masked_conv2d import causal_mask
+from keras_gen.layers.pixel_lstm import PixelLSTMLayer
 
 
 def skew(x):
@@ -69,7 +69,7 @@ def unskew(x, width):
 
 
 @keras.saving.register_keras_serializable(package="keras_gen")
-class DiagonalBiLSTM(keras.layers.Layer):
+class DiagonalBiLSTM(PixelLSTMLayer):
     """Diagonal BiLSTM over feature maps, causal in raster order (sub-pixels R, G, B within a
     pixel).
 
@@ -88,27 +88,9 @@ class DiagonalBiLSTM(keras.layers.Layer):
 
     DIRECTIONS = ("forward", "backward")  # left to right, right to left
 
-    def __init__(self, units, color_channels=1, unit_forget_bias=True, kernel_initializer="glorot_uniform",
-                 state_initializer="orthogonal", **kwargs):
-        super().__init__(**kwargs)
-        self.units = int(units)
-        self.color_channels = int(color_channels)
-        if self.units < 1 or self.color_channels < 1 or self.units % self.color_channels:
-            raise KerasGenError(f"DiagonalBiLSTM units={units!r} must be a positive multiple of "
-                                f"color_channels={color_channels!r}")
-        self.unit_forget_bias = bool(unit_forget_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.state_initializer = keras.initializers.get(state_initializer)
-
     def build(self, inputs_shape, gate_bias_shape=None):
-        features = inputs_shape[-1]
-        if features is None or features % self.color_channels:
-            raise KerasGenError(f"DiagonalBiLSTM input features {features} are not a multiple of "
-                                f"color_channels={self.color_channels}")
+        features = self.checked_features(inputs_shape)
         gates = 4 * self.units
-        bias = np.zeros(gates, "float32")
-        if self.unit_forget_bias:
-            bias[self.units:2 * self.units] = 1.0
         self.input_kernels, self.state_kernels, self.biases = {}, {}, {}
         for direction in self.DIRECTIONS:
             self.input_kernels[direction] = self.add_weight(
@@ -119,8 +101,7 @@ class DiagonalBiLSTM(keras.layers.Layer):
                 name=f"{direction}_state_kernel", shape=(2, self.units, gates), initializer=self.state_initializer,
                 autocast=False)
             self.biases[direction] = self.add_weight(
-                name=f"{direction}_bias", shape=(gates,), initializer=keras.initializers.Constant(bias),
-                autocast=False)
+                name=f"{direction}_bias", shape=(gates,), initializer=self.initial_bias(), autocast=False)
         # The left-to-right direction's 1x1 colour mask, the same for each of the four gates.
         per_gate = causal_mask((1, 1), features, self.units, "B", self.color_channels)[0, 0]
         self.input_mask = np.concatenate([per_gate] * 4, axis=-1)
@@ -163,17 +144,3 @@ class DiagonalBiLSTM(keras.layers.Layer):
         # Right to left saw later pixels of its own row: row i takes row i - 1's states.
         backward = tf.pad(backward, [[0, 0], [1, 0], [0, 0], [0, 0]])[:, :-1]
         return ops.cast(forward + backward, self.compute_dtype)
-
-    def compute_output_shape(self, inputs_shape, gate_bias_shape=None):
-        return (*inputs_shape[:-1], self.units)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            units=self.units,
-            color_channels=self.color_channels,
-            unit_forget_bias=self.unit_forget_bias,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            state_initializer=keras.initializers.serialize(self.state_initializer),
-        )
-        return config

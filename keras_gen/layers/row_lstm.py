@@ -21,6 +21,7 @@ from keras import ops
 
 from keras_gen.errors import KerasGenError
 from keras_gen.layers.masked_conv2d import causal_mask
+from keras_gen.layers.pixel_lstm import PixelLSTMLayer
 
 
 def _positive_odd(name, value):
@@ -30,7 +31,7 @@ def _positive_odd(name, value):
 
 
 @keras.saving.register_keras_serializable(package="keras_gen")
-class RowLSTM(keras.layers.Layer):
+class RowLSTM(PixelLSTMLayer):
     """Row LSTM over feature maps, causal in raster order (sub-pixels R, G, B within a pixel).
 
     Args:
@@ -52,23 +53,12 @@ class RowLSTM(keras.layers.Layer):
 
     def __init__(self, units, input_kernel_size=3, state_kernel_size=3, color_channels=1, unit_forget_bias=True,
                  kernel_initializer="glorot_uniform", state_initializer="orthogonal", **kwargs):
-        super().__init__(**kwargs)
-        self.units = int(units)
+        super().__init__(units, color_channels, unit_forget_bias, kernel_initializer, state_initializer, **kwargs)
         self.input_kernel_size = _positive_odd("input_kernel_size", input_kernel_size)
         self.state_kernel_size = _positive_odd("state_kernel_size", state_kernel_size)
-        self.color_channels = int(color_channels)
-        if self.units < 1 or self.color_channels < 1 or self.units % self.color_channels:
-            raise KerasGenError(f"RowLSTM units={units!r} must be a positive multiple of "
-                                f"color_channels={color_channels!r}")
-        self.unit_forget_bias = bool(unit_forget_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.state_initializer = keras.initializers.get(state_initializer)
 
     def build(self, inputs_shape, gate_bias_shape=None):
-        features = inputs_shape[-1]
-        if features is None or features % self.color_channels:
-            raise KerasGenError(f"RowLSTM input features {features} are not a multiple of "
-                                f"color_channels={self.color_channels}")
+        features = self.checked_features(inputs_shape)
         gates = 4 * self.units
         self.input_kernel = self.add_weight(name="input_kernel", shape=(1, self.input_kernel_size, features, gates),
                                             initializer=self.kernel_initializer)
@@ -76,11 +66,7 @@ class RowLSTM(keras.layers.Layer):
         # (autocast=False), where a mixed policy would hand them to `call` as bfloat16.
         self.state_kernel = self.add_weight(name="state_kernel", shape=(self.state_kernel_size, self.units, gates),
                                             initializer=self.state_initializer, autocast=False)
-        bias = np.zeros(gates, "float32")
-        if self.unit_forget_bias:
-            bias[self.units:2 * self.units] = 1.0
-        self.bias = self.add_weight(name="bias", shape=(gates,), initializer=keras.initializers.Constant(bias),
-                                    autocast=False)
+        self.bias = self.add_weight(name="bias", shape=(gates,), initializer=self.initial_bias(), autocast=False)
         # The same colour mask for each of the four gates: unit u of every gate is in group
         # u·C // units. Numpy, so a constant of every graph, never a weight to save or train.
         per_gate = causal_mask((1, self.input_kernel_size), features, self.units, "B", self.color_channels)
@@ -114,18 +100,7 @@ class RowLSTM(keras.layers.Layer):
         hidden, _ = tf.scan(next_row, rows, initializer=(zeros, zeros))
         return ops.cast(tf.transpose(hidden, [1, 0, 2, 3]), self.compute_dtype)
 
-    def compute_output_shape(self, inputs_shape, gate_bias_shape=None):
-        return (*inputs_shape[:-1], self.units)
-
     def get_config(self):
         config = super().get_config()
-        config.update(
-            units=self.units,
-            input_kernel_size=self.input_kernel_size,
-            state_kernel_size=self.state_kernel_size,
-            color_channels=self.color_channels,
-            unit_forget_bias=self.unit_forget_bias,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            state_initializer=keras.initializers.serialize(self.state_initializer),
-        )
+        config.update(input_kernel_size=self.input_kernel_size, state_kernel_size=self.state_kernel_size)
         return config
