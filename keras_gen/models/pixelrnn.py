@@ -1,5 +1,5 @@
-"""PixelRNN with Row LSTM layers (van den Oord, Kalchbrenner, Kavukcuoglu 2016, "Pixel
-Recurrent Neural Networks"), optionally class-conditional.
+"""PixelRNN with Row LSTM or Diagonal BiLSTM layers (van den Oord, Kalchbrenner, Kavukcuoglu
+2016, "Pixel Recurrent Neural Networks"), optionally class-conditional.
 
     log p(x | y) = sum_{i=1}^{H*W} sum_{c=1}^{C} log p(x_{i,c} | x_{<i}, x_{i,<c}, y)
 
@@ -14,13 +14,16 @@ the row above's hidden state; c_i = f ⊙ c_{i-1} + i ⊙ g, h_i = o ⊙ tanh(c_
 state sees the row above k // 2 pixels either side, which saw its own row above: the
 receptive field is a triangle that widens by k // 2 pixels per row, over every row above
 (the paper notes it misses the rest of the current row to the left and the far upper right).
+Diagonal BiLSTM (§3.2, `keras_gen.layers.DiagonalBiLSTM`): two LSTMs along the diagonals, left
+to right and (shifted down a row) right to left, whose union sees the whole past of its
+input; behind the type-A first layer, every earlier pixel but one (see `PixelRNN`'s `rnn`).
 
 Network (uint8 `[B, H, W, C]` -> logits float32 `[B, H, W, C, 256]`, `keras_gen.networks.pixelrnn`):
-  7x7 MaskedConv2D A (2h) -> num_layers x residual [RowLSTM (h) -> 1x1 B (2h)]
+  7x7 MaskedConv2D A (2h) -> num_layers x residual [RowLSTM or DiagonalBiLSTM (h) -> 1x1 B (2h)]
   -> ReLU -> 1x1 B (2h) -> ReLU -> 1x1 B (C*256).
 
-Sampling is the autoregressive base's with a cached sampler (`networks.CachedSampler`): the
-network runs a pixel at a time, each Row LSTM carrying its states from row to row and its
+Sampling is the autoregressive base's, for Row LSTM layers with a cached sampler
+(`networks.CachedSampler`): the network runs a pixel at a time, each Row LSTM carrying its states from row to row and its
 input window from column to column, so 64 samples cost about one pass of the network
 instead of one pass over every row above per sub-pixel (`cached=False` in the base's
 samplers gives that naive sampler, which the tests compare it with).
