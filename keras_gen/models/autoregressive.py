@@ -157,7 +157,9 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
     # -- sampling and completion --------------------------------------------------------------------
     @property
     def samples_fast(self) -> bool:
-        return type(self).cached_sampler is not AutoregressiveModel.cached_sampler
+        # Asked of the instance: one class may have a cached sampler for some of its networks
+        # only (PixelRNN: Row LSTM layers, not Diagonal BiLSTM ones).
+        return self.cached_sampler() is not None
 
     def cached_sampler(self, labels=None):
         """The network evaluated a pixel at a time from cached activations

@@ -114,10 +114,6 @@ class PixelRNN(AutoregressiveModel):
         x = self.images_to_float(images)
         return self.network([x, labels] if self.conditional else x, training=training)
 
-    @property
-    def samples_fast(self) -> bool:
-        return self.rnn == "row_lstm"
-
     def cached_sampler(self, labels=None):
         """The Row LSTM network a pixel at a time from carried states and windows (fast
         sampling); None for Diagonal BiLSTM layers (the naive sampler runs)."""
