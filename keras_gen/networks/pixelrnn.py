@@ -27,9 +27,9 @@ import tensorflow as tf
 
 from keras_gen import likelihoods
 from keras_gen.layers import DiagonalBiLSTM, MaskedConv2D, RowLSTM
-
-RNNS = ("row_lstm", "diagonal_bilstm")
 from keras_gen.networks import cached
+
+RNNS = ("row_lstm", "diagonal_bilstm")  # the recurrent layers a PixelRNN can stack
 
 
 def network(image_shape, hidden_size, num_layers, first_kernel_size, input_kernel_size, state_kernel_size, dtype,
