@@ -414,7 +414,6 @@ def _evaluated_figures(model, entry_recipe) -> tuple[dict, dict]:
     import time
 
     from keras_gen import metrics
-    from keras_gen.hardware import describe_machine
 
     if _adapts_domains(entry_recipe):
         return _classification_figures(model, entry_recipe)
@@ -433,9 +432,7 @@ def _evaluated_figures(model, entry_recipe) -> tuple[dict, dict]:
         return {}, None
     ours = metrics.evaluate(model, data, SAMPLE_FIGURES_N, 0, image_size=entry_recipe.image_size, network=network,
                             samples=samples)
-    how = {"function": f"keras_gen.metrics.evaluate(model, {data!r}, n={SAMPLE_FIGURES_N}, seed=0)",
-           "seconds": round(time.perf_counter() - start, 1), "date": datetime.date.today().isoformat(),
-           "machine": describe_machine()}
+    how = _scored_by(f"keras_gen.metrics.evaluate(model, {data!r}, n={SAMPLE_FIGURES_N}, seed=0)", start)
     figures = {}
     if samples:
         floor = metrics.reference_floors(network, n=SAMPLE_FIGURES_N)["floor"]
@@ -456,6 +453,17 @@ def _evaluated_figures(model, entry_recipe) -> tuple[dict, dict]:
     return figures, how
 
 
+def _scored_by(function: str, start: float) -> dict:
+    """The card's `evaluated` record: what scored the figures, since `start` (perf_counter),
+    when and where."""
+    import time
+
+    from keras_gen.hardware import describe_machine
+
+    return {"function": function, "seconds": round(time.perf_counter() - start, 1),
+            "date": datetime.date.today().isoformat(), "machine": describe_machine()}
+
+
 def _classification_figures(model, entry_recipe) -> tuple[dict, dict]:
     """A classifier's `test accuracy`: `classify` on the target's (the last dataset's) whole
     test split, the one place its labels are read."""
@@ -464,15 +472,12 @@ def _classification_figures(model, entry_recipe) -> tuple[dict, dict]:
     import numpy as np
 
     from keras_gen import data
-    from keras_gen.hardware import describe_machine
 
     target = entry_recipe.data[-1]
     start = time.perf_counter()
     images, labels = data.load_arrays(target, "test", image_size=entry_recipe.image_size)
     predicted = np.asarray(model.classify(images)[1])
-    how = {"function": f"{type(model).__name__}.classify on the {target} test split ({len(labels):,} images)",
-           "seconds": round(time.perf_counter() - start, 1), "date": datetime.date.today().isoformat(),
-           "machine": describe_machine()}
+    how = _scored_by(f"{type(model).__name__}.classify on the {target} test split ({len(labels):,} images)", start)
     return {"test accuracy": _round(float(np.mean(predicted == labels)))}, how
 
 

@@ -45,9 +45,8 @@ from keras_gen.layers.pixel_lstm import PixelLSTMLayer
 
 
 def skew(x):
-    """`(skewed, inside)`: x `[B, H, W, F]` -> `[B, H, W + H - 1, F]` with row i shifted right by
-    i (`skewed[:, i, i + j] = x[:, i, j]`), zeros elsewhere; `inside` bool `[H, W + H - 1]` marks
-    the positions that hold a pixel (for tests).
+    """x `[B, H, W, F]` -> `[B, H, W + H - 1, F]` with row i shifted right by i
+    (`skewed[:, i, i + j] = x[:, i, j]`), zeros elsewhere.
 
     Pads every row with H zeros and reads the flat rows again H - 1 shorter: element (i, j),
     at flat offset i (W + H) + j = i (W + H - 1) + (i + j), lands in (i, i + j). Reshapes only,
@@ -55,9 +54,7 @@ def skew(x):
     shape = tf.shape(x)
     batch, height, width, features = shape[0], shape[1], shape[2], shape[3]
     flat = tf.reshape(tf.pad(x, [[0, 0], [0, 0], [0, height], [0, 0]]), [batch, -1, features])
-    skewed = tf.reshape(flat[:, :height * (width + height - 1)], [batch, height, width + height - 1, features])
-    columns = tf.range(width + height - 1)[None, :] - tf.range(height)[:, None]  # j = s - i
-    return skewed, (columns >= 0) & (columns < width)
+    return tf.reshape(flat[:, :height * (width + height - 1)], [batch, height, width + height - 1, features])
 
 
 def unskew(x, width):
@@ -117,7 +114,7 @@ class DiagonalBiLSTM(PixelLSTMLayer):
         if gate_bias is not None:
             pre_input = pre_input + ops.cast(gate_bias, "float32")[:, None, None, :]
         width = tf.shape(x)[2]
-        skewed, _ = skew(pre_input)  # [B, H, S, 4u], S = W + H - 1
+        skewed = skew(pre_input)  # [B, H, S, 4u], S = W + H - 1
         state_kernel = tf.reshape(ops.cast(self.state_kernels[direction], "float32"), [2 * self.units, -1])
         batch, height = tf.shape(x)[0], tf.shape(x)[1]
         zeros = tf.zeros(tf.stack([batch, height, self.units]), tf.float32)
