@@ -32,11 +32,12 @@ than TensorFlow's from other processes on the same cores (its fp32 figure fell 7
 other load of 0.6-0.9 on 2 cores, TensorFlow's 2-5x), so ratios from loaded rounds flatter
 keras-gen; `--quiet-wait` waits for an idle machine before each configuration.
 
-2026-11-26, AMD EPYC, 2 cores, AVX-512 + bf16, idle (other load 0.00-0.01), 3 rounds, medians:
-TensorFlow 223 GFLOP/s float32 and 452 bfloat16 (ceiling 1,390 and 2,810 img/s); PyTorch 774
-fp32 and 1,296 bf16 img/s; keras-gen auto 1,020 fp32 (1.34x, 76% of the ceiling) and 1,141
-bf16 (0.88x, 41%); one step per call 646 fp32 (492-1014 from process to process) and 1,083
-bf16; XLA 0.79x and 0.63x of no XLA on that CPU.
+2026-11-26, AMD EPYC, 2 cores, AVX-512 + bf16, idle (other load 0.00), 3 rounds, medians:
+TensorFlow 224 GFLOP/s float32 and 454 bfloat16 (ceiling 1,390 and 2,820 img/s); PyTorch 781
+fp32 and 1,185 bf16 img/s; keras-gen auto 1,046 fp32 (1.34x, 76% of the ceiling) and 1,379
+bf16 (1.22x, 49%); one step per call 976 fp32 and 1,331 bf16; XLA 0.70x and 0.58x of no XLA
+on that CPU. Before keras-gen turned tf.data's autotuning off (`keras_gen.data.without_autotune`),
+a third of the epochs began with a ~5 s stall, so float32 one step per call gave 492-1,014.
 """
 import argparse
 import json

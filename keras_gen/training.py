@@ -53,7 +53,7 @@ def make_dataset(name, split, batch_size, seed, image_size=None, shuffle=True, d
 
     ds = data.load(name, split, image_size=image_size, download=download)
     if not shuffle:
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        return data.without_autotune(ds.batch(batch_size).prefetch(tf.data.AUTOTUNE))
     steps = _split_size(ds) // batch_size
 
     def one_epoch(epoch):
@@ -89,8 +89,12 @@ def _epochs(one_epoch, first_epoch, epochs, steps):
     `steps` batches each) one after another, prefetched."""
     import tensorflow as tf
 
+    from keras_gen.data import without_autotune
+
     epochs_ds = tf.data.Dataset.range(first_epoch, first_epoch + epochs).flat_map(one_epoch)
-    return epochs_ds.apply(tf.data.experimental.assert_cardinality(epochs * steps)).prefetch(tf.data.AUTOTUNE)
+    # The options of the datasets inside `flat_map` do not reach this pipeline's iterator.
+    return without_autotune(epochs_ds.apply(tf.data.experimental.assert_cardinality(epochs * steps))
+                            .prefetch(tf.data.AUTOTUNE))
 
 
 def quality_network(data_name, model):

@@ -99,3 +99,11 @@ def test_several_steps_per_call_train_the_same_weights_as_one(tmp_path):
         np.testing.assert_array_equal(a, b)
     assert runs["grouped"]["history"] == runs["single"]["history"]
     assert grouped.steps_per_execution == 1  # a loaded model runs one step per call unless told
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_training_datasets_run_without_tf_datas_autotuning(shuffle):
+    """The options of the epochs inside `flat_map` do not reach the outer iterator, so
+    `make_dataset` turns autotuning off at its end (see `keras_gen.data.without_autotune`)."""
+    ds = training.make_dataset("digits", "test", 32, seed=0, shuffle=shuffle, epochs=2)
+    assert ds.options().autotune.enabled is False

@@ -18,9 +18,12 @@ Names:
 
 `card(name)` is the markdown card of an embedded dataset (construction, sizes, seeds,
 licences); `to_channels(images, 1 or 3)` repeats grey to RGB or takes RGB's luminance, for
-pairs of domains whose channels differ.
+pairs of domains whose channels differ. `without_autotune(dataset)` turns off tf.data's
+autotuning, whose thread stalls iterator teardown for seconds (the datasets here, and any
+dataset given to a keras-gen model's `fit`, `evaluate` or `predict` whose options leave it
+unset).
 """
 from keras_gen.data.domains import card, to_channels
-from keras_gen.data.loaders import EMBEDDED, image_shape, load, load_arrays
+from keras_gen.data.loaders import EMBEDDED, image_shape, load, load_arrays, without_autotune
 
-__all__ = ["EMBEDDED", "card", "image_shape", "load", "load_arrays", "to_channels"]
+__all__ = ["EMBEDDED", "card", "image_shape", "load", "load_arrays", "to_channels", "without_autotune"]

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_gen.data.loaders import without_autotune
 from keras_gen.errors import KerasGenError
 from keras_gen.files import atomic_path, ensure_writable_dir
 from keras_gen.text import count
@@ -385,6 +386,7 @@ def build_feature_network(
         .batch(training["batch_size"])
         .prefetch(tf.data.AUTOTUNE)
     )
+    ds = without_autotune(ds)  # whose thread would stall each epoch's end by seconds
     start = time.perf_counter()
     history = model.fit(ds, epochs=training["epochs"], shuffle=False, verbose=verbose)  # ds shuffles
     train_seconds = round(time.perf_counter() - start, 1)

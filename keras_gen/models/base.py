@@ -19,6 +19,7 @@ import tensorflow as tf
 from keras.src.trainers.compile_utils import MetricsList
 
 from keras_gen import distribute, hardware
+from keras_gen.data.loaders import without_autotune
 from keras_gen.errors import KerasGenError
 from keras_gen.recipe import PRECISIONS
 from keras_gen.seeds import MAX_SAMPLES, MAX_SEED, check_count, check_seed, whole_number  # noqa: F401 (re-exported)
@@ -87,6 +88,16 @@ def assert_sample_inputs(batch_size, seed, what="batch_size"):
         tf.debugging.assert_non_negative(seed, message=seed_message),
     ]):
         return tf.identity(batch_size), tf.identity(seed)
+
+
+def without_autotune_stall(x, fit_kwargs):
+    """`fit`'s or `evaluate`'s data and keyword arguments with tf.data's autotuning off in
+    a dataset `x` and a dataset `validation_data` whose options leave it unset: its thread
+    stalls the end of every epoch that re-iterates the dataset by seconds (see
+    `keras_gen.data.without_autotune`)."""
+    if "validation_data" in fit_kwargs:
+        fit_kwargs = dict(fit_kwargs, validation_data=without_autotune(fit_kwargs["validation_data"]))
+    return without_autotune(x), fit_kwargs
 
 
 class DirectedMean(keras.metrics.Mean):
@@ -290,11 +301,16 @@ class GenerativeModel(keras.Model):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_training_data(x, y)
+        x, kwargs = without_autotune_stall(x, kwargs)
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._check_training_data(x, y)
+        x, kwargs = without_autotune_stall(x, kwargs)
         return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        return super().predict(without_autotune(x), *args, **kwargs)
 
     @staticmethod
     def images_to_float(images):

@@ -51,7 +51,8 @@ from keras_gen import distribute
 from keras_gen.data import to_channels
 from keras_gen.errors import KerasGenError
 from keras_gen.layers import GradientReversal
-from keras_gen.models.base import MAX_SAMPLES, Endpoint, GenerativeModel, check_size, check_sizes
+from keras_gen.models.base import (MAX_SAMPLES, Endpoint, GenerativeModel, check_size, check_sizes,
+                                   without_autotune_stall)
 from keras_gen.models.labels import ClassLabels
 from keras_gen.networks import domain as networks
 
@@ -303,6 +304,7 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_batches(x, y, self.training_batches(), "trains")
         self.show_metrics(*self.training_metrics())
+        x, kwargs = without_autotune_stall(x, kwargs)
         return keras.Model.fit(self, x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
@@ -312,6 +314,7 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
         shown = self._metric_group
         self.show_metrics(*self.EVALUATION_METRICS)
         try:
+            x, kwargs = without_autotune_stall(x, kwargs)
             return keras.Model.evaluate(self, x, y, *args, **kwargs)
         finally:
             self._metric_group = shown  # fit's validation: the epoch goes on with its own

@@ -70,3 +70,23 @@ def test_missing_tfds_dataset_names_the_embedded_alternatives(tmp_path):
     assert "\n" not in str(info.value)
     with pytest.raises(KerasGenError, match="not available.*mnist5k, digits"):
         data.load("tfds:no_such_dataset_anywhere", "train", data_dir=str(tmp_path))
+
+
+def _autotune(enabled):
+    options = tf.data.Options()
+    options.autotune.enabled = enabled
+    return options
+
+
+def test_without_autotune_turns_off_an_unset_autotune_and_keeps_a_users_choice():
+    """tf.data's autotuning thread stalls iterator teardown by seconds (`without_autotune`'s
+    docstring gives the figures), so keras-gen's datasets leave it off; a dataset whose options
+    say either way keeps them, and anything else passes through."""
+    ranged = tf.data.Dataset.range(4)
+    assert ranged.options().autotune.enabled is None
+    assert data.without_autotune(ranged).options().autotune.enabled is False
+    assert data.without_autotune(ranged.with_options(_autotune(True))).options().autotune.enabled is True
+    assert list(data.without_autotune(ranged).as_numpy_iterator()) == [0, 1, 2, 3]
+    images = np.zeros((2, 8, 8, 1), np.uint8)
+    assert data.without_autotune(images) is images
+    assert data.load("digits", "test").options().autotune.enabled is False

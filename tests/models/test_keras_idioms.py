@@ -194,3 +194,32 @@ def test_evaluate_on_a_split_with_a_smaller_last_batch_gives_the_mean_over_its_e
     predicted = keras.ops.convert_to_numpy(classifier.classify(x)[1])
     accuracy = classifier.evaluate(x, y, batch_size=9, verbose=0, return_dict=True)["accuracy"]
     assert accuracy == pytest.approx(float(np.mean(predicted == y)), abs=1e-6)
+
+
+def test_fit_evaluate_and_predict_hand_keras_datasets_without_tf_datas_autotuning(monkeypatch):
+    """Keras re-iterates a dataset every epoch; with autotuning on, each old iterator's
+    teardown waits seconds for tf.data's tuning thread. The models turn it off in a dataset
+    (and `validation_data`) whose options leave it unset, and keep a user's explicit choice."""
+    from keras_gen.models.domain_adaptation import SourceOnly
+
+    seen = []
+    monkeypatch.setattr(keras.Model, "fit", lambda self, x=None, y=None, *a, **k: seen.append((x, k)))
+    monkeypatch.setattr(keras.Model, "evaluate", lambda self, x=None, y=None, *a, **k: seen.append((x, k)))
+    monkeypatch.setattr(keras.Model, "predict", lambda self, x, *a, **k: seen.append((x, k)))
+    images = tf.data.Dataset.from_tensor_slices(digits8(16)).batch(8)
+    chosen = tf.data.Options()
+    chosen.autotune.enabled = True
+    model = tiny_gan()
+    model.compile()
+    model.fit(images, validation_data=images)
+    model.evaluate(images)
+    model.predict(images)
+    model.fit(images.with_options(chosen))
+    labelled = tf.data.Dataset.from_tensor_slices(data.load_arrays("digits", "test")).take(16).batch(8)
+    classifier = SourceOnly(image_shape=(8, 8, 1), filters=(4,), classifier_widths=(8,))
+    classifier.compile()
+    classifier.fit(labelled)
+    classifier.evaluate(labelled)
+    enabled = [x.options().autotune.enabled for x, _ in seen]
+    assert enabled == [False, False, False, True, False, False]
+    assert seen[0][1]["validation_data"].options().autotune.enabled is False
