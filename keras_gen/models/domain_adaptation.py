@@ -304,7 +304,7 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_batches(x, y, self.training_batches(), "trains")
         self.show_metrics(*self.training_metrics())
-        x, kwargs = without_autotune_stall(x, kwargs)
+        x, y, kwargs = without_autotune_stall(x, y, args, kwargs, shuffle=True)
         return keras.Model.fit(self, x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
@@ -314,7 +314,7 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
         shown = self._metric_group
         self.show_metrics(*self.EVALUATION_METRICS)
         try:
-            x, kwargs = without_autotune_stall(x, kwargs)
+            x, y, kwargs = without_autotune_stall(x, y, args, kwargs, shuffle=False)
             return keras.Model.evaluate(self, x, y, *args, **kwargs)
         finally:
             self._metric_group = shown  # fit's validation: the epoch goes on with its own

@@ -199,13 +199,14 @@ def test_evaluate_on_a_split_with_a_smaller_last_batch_gives_the_mean_over_its_e
 def test_fit_evaluate_and_predict_hand_keras_datasets_without_tf_datas_autotuning(monkeypatch):
     """Keras re-iterates a dataset every epoch; with autotuning on, each old iterator's
     teardown waits seconds for tf.data's tuning thread. The models turn it off in a dataset
-    (and `validation_data`) whose options leave it unset, and keep a user's explicit choice."""
+    (and `validation_data`) whose options leave it unset, keep a user's explicit choice, and
+    hand arrays to Keras as such datasets."""
     from keras_gen.models.domain_adaptation import SourceOnly
 
     seen = []
-    monkeypatch.setattr(keras.Model, "fit", lambda self, x=None, y=None, *a, **k: seen.append((x, k)))
-    monkeypatch.setattr(keras.Model, "evaluate", lambda self, x=None, y=None, *a, **k: seen.append((x, k)))
-    monkeypatch.setattr(keras.Model, "predict", lambda self, x, *a, **k: seen.append((x, k)))
+    for method in ("fit", "evaluate"):
+        monkeypatch.setattr(keras.Model, method, lambda self, x=None, y=None, *a, **k: seen.append((x, y, k)))
+    monkeypatch.setattr(keras.Model, "predict", lambda self, x, *a, **k: seen.append((x, None, k)))
     images = tf.data.Dataset.from_tensor_slices(digits8(16)).batch(8)
     chosen = tf.data.Options()
     chosen.autotune.enabled = True
@@ -215,11 +216,56 @@ def test_fit_evaluate_and_predict_hand_keras_datasets_without_tf_datas_autotunin
     model.evaluate(images)
     model.predict(images)
     model.fit(images.with_options(chosen))
+    model.fit(digits8(16), batch_size=8, validation_data=(digits8(4),))
+    model.fit(digits8(16), batch_size=8, validation_split=0.25)  # Keras' own pipeline splits arrays
     labelled = tf.data.Dataset.from_tensor_slices(data.load_arrays("digits", "test")).take(16).batch(8)
     classifier = SourceOnly(image_shape=(8, 8, 1), filters=(4,), classifier_widths=(8,))
     classifier.compile()
     classifier.fit(labelled)
-    classifier.evaluate(labelled)
-    enabled = [x.options().autotune.enabled for x, _ in seen]
-    assert enabled == [False, False, False, True, False, False]
-    assert seen[0][1]["validation_data"].options().autotune.enabled is False
+    classifier.evaluate(*data.load_arrays("digits", "test"), batch_size=9)
+    options = [getattr(x, "options", lambda: None)() for x, _, _ in seen]
+    assert [o and o.autotune.enabled for o in options] == [False, False, False, True, False, None, False, False]
+    assert seen[0][2]["validation_data"].options().autotune.enabled is False
+    assert seen[0][2]["shuffle"] is False and "shuffle" not in seen[1][2]  # evaluate takes none
+    assert seen[4][2]["validation_data"].options().autotune.enabled is False
+    assert "batch_size" not in seen[4][2] and seen[4][1] is None
+    assert isinstance(seen[5][0], np.ndarray) and seen[5][2]["validation_split"] == 0.25
+    assert seen[7][1] is None and seen[7][0].element_spec[1].dtype == tf.int64
+
+
+def test_arrays_become_batches_in_a_fresh_order_every_epoch_or_in_order():
+    """The dataset that stands for arrays in `fit` (shuffled) and `evaluate` (in order):
+    every example once per epoch, batches of the size asked with a smaller last one, and
+    labels staying with their images."""
+    from keras_gen.models.base import without_autotune_stall
+
+    images, labels = data.load_arrays("digits", "test")
+    images, labels = images[:20], labels[:20]
+    train, none, kwargs = without_autotune_stall(images, labels, (), {"batch_size": 8, "epochs": 2}, shuffle=True)
+    assert none is None and kwargs == {"epochs": 2, "shuffle": False}  # the dataset shuffles
+    keys = {image.tobytes(): label for image, label in zip(images, labels)}
+    epochs = []
+    for _ in range(2):
+        batches = list(train.as_numpy_iterator())
+        assert [len(b[0]) for b in batches] == [8, 8, 4]
+        epoch = np.concatenate([b[0] for b in batches])
+        assert all(keys[image.tobytes()] == label for image, label in zip(epoch, np.concatenate([b[1] for b in batches])))
+        assert sorted(image.tobytes() for image in epoch) == sorted(keys)
+        epochs.append(epoch)
+    assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[0], images)
+    in_order, _, _ = without_autotune_stall(images, None, (), {"batch_size": 8}, shuffle=False)
+    np.testing.assert_array_equal(np.concatenate(list(in_order.as_numpy_iterator())), images)
+
+
+def test_fit_on_a_dataset_or_arrays_warns_nothing():
+    """Keras 3.15 warns on every `fit(dataset)` with its default `shuffle=True` that it
+    ignores it; the README's snippet must run without warnings."""
+    import warnings
+
+    model = tiny_gan()
+    model.compile()
+    images = digits8(32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(tf.data.Dataset.from_tensor_slices(images).batch(16), epochs=1, verbose=0)
+        model.fit(images, batch_size=16, epochs=1, verbose=0)
