@@ -53,7 +53,7 @@ def make_dataset(name, split, batch_size, seed, image_size=None, shuffle=True, d
 
     ds = data.load(name, split, image_size=image_size, download=download)
     if not shuffle:
-        return data.without_autotune(ds.batch(batch_size).prefetch(tf.data.AUTOTUNE))
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)  # autotuning off since `data.load`
     steps = _split_size(ds) // batch_size
 
     def one_epoch(epoch):

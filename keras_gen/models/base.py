@@ -97,8 +97,8 @@ _ARRAY_OPTIONS_KERAS_KEEPS = ("validation_split", "sample_weight", "class_weight
 def without_autotune_stall(x, y, args, kwargs, shuffle):
     """`(x, y, kwargs)` for Keras' `fit`, `evaluate` or `predict` with tf.data's autotuning off,
     whose thread stalls the end of every epoch that re-iterates a dataset by seconds (see
-    `keras_gen.data.without_autotune`; measured on arrays too: DCGAN's 5-second epochs halved
-    in more than half the epochs).
+    `keras_gen.data.without_autotune`; measured on arrays too: 10 of 15 of DCGAN's 5-second
+    epochs ran at half speed).
 
     - A `tf.data.Dataset` (`x`, or `validation_data`) whose options leave autotuning unset
       gets it turned off.
@@ -111,8 +111,6 @@ def without_autotune_stall(x, y, args, kwargs, shuffle):
     - `fit` on a dataset passes `shuffle=False` unless asked otherwise: Keras shuffles no
       dataset, but its default `shuffle=True` warns that it does not.
     """
-    import numpy as np
-
     kwargs = dict(kwargs)
     shuffle = kwargs.get("shuffle", shuffle)
     batch_size = kwargs.get("batch_size") or 32
