@@ -23,10 +23,11 @@ Network (uint8 `[B, H, W, C]` -> logits float32 `[B, H, W, C, 256]`, `keras_gen.
   -> ReLU -> 1x1 B (2h) -> ReLU -> 1x1 B (C*256).
 
 Sampling is the autoregressive base's, for Row LSTM layers with a cached sampler
-(`networks.CachedSampler`): the network runs a pixel at a time, each Row LSTM carrying its states from row to row and its
-input window from column to column, so 64 samples cost about one pass of the network
-instead of one pass over every row above per sub-pixel (`cached=False` in the base's
-samplers gives that naive sampler, which the tests compare it with).
+(`networks.CachedSampler`): the network runs a pixel at a time, each Row LSTM carrying its
+states from row to row and its input window from column to column, so 64 samples cost about
+one pass of the network instead of one pass over every row above per sub-pixel
+(`cached=False` in the base's samplers gives that naive sampler, which the tests compare it
+with).
 """
 from __future__ import annotations
 
