@@ -1,11 +1,11 @@
-"""Sampling time of PixelCNN, Gated PixelCNN and PixelRNN, cached sampler against naive sampler.
+"""Sampling time of PixelCNN, Gated PixelCNN, PixelRNN and PixelCNN++, cached sampler against naive sampler.
 
 The cached sampler (the network a pixel at a time from cached activations, Ramachandran et
 al. 2017) is what `sample` runs; the naive one runs the network once per sub-pixel, on the
 rows that pixel can see.
 
-Models: `pixelcnn` and `pixelrnn` are the zoo entries pixelcnn-mnist5k and pixelrnn-mnist5k
-(their recipes' sizes, trained weights); `gated-pixelcnn` is GatedPixelCNN at its default size
+Models: `pixelcnn`, `pixelrnn` and `pixelcnn++` are the zoo entries pixelcnn-mnist5k,
+pixelrnn-mnist5k and pixelcnnpp-mnist5k (their recipes' sizes, trained weights); `gated-pixelcnn` is GatedPixelCNN at its default size
 (28x28x1, 64 filters, 12 + 1 layers, seeded initial weights: the time does not depend on
 them). All in float32 unless `--precision` says otherwise. Each sampler is traced and run once before timing (excluded);
 then each round times every (model, batch) cell, naive then cached, with the round's seed,
@@ -14,7 +14,7 @@ too, which other processes on the machine disturb less). A naive run that takes 
 `--naive-budget` seconds is not repeated (the cell says "1 run"). `identical` says whether the
 two samplers drew the same images in every round that ran both.
 
-    python bench/ar_sampling.py [--models pixelcnn gated-pixelcnn pixelrnn] [--batches 1 16 64] [--rounds 3]
+    python bench/ar_sampling.py [--models pixelcnn gated-pixelcnn pixelrnn pixelcnn++] [--batches 1 16 64] [--rounds 3]
 """
 import argparse
 import os
@@ -32,8 +32,8 @@ def load(name, precision):
     from keras_gen import zoo
     from keras_gen.models import GatedPixelCNN
 
-    if name in ("pixelcnn", "pixelrnn"):  # same weights, in the asked compute dtype
-        return zoo.load(f"{name}-mnist5k", compile=False, precision=precision)
+    if name in ("pixelcnn", "pixelrnn", "pixelcnn++"):  # same weights, in the asked compute dtype
+        return zoo.load(f"{name.replace('+', 'p')}-mnist5k", compile=False, precision=precision)
     keras.utils.set_random_seed(0)
     return GatedPixelCNN(precision=precision)
 
@@ -60,8 +60,8 @@ def timed(fn, n, seed):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="+", default=["pixelcnn", "gated-pixelcnn", "pixelrnn"],
-                   choices=["pixelcnn", "gated-pixelcnn", "pixelrnn"])
+    p.add_argument("--models", nargs="+", default=["pixelcnn", "gated-pixelcnn", "pixelrnn", "pixelcnn++"],
+                   choices=["pixelcnn", "gated-pixelcnn", "pixelrnn", "pixelcnn++"])
     p.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--naive-budget", type=float, default=120.0,

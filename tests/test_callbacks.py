@@ -106,12 +106,15 @@ def test_a_model_that_samples_slowly_draws_its_grid_after_the_last_epoch_only(tm
     from keras_gen.recipe import Recipe
 
     assert PixelCNN(image_shape=(8, 8, 1), filters=4, num_layers=1).samples_fast
-    assert not PixelCNNPlusPlus(image_shape=(8, 8, 1), filters=4, num_mixtures=2).samples_fast
+    # PixelCNN++ samples fast when its height and width are multiples of 4 (its strides).
+    assert PixelCNNPlusPlus(image_shape=(8, 8, 1), filters=4, num_mixtures=2).samples_fast
+    assert not PixelCNNPlusPlus(image_shape=(6, 8, 1), filters=4, num_mixtures=2).samples_fast
     # Asked of the instance: a PixelRNN samples fast with Row LSTM layers, not Diagonal BiLSTM ones.
     assert PixelRNN(image_shape=(8, 8, 1), hidden_size=4, num_layers=1).samples_fast
     assert not PixelRNN(image_shape=(8, 8, 1), hidden_size=4, num_layers=1, rnn="diagonal_bilstm").samples_fast
     assert DCGAN(image_shape=(8, 8, 1), latent_dim=4, generator_widths=(8,), discriminator_widths=(8,)).samples_fast
-    recipe = Recipe("pixelcnn++", data="digits", epochs=3, batch_size=512, hparams={"filters": 4, "num_mixtures": 2})
+    recipe = Recipe("pixelrnn", data="digits", epochs=3, batch_size=512,
+                    hparams={"rnn": "diagonal_bilstm", "hidden_size": 4, "num_layers": 1})
     training.train(recipe, tmp_path / "run", grid_size=4, verbose=0)
     assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir()) == ["epoch_003.png"]
 

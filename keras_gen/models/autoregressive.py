@@ -29,6 +29,7 @@ from keras_gen.models.base import (
     stateless_seed,
 )
 from keras_gen.models.labels import ClassLabels
+from keras_gen.networks import cached
 from keras_gen.seeds import check_seed
 
 
@@ -235,27 +236,29 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         rows = tf.transpose(images, [1, 2, 0, 3])  # [H, W, n, C]
         known_rows = tf.transpose(known, [1, 2, 0, 3])
         # Every tensor a loop step uses costs a few control-flow ops per step: a step of a
-        # few columns shares them (a divisor of W, so that every step is alike).
-        columns = max(d for d in range(1, min(w, COLUMNS_PER_STEP) + 1) if w % d == 0)
+        # few columns shares them (a divisor of W, so that every step is alike, and a multiple
+        # of the sampler's column period, so that each unrolled column has a fixed phase).
+        period = sampler.column_period
+        columns = max(d for d in range(period, max(period, min(w, COLUMNS_PER_STEP)) + 1, period) if w % d == 0)
 
-        def row_step(i, rows, state):
-            row = sampler.begin_row(state)
+        def one_row(i, row_phase, rows, state):
+            row = cached.begin_row(sampler, state, row_phase)
             values, is_known = rows[i], known_rows[i]  # [W, n, C]
 
-            def pixel_step(j, carry):
+            def pixel_step(j, phase, carry):
                 pixel = values[j]  # [n, C] int32
                 after = carry
                 for ch in range(c):
-                    outputs, after = row.pixel(j, tf.gather(levels, pixel), carry)
+                    outputs, after = cached.pixel_outputs(sampler, row, j, tf.gather(levels, pixel), carry, phase)
                     logits = self.subpixel_logits(outputs, pixel, ch)
                     drawn = self._draw(logits, (i * w + j) * c + ch, seed, temperature)
                     drawn = tf.where(is_known[j][:, ch], pixel[:, ch], drawn)[:, None]
                     pixel = drawn if c == 1 else tf.concat([pixel[:, :ch], drawn, pixel[:, ch + 1:]], axis=1)
-                return row.finish_pixel(tf.gather(levels, pixel), after), pixel
+                return cached.finish_pixel(sampler, row, tf.gather(levels, pixel), after, phase), pixel
 
             def column_step(j, carry, pixels):
                 for offset in range(columns):
-                    carry, pixel = pixel_step(j + offset, carry)
+                    carry, pixel = pixel_step(j + offset, offset % period, carry)
                     pixels = pixels.write(j + offset, pixel)
                 return j + columns, carry, pixels
 
@@ -264,7 +267,13 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
                 [tf.constant(0), row.initial_carry(n), tf.TensorArray(tf.int32, size=w, element_shape=[None, c])])
             row_values = pixels.stack()  # [W, n, C]
             state = row.end(carry, tf.gather(levels, row_values))
-            return i + 1, tf.tensor_scatter_nd_update(rows, [[i]], row_values[None]), state
+            return tf.tensor_scatter_nd_update(rows, [[i]], row_values[None]), state
+
+        def row_step(i, rows, state):
+            # `row_period` rows per step, each with its phase (h is a multiple of it).
+            for phase in range(sampler.row_period):
+                rows, state = one_row(i + phase, phase, rows, state)
+            return i + sampler.row_period, rows, state
 
         _, rows, _ = tf.while_loop(lambda i, *_: i < h, row_step, [tf.constant(0), rows, sampler.initial_state(n)])
         return tf.cast(tf.transpose(rows, [2, 0, 1, 3]), tf.uint8)

@@ -23,6 +23,12 @@ learned bias per class (the paper's conditional model), and `classify` is Bayes'
 Training minimises −log p(x | y) with Adam(1e-3), its learning rate multiplied by a constant
 factor after every step, as the paper's (`DecayingAdam`).
 
+Sampling and completion run the network a pixel at a time from cached activations
+(`networks.CachedSampler`: every activation of both streams at each of the three resolutions
+computed once, as soon as what it reads is final) when the height and width are multiples of
+4, and once per pixel on the rows above otherwise (`cached=False` gives that naive sampler for
+any size; in float32 both draw the same images).
+
 Shapes: `model(images uint8 [B, rows, W, C])` (rows ≤ H; conditional: `[images, labels]`)
 -> mixture parameters float32 `[B, rows, W, K(1 + 2C + C(C−1)/2)]`.
 """
@@ -132,8 +138,8 @@ class PixelCNNPlusPlus(AutoregressiveModel):
             self.dropout, self.precision, num_classes=self.num_classes,
         )
         # The stride-2 levels make a cropped window's result depend on where it starts, so
-        # the sampler always runs from row 0 (on rows 0..i, padded below: exact, since no
-        # output depends on a row below its own).
+        # the naive sampler always runs from row 0 (on rows 0..i, padded below: exact, since
+        # no output depends on a row below its own).
         self.rows_seen_above = h
         self.built = True
 
@@ -149,6 +155,15 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         x = networks.network_inputs(self.images_to_float(images), w)
         params = self.network([x, labels] if self.conditional else x, training=training)
         return params[:, :tf.shape(images)[1], :w]
+
+    def cached_sampler(self, labels=None):
+        """The network a pixel at a time from cached activations (fast sampling,
+        `networks.CachedSampler`), for heights and widths that are multiples of 4; None (the
+        naive sampler) for other sizes."""
+        h, w, _ = self.image_shape
+        if h % networks.STRIDE_MULTIPLE or w % networks.STRIDE_MULTIPLE:
+            return None
+        return networks.CachedSampler(self.network, self.image_shape, self.blocks_per_resolution, labels)
 
     def compile(self, optimizer=None, **keras_args):
         """Default optimizer `DecayingAdam(1e-3, decay=LEARNING_RATE_DECAY)`: the paper's Adam

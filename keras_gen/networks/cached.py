@@ -53,18 +53,19 @@ def rounded(x, dtype):
     return x if x.dtype == dtype else tf.cast(x, dtype)
 
 
-def _concat_layers(layers, weight):
+def concat_layers(layers, weight):
     """One weight of several layers that share an input, concatenated along the outputs."""
     values = [tf.cast(weight(layer), layers[0].compute_dtype) for layer in layers]
     return values[0] if len(values) == 1 else tf.concat(values, axis=-1)
 
 
-def _bias(layers):
+def concat_bias(layers):
+    """The biases of layers that share an input, concatenated (None when none has one)."""
     if not all(layer.use_bias for layer in layers):
         if any(layer.use_bias for layer in layers):
             raise ValueError("layers sharing a cached convolution must all have a bias or none")
         return None
-    return _concat_layers(layers, lambda layer: layer.bias)
+    return concat_layers(layers, lambda layer: layer.bias)
 
 
 def gate(pre_activation):
@@ -84,8 +85,8 @@ def with_bias(total, bias, dtype):
 def pointwise(layers, x):
     """A 1x1 convolution (`keras.layers.Conv2D`) of `x` `[..., C_in]` -> `[..., C_out]`."""
     dtype = layers[0].compute_dtype
-    kernel = accumulated(_concat_layers(layers, lambda layer: layer.kernel))[0, 0]
-    return with_bias(tf.linalg.matmul(accumulated(tf.cast(x, dtype)), kernel), _bias(layers), dtype)
+    kernel = accumulated(concat_layers(layers, lambda layer: layer.kernel))[0, 0]
+    return with_bias(tf.linalg.matmul(accumulated(tf.cast(x, dtype)), kernel), concat_bias(layers), dtype)
 
 
 class CausalConv:
@@ -110,9 +111,9 @@ class CausalConv:
         self.width = width
         kh, kw = first.kernel_size
         self.cy, self.cx = kh // 2, kw // 2
-        kernel = accumulated(_concat_layers(layers, lambda layer: layer.masked_kernel()))  # [kh, kw, in, out]
+        kernel = accumulated(concat_layers(layers, lambda layer: layer.masked_kernel()))  # [kh, kw, in, out]
         self.in_channels, self.out_channels = int(kernel.shape[2]), int(kernel.shape[3])
-        self.bias = _bias(layers)
+        self.bias = concat_bias(layers)
         # The rows above as one product with the cy·kw patches: [cy·kw·in, out].
         self.kernel_above = tf.reshape(kernel[:self.cy], [-1, self.out_channels]) if self.cy else None
         # Columns j - cx .. j of the centre row, flattened like a window's concatenation; the
@@ -170,9 +171,9 @@ class RowConv:
         layers = list(layers)
         self.dtype = layers[0].compute_dtype
         self.width = width
-        self.kernel = accumulated(_concat_layers(layers, lambda layer: layer.kernel))  # [kh, kw, in, out]
+        self.kernel = accumulated(concat_layers(layers, lambda layer: layer.kernel))  # [kh, kw, in, out]
         self.kh, self.kw, self.in_channels, self.out_channels = (int(d) for d in self.kernel.shape)
-        self.bias = _bias(layers)
+        self.bias = concat_bias(layers)
 
     def initial_cache(self, batch_size):
         return tf.zeros([batch_size, self.kh - 1, self.width + self.kw - 1, self.in_channels], ACCUMULATOR)
@@ -208,7 +209,18 @@ class RasterSampler:
     sub-pixel on the same `carry`; the activations in the last call's `after` stay, because
     they never depend on the pixel's last sub-pixel (the first layer's mask is type A), but the
     image itself enters the first layer's window only in `finish_pixel`.
+
+    Networks whose work differs from row to row or column to column (strided layers that
+    compute at every second or fourth pixel, PixelCNN++) set `row_period` and `column_period`
+    above 1: the image's height and width are then multiples of them, the driver unrolls that
+    many rows per step of its row loop and a multiple of that many columns per step of its
+    column loop, and passes each call its phase as a Python int: `begin_row(state, i %
+    row_period)`, `pixel(j, pixel, carry, j % column_period)` and `finish_pixel(pixel, after,
+    j % column_period)`.
     """
+
+    row_period = 1
+    column_period = 1
 
     def initial_state(self, batch_size):
         raise NotImplementedError
@@ -217,25 +229,54 @@ class RasterSampler:
         raise NotImplementedError
 
 
+def begin_row(sampler, state, row_phase):
+    """`sampler.begin_row`, with the phase when its `row_period` is above 1."""
+    return sampler.begin_row(state, row_phase) if sampler.row_period > 1 else sampler.begin_row(state)
+
+
+def pixel_outputs(sampler, row, j, pixel, carry, column_phase):
+    """`row.pixel`, with the phase when the sampler's `column_period` is above 1."""
+    if sampler.column_period > 1:
+        return row.pixel(j, pixel, carry, column_phase)
+    return row.pixel(j, pixel, carry)
+
+
+def finish_pixel(sampler, row, pixel, after, column_phase):
+    """`row.finish_pixel`, with the phase when the sampler's `column_period` is above 1."""
+    if sampler.column_period > 1:
+        return row.finish_pixel(pixel, after, column_phase)
+    return row.finish_pixel(pixel, after)
+
+
 def raster_outputs(sampler, images):
     """Drive `sampler` over known float images `[B, H, W, C]` (teacher forcing), with the
     sampler's loops: the network's outputs at every pixel, `[B, H, W, ...]`, computed a pixel
     at a time from the caches."""
     height, width = int(images.shape[1]), int(images.shape[2])
+    rows_per_step, columns_per_step = sampler.row_period, sampler.column_period
     batch_size = tf.shape(images)[0]
     pixels = tf.transpose(images, [1, 2, 0, 3])  # [H, W, B, C]
 
-    def row_step(i, state, outputs):
-        row = sampler.begin_row(state)
+    def one_row(i, row_phase, state, outputs):
+        row = begin_row(sampler, state, row_phase)
 
         def column_step(j, carry, row_outputs):
-            pixel_outputs, carry = row.pixel(j, pixels[i, j], carry)
-            return j + 1, row.finish_pixel(pixels[i, j], carry), row_outputs.write(j, pixel_outputs)
+            for phase in range(columns_per_step):
+                pixel = pixels[i, j + phase]
+                outputs_here, carry = pixel_outputs(sampler, row, j + phase, pixel, carry, phase)
+                carry = finish_pixel(sampler, row, pixel, carry, phase)
+                row_outputs = row_outputs.write(j + phase, outputs_here)
+            return j + columns_per_step, carry, row_outputs
 
         _, carry, row_outputs = tf.while_loop(
             lambda j, *_: j < width, column_step,
             [tf.constant(0), row.initial_carry(batch_size), tf.TensorArray(tf.float32, size=width)])
-        return i + 1, row.end(carry, pixels[i]), outputs.write(i, row_outputs.stack())
+        return row.end(carry, pixels[i]), outputs.write(i, row_outputs.stack())
+
+    def row_step(i, state, outputs):
+        for phase in range(rows_per_step):
+            state, outputs = one_row(i + phase, phase, state, outputs)
+        return i + rows_per_step, state, outputs
 
     _, _, outputs = tf.while_loop(lambda i, *_: i < height, row_step,
                                   [tf.constant(0), sampler.initial_state(batch_size),

@@ -41,6 +41,7 @@ import keras
 import tensorflow as tf
 
 from keras_gen.layers import ConcatELU, GlobalBatchDropout
+from keras_gen.networks import cached
 
 NUM_RESOLUTIONS = 3
 STRIDE_MULTIPLE = 2 ** (NUM_RESOLUTIONS - 1)  # rows and columns must divide by this: 4
@@ -221,3 +222,354 @@ def network(width, channels, filters, blocks, outputs_per_pixel, dropout, dtype,
     # Distribution parameters in float32: the mixture's log-probabilities need the precision.
     x = keras.layers.Conv2D(outputs_per_pixel, 1, dtype="float32", name="outputs")(x)
     return keras.Model(model_inputs, x, name=name)
+
+
+# -- cached sampling -----------------------------------------------------------------------------
+
+def _concat_elu(x):
+    """`ConcatELU` on a tensor: elu([x, −x])."""
+    return tf.nn.elu(tf.concat([x, -x], axis=-1))
+
+
+class _CornerConv:
+    """A down-right shifted 2x2 convolution (`down_right_shifted_conv`, stride 1 or 2) at one
+    position: output (a, b) reads its input X at (a−1, b−1), (a−1, b), (a, b−1) and (a, b),
+    in X's own positions (stride 2: X's (2a', 2b') for the output's (a', b')). Layers that
+    share the input are one product, their kernels side by side."""
+
+    def __init__(self, layers):
+        layers = list(layers)
+        self.dtype = layers[0].compute_dtype
+        kernel = cached.accumulated(cached.concat_layers(layers, lambda layer: layer.kernel))  # [2, 2, in, out]
+        self.kernel = tf.reshape(kernel, [-1, kernel.shape[-1]])  # rows: (a−1, b−1), (a−1, b), (a, b−1), (a, b)
+        self.bias = cached.concat_bias(layers)
+
+    def at(self, above_left, above, left, now):
+        parts = [cached.accumulated(tf.cast(x, self.dtype)) for x in (above_left, above, left, now)]
+        return cached.with_bias(tf.linalg.matmul(tf.concat(parts, axis=-1), self.kernel), self.bias, self.dtype)
+
+
+class _StridedRowConv:
+    """`down_shifted_conv` with stride 2 (2x3, rows 2a−1 and 2a, columns 2b−1 .. 2b+1) for a whole
+    coarse row from its input's two fine rows `[B, W, C]`."""
+
+    def __init__(self, layer):
+        self.dtype = layer.compute_dtype
+        self.kernel = cached.accumulated(tf.cast(layer.kernel, self.dtype))
+        self.bias = layer.bias if layer.use_bias else None
+
+    def row(self, above, now):
+        rows = tf.stack([cached.accumulated(tf.cast(x, self.dtype)) for x in (above, now)], axis=1)
+        rows = tf.pad(rows, [[0, 0], [0, 0], [1, 1], [0, 0]])
+        y = tf.nn.conv2d(rows, self.kernel, strides=[1, 1, 2, 1], padding="VALID")[:, 0]
+        return cached.with_bias(y, self.bias, self.dtype)
+
+
+class _Upsample:
+    """A stride-2 transposed convolution (`down_shifted_upsample` or `down_right_shifted_upsample`)."""
+
+    def __init__(self, layer):
+        self.dtype = layer.compute_dtype
+        self.kernel = cached.accumulated(tf.cast(layer.kernel, self.dtype))  # [kh, kw, out, in]
+        self.bias = layer.bias if layer.use_bias else None
+
+    def rows(self, coarse_row):
+        """`down_shifted_upsample` of a coarse row `[B, W', C]` -> fine rows `[B, 2, 2W', F]`."""
+        x = cached.accumulated(tf.cast(coarse_row, self.dtype))[:, None]
+        batch, width = tf.shape(x)[0], int(coarse_row.shape[1])
+        kh, kw, out, _ = self.kernel.shape
+        y = tf.nn.conv2d_transpose(x, self.kernel, [batch, kh, 2 * (width - 1) + kw, out], strides=2, padding="VALID")
+        return cached.with_bias(y[:, :, 1:2 * width + 1], self.bias, self.dtype)
+
+    def at(self, coarse_value, dy, dx):
+        """`down_right_shifted_upsample` at the fine pixel (2a + dy, 2b + dx) of coarse (a, b)."""
+        x = cached.accumulated(tf.cast(coarse_value, self.dtype))
+        return cached.with_bias(tf.linalg.matmul(x, self.kernel[dy, dx], transpose_b=True), self.bias, self.dtype)
+
+
+class _Block:
+    """One gated ResNet block's layers (`gated_resnet`), for a stream: its convolution, the
+    skip's 1x1, the value and gate halves as one convolution, and the label's biases."""
+
+    def __init__(self, network, tag, conv, labels):
+        layer = network.get_layer
+        self.conv = conv([layer(f"{tag}_conv")])
+        self.value_gate = conv([layer(f"{tag}_value"), layer(f"{tag}_gate")])
+        has_skip = any(existing.name == f"{tag}_skip_nin" for existing in network.layers)
+        self.nin = [layer(f"{tag}_skip_nin")] if has_skip else None
+        self.label_bias = None
+        if labels is not None:
+            self.label_bias = tf.concat([layer(f"{tag}_class_{half}_bias_embed")(labels) for half in ("value", "gate")],
+                                        axis=-1)  # [B, 2F]
+
+    def gated(self, x, value_gate):
+        """x + value ⊙ σ(gate), the label's biases added to both halves."""
+        if self.label_bias is not None:  # [B, 2F], for a position `[B, 2F]` or a row `[B, W, 2F]`
+            bias = tf.cast(self.label_bias, value_gate.dtype)
+            value_gate = value_gate + (bias if value_gate.shape.rank == 2 else bias[:, None])
+        value, gate = tf.split(value_gate, 2, axis=-1)
+        return x + value * tf.sigmoid(gate)
+
+    def with_skip(self, c, skip):
+        return c if skip is None else c + cached.pointwise(self.nin, _concat_elu(skip))
+
+
+class CachedSampler(cached.RasterSampler):
+    """`network`'s outputs a pixel at a time from cached activations (Ramachandran et al. 2017),
+    for images whose height and width are multiples of `STRIDE_MULTIPLE`.
+
+    Every activation is computed once, as soon as what it reads is final:
+    - the down stream u (rows above only) a whole row at a time when the row begins: fine row i;
+      the middle resolution's row i/2 when i is even; the coarsest's row i/4 when 4 divides i
+      (both passes, with the stride-2 convolution and transposed convolution between them);
+    - the down-right stream ul a position at a time, before pixel (i, j) is drawn: fine (i, j);
+      the middle resolution's (i/2, j/2) when i and j are even, the coarsest's (i/4, j/4) when 4
+      divides both. A coarse position's first pass reads the finer one's value at the pixel
+      itself (the stride-2 convolution's last tap), its second pass hands the finer resolution
+      its transposed convolution's output for the 2x2 pixels it covers, all at or after it.
+    Each ul convolution reads its input at (a−1, b−1), (a−1, b), (a, b−1) and (a, b): the
+    finished row above (kept per input and resolution) and the position before it in the row.
+    Dropout is off, as in every use of a trained network.
+    """
+
+    row_period = column_period = STRIDE_MULTIPLE
+
+    def __init__(self, network, image_shape, blocks, labels=None):
+        height, width, channels = image_shape
+        if height % STRIDE_MULTIPLE or width % STRIDE_MULTIPLE:
+            raise ValueError(f"the cached PixelCNN++ sampler needs a height and width that are multiples of "
+                             f"{STRIDE_MULTIPLE}, got {height}x{width}")
+        layer = network.get_layer
+        self.blocks = blocks
+        self.channels = channels
+        self.widths = [width // 2 ** level for level in range(NUM_RESOLUTIONS)]
+        self.dtype = layer("u_first").compute_dtype
+        self.filters = int(layer("u_first").kernel.shape[-1])
+        self.u_first = cached.RowConv([layer("u_first")], width)
+        self.ul_above = cached.RowConv([layer("ul_first_above")], width)
+        left = layer("ul_first_left")  # 2x1: (i − 1, j − 1) and (i, j − 1), shifted right
+        self.ul_left = (tf.reshape(cached.accumulated(tf.cast(left.kernel, self.dtype)), [-1, self.filters]),
+                        left.bias)
+        self.down_u = [_StridedRowConv(layer(f"down{level}_u")) for level in range(NUM_RESOLUTIONS - 1)]
+        self.down_ul = [_CornerConv([layer(f"down{level}_ul")]) for level in range(NUM_RESOLUTIONS - 1)]
+        self.up_u = [_Upsample(layer(f"up{level}_u")) for level in range(NUM_RESOLUTIONS - 1)]
+        self.up_ul = [_Upsample(layer(f"up{level}_ul")) for level in range(NUM_RESOLUTIONS - 1)]
+        self.u_blocks, self.ul_blocks = {}, {}
+        for level in range(NUM_RESOLUTIONS):
+            w = self.widths[level]
+            for tag in self.block_tags(level):
+                self.u_blocks[tag] = _Block(network, f"{tag}_u", lambda ls, w=w: cached.RowConv(ls, w), labels)
+                self.ul_blocks[tag] = _Block(network, f"{tag}_ul", _CornerConv, labels)
+        self.outputs = [layer("outputs")]
+
+    def first_tags(self, level):
+        return [f"first_r{level}_b{b}" for b in range(self.blocks)]
+
+    def second_tags(self, level):
+        count = self.blocks if level == NUM_RESOLUTIONS - 1 else self.blocks + 1
+        return [f"second_r{level}_b{b}" for b in range(count)]
+
+    def block_tags(self, level):
+        return self.first_tags(level) + self.second_tags(level)
+
+    # -- state from row to row -------------------------------------------------------------------
+    def initial_state(self, batch_size):
+        f, zeros = self.filters, tf.zeros
+        state = {
+            "row": tf.constant(0),
+            "image_above": zeros([batch_size, self.widths[0], self.channels + 1], self.dtype),
+            "u_first": self.u_first.initial_cache(batch_size),
+            "ul_above": self.ul_above.initial_cache(batch_size),
+            "u_rows": {}, "u_caches": {}, "u_down_above": {}, "u_up": {}, "grids": {},
+        }
+        for level in range(NUM_RESOLUTIONS):
+            w = self.widths[level]
+            for tag in self.block_tags(level):
+                block = self.u_blocks[tag]
+                state["u_caches"][tag] = (block.conv.initial_cache(batch_size),
+                                          block.value_gate.initial_cache(batch_size))
+                if level:  # the finest resolution's u rows are made anew every row
+                    state["u_rows"][tag] = zeros([batch_size, w, f], self.dtype)
+                for part, size in (("in", 2 * f), ("mid", 2 * f)):
+                    state["grids"][f"{tag}/{part}"] = zeros([w + 1, batch_size, size], cached.ACCUMULATOR)
+            if level:
+                state["u_rows"][f"entry{level}"] = zeros([batch_size, w, f], self.dtype)
+                state["u_up"][level - 1] = zeros([batch_size, 2, self.widths[level - 1], f], self.dtype)
+                state["grids"][f"up{level}"] = zeros([w + 1, batch_size, f], cached.ACCUMULATOR)
+            if level < NUM_RESOLUTIONS - 1:
+                state["u_down_above"][level] = zeros([batch_size, w, f], self.dtype)
+                state["grids"][f"down{level}"] = zeros([w + 1, batch_size, f], cached.ACCUMULATOR)
+        return state
+
+    def grid_level(self, key):
+        """The resolution of a grid: blocks by their tag, down/up by their number."""
+        if key.startswith(("first_r", "second_r")):
+            return int(key.split("_r")[1][0])
+        return int(key[-1]) if key.startswith("up") else int(key[len("down"):])
+
+    def begin_row(self, state, row_phase):
+        return _CachedRow(self, state, row_phase)
+
+
+def _built(level, phase) -> bool:
+    """Whether fine row phase `phase` (i mod 4) computes a row of resolution `level`."""
+    return phase % (2 ** level) == 0
+
+
+class _CachedRow:
+    """One fine row of `CachedSampler` (phase i mod 4): u for the row at every resolution that
+    has a row here, computed when it begins; ul a pixel at a time; the state for the next row."""
+
+    def __init__(self, sampler, state, row_phase):
+        self.sampler, self.state, self.phase = sampler, state, row_phase
+        self.grids_built = [key for key in state["grids"] if _built(sampler.grid_level(key), row_phase)]
+        s = sampler
+        image_above = state["image_above"]  # the image's row i − 1 with its channel of ones (zeros above row 0)
+        self.new = {"u_rows": dict(state["u_rows"]), "u_caches": dict(state["u_caches"]),
+                    "u_down_above": dict(state["u_down_above"]), "u_up": dict(state["u_up"])}
+        u_first, self.new["u_first"] = s.u_first.row(state["u_first"], image_above)
+        above, self.new["ul_above"] = s.ul_above.row(state["ul_above"], image_above)
+        # Row 0 of u and of ul's first term is the shift's zero row, not a convolution of the padding.
+        not_first = tf.cast(state["row"] > 0, s.dtype)
+        self.u_rows = {}  # this row's u at every resolution: tag -> [B, W_level, F]
+        self.ul_above_row = above * not_first
+        self.u_level(0, u_first * not_first)
+
+    def u_block(self, tag, x, skip):
+        block = self.sampler.u_blocks[tag]
+        conv_cache, value_cache = self.new["u_caches"][tag]
+        c, conv_cache = block.conv.row(conv_cache, _concat_elu(x))
+        c = block.with_skip(c, skip)
+        value_gate, value_cache = block.value_gate.row(value_cache, _concat_elu(c))
+        self.new["u_caches"][tag] = (conv_cache, value_cache)
+        out = block.gated(x, value_gate)
+        self.u_rows[tag] = out
+        return out
+
+    def u_level(self, level, entry):
+        """u's first pass at `level` from its entry row, the coarser levels built here, then u's
+        second pass at `level`."""
+        s = self.sampler
+        self.u_rows[f"entry{level}"] = entry
+        u = entry
+        for tag in s.first_tags(level):
+            u = self.u_block(tag, u, None)
+        if level < NUM_RESOLUTIONS - 1:
+            above = self.new["u_down_above"][level]
+            self.new["u_down_above"][level] = u
+            if _built(level + 1, self.phase):
+                self.u_level(level + 1, s.down_u[level].row(above, u))
+        skips = [entry] + [self.u_rows[tag] for tag in s.first_tags(level)]
+        if level == NUM_RESOLUTIONS - 1:
+            u = skips.pop()
+        else:
+            row_in_pair = (self.phase // 2 ** level) % 2  # this level's row index, mod 2
+            u = self.new["u_up"][level][:, row_in_pair]
+        for tag in s.second_tags(level):
+            u = self.u_block(tag, u, skips.pop())
+        assert not skips
+        if level:
+            for tag in s.block_tags(level):
+                self.new["u_rows"][tag] = self.u_rows[tag]
+            self.new["u_rows"][f"entry{level}"] = entry
+            self.new["u_up"][level - 1] = s.up_u[level - 1].rows(u)
+
+    def u_at(self, level, key, b):
+        """u's value `[B, F]` of block `key` at column b of `level`'s current row."""
+        rows = self.u_rows if _built(level, self.phase) else self.state["u_rows"]
+        return rows[key][:, b]
+
+    # -- the down-right stream, a position at a time -------------------------------------------------
+    def initial_carry(self, batch_size):
+        windows = {key: tf.zeros_like(self.state["grids"][key][0]) for key in self.grids_built}
+        rows = {key: tf.TensorArray(cached.ACCUMULATOR, size=self.sampler.widths[self.sampler.grid_level(key)])
+                for key in self.grids_built}
+        image_left = tf.zeros([batch_size, self.sampler.channels + 1], self.sampler.dtype)
+        return {"windows": windows, "rows": rows, "image_left": image_left}
+
+    def corner(self, conv, key, b, now, carry):
+        """`conv` at column b of grid `key`'s row, its input there `now`; `now` joins the grid."""
+        now = cached.accumulated(tf.cast(now, self.sampler.dtype))
+        above = self.state["grids"][key]
+        out = conv.at(above[b], above[b + 1], carry["windows"][key], now)
+        self.push(key, b, now, carry)
+        return out
+
+    def push(self, key, b, now, carry):
+        carry["windows"][key] = now
+        carry["rows"][key] = carry["rows"][key].write(b, now)
+
+    def ul_block(self, tag, x, skip, b, carry):
+        block = self.sampler.ul_blocks[tag]
+        c = self.corner(block.conv, f"{tag}/in", b, _concat_elu(x), carry)
+        c = block.with_skip(c, skip)
+        return block.gated(x, self.corner(block.value_gate, f"{tag}/mid", b, _concat_elu(c), carry))
+
+    def ul_level(self, level, entry, b, column_phase, carry):
+        """ul at column b of `level`'s current row (both passes; the coarser levels whose
+        position this is too, in between): its value `[B, F]` after the second pass."""
+        s = self.sampler
+        skips, ul = [entry], entry
+        for tag in s.first_tags(level):
+            ul = self.ul_block(tag, ul, self.u_at(level, tag, b), b, carry)
+            skips.append(ul)
+        if level < NUM_RESOLUTIONS - 1:
+            down_key = f"down{level}"
+            if _built(level + 1, self.phase) and column_phase % 2 ** (level + 1) == 0:
+                above = self.state["grids"][down_key]
+                value = s.down_ul[level].at(above[b], above[b + 1], carry["windows"][down_key],
+                                            cached.accumulated(tf.cast(ul, s.dtype)))
+                self.ul_level(level + 1, value, b // 2, column_phase, carry)
+            self.push(down_key, b, cached.accumulated(tf.cast(ul, s.dtype)), carry)
+            # The coarser level's second-pass value over this position: in this row's grid
+            # (being built: the latest value) or the finished row's.
+            up_key = f"up{level + 1}"
+            if _built(level + 1, self.phase):
+                coarse = carry["windows"][up_key]
+            else:
+                coarse = self.state["grids"][up_key][b // 2 + 1]
+            dy = (self.phase // 2 ** level) % 2
+            dx = (column_phase // 2 ** level) % 2
+            ul = s.up_ul[level].at(coarse, dy, dx)
+        else:
+            ul = skips.pop()
+        for tag in s.second_tags(level):
+            u = self.u_at(level, tag, b)
+            ul = self.ul_block(tag, ul, tf.concat([u, skips.pop()], axis=-1), b, carry)
+        assert not skips
+        if level:
+            self.push(f"up{level}", b, cached.accumulated(tf.cast(ul, s.dtype)), carry)
+        return ul
+
+    def pixel(self, j, image_pixel, carry, column_phase):
+        del image_pixel  # a pixel's parameters never read the pixel
+        s = self.sampler
+        carry = {"windows": dict(carry["windows"]), "rows": dict(carry["rows"]), "image_left": carry["image_left"]}
+        kernel, bias = s.ul_left
+        above_left = tf.gather(self.state["image_above"], tf.maximum(j - 1, 0), axis=1)  # unused at j = 0
+        left = tf.linalg.matmul(tf.concat([cached.accumulated(above_left), cached.accumulated(carry["image_left"])],
+                                          axis=-1), kernel)
+        left = cached.with_bias(left, bias, s.dtype) * tf.cast(j > 0, s.dtype)  # the shift's zero column
+        entry = self.ul_above_row[:, j] + left
+        ul = self.ul_level(0, entry, j, column_phase, carry)
+        outputs = cached.pointwise(s.outputs, tf.nn.elu(ul))  # out_elu, then the 1x1 head
+        return outputs, carry
+
+    def finish_pixel(self, image_pixel, after, column_phase):
+        del column_phase
+        ones = tf.ones_like(image_pixel[:, :1])
+        return {**after, "image_left": tf.cast(tf.concat([image_pixel, ones], axis=-1), self.sampler.dtype)}
+
+    def end(self, carry, image_row):
+        """The state for the next row: the grids of the levels built here, u's, the image row."""
+        image_row = tf.transpose(image_row, [1, 0, 2])  # [B, W, C]
+        grids = dict(self.state["grids"])
+        for key in self.grids_built:
+            grids[key] = tf.pad(carry["rows"][key].stack(), [[1, 0], [0, 0], [0, 0]])
+        return {
+            "row": self.state["row"] + 1,
+            "image_above": tf.cast(tf.concat([image_row, tf.ones_like(image_row[..., :1])], axis=-1), self.sampler.dtype),
+            "u_first": self.new["u_first"], "ul_above": self.new["ul_above"],
+            "u_rows": self.new["u_rows"], "u_caches": self.new["u_caches"],
+            "u_down_above": self.new["u_down_above"], "u_up": self.new["u_up"], "grids": grids,
+        }
