@@ -92,6 +92,33 @@ def discretised_logistic(mean, log_scale):
 HALF_RANGE = (NUM_LEVELS - 1) / 2.0  # 127.5: [-1, 1] units -> pixel levels
 
 
+def discretised_logistic_levels_log_prob(mean, log_scale):
+    """`discretised_logistic(mean, log_scale).log_prob(v)` for all 256 levels v at once, in
+    closed form: float32 `[..., 256, K]` from `mean`, `log_scale` `[..., K]`.
+
+    With a = (v − ½ − m)/s and b = (v + ½ − m)/s (m, s the logistic's location and scale in
+    pixel units), bin v holds σ(b) − σ(a) = σ(b) σ(−a) (1 − e^(a−b)), so
+
+        log p(v) = −softplus(−b) − softplus(a) + log(−expm1(−1/s))     (0 < v < 255)
+        log p(0) = −softplus(−b),    log p(255) = −softplus(a)           (the tails),
+
+    every term finite and accurate at any location and scale. The samplers' 256-way tables
+    use it: a few passes over the table instead of `tfd.QuantizedDistribution`'s general
+    log_prob, which took most of PixelCNN++'s sampling time (the tests hold the two equal).
+    """
+    scale = tf.exp(log_scale) * HALF_RANGE
+    location = (mean + 1.0) * HALF_RANGE
+    levels = tf.range(NUM_LEVELS, dtype=tf.float32)[:, None]  # [256, 1]
+    inverse = 1.0 / scale[..., None, :]  # [..., 1, K]
+    centre = (levels - location[..., None, :]) * inverse  # [..., 256, K]
+    a, b = centre - 0.5 * inverse, centre + 0.5 * inverse
+    upper, lower = -tf.nn.softplus(-b), -tf.nn.softplus(a)  # log σ(b), log σ(−a)
+    inner = upper + lower + tf.math.log(-tf.math.expm1(-inverse))
+    first = tf.equal(levels, 0.0)
+    last = tf.equal(levels, float(NUM_LEVELS - 1))
+    return tf.where(first, upper, tf.where(last, lower, inner))
+
+
 def logistic_mixture_pixel_log_prob(params, images, num_mixtures: int):
     """log p(x_{i,c} | x_{<i}, x_{i,<c}) of every sub-pixel under a discretised logistic mixture.
 
@@ -135,8 +162,7 @@ def logistic_mixture_subpixel_log_probs(params, earlier, channel: int, num_mixtu
     if channel:
         seen = discretised_logistic(mu[:, :channel], log_scales[:, :channel]).log_prob(values[:, :channel, None])
         log_weights = tf.nn.log_softmax(log_weights + tf.reduce_sum(seen, axis=1), axis=-1)  # posterior over k
-    levels = tf.range(NUM_LEVELS, dtype=tf.float32)[None, :, None]  # [1, 256, 1]
-    component = discretised_logistic(mu[:, None, channel], log_scales[:, None, channel]).log_prob(levels)
+    component = discretised_logistic_levels_log_prob(mu[:, channel], log_scales[:, channel])  # [B, 256, K]
     return tf.reduce_logsumexp(log_weights[:, None, :] + component, axis=-1)
 
 

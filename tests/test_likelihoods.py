@@ -124,3 +124,19 @@ def test_categorical_and_bernoulli_heads_equal_numpy():
     np.testing.assert_allclose(L.bernoulli_pixel_log_prob(odds, binary).numpy(), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(L.bernoulli_pixel_log_prob(odds, binary * 255).numpy(),
                                   L.bernoulli_pixel_log_prob(odds, binary).numpy())
+
+
+@pytest.mark.parametrize("mean, log_scale", [(0.0, 0.0), (0.3, L.MIN_LOG_SCALE), (0.3, -12.0), (-40.0, -3.0),
+                                             (40.0, -3.0), (1.0, 5.0), (-1.0, -7.0), (0.999, -6.0)])
+def test_the_closed_form_table_of_256_levels_is_tfps_discretised_logistic(mean, log_scale):
+    """The samplers' table (`discretised_logistic_levels_log_prob`) against
+    `tfd.QuantizedDistribution(tfd.Logistic)`'s log_prob at every level, tails included."""
+    means = tf.constant([[mean, -mean, 0.5 * mean]], tf.float32)  # [1, K = 3]
+    log_scales = tf.constant([[log_scale, log_scale, -2.0]], tf.float32)
+    table = L.discretised_logistic_levels_log_prob(means, log_scales).numpy()  # [1, 256, 3]
+    levels = tf.range(L.NUM_LEVELS, dtype=tf.float32)[None, :, None]
+    expected = L.discretised_logistic(means[:, None], log_scales[:, None]).log_prob(levels).numpy()
+    assert table.shape == expected.shape == (1, 256, 3) and np.isfinite(table).all()
+    mass = expected > -80.0  # where float32 holds the probability; below, both are far under any draw
+    np.testing.assert_allclose(table[mass], expected[mass], rtol=1e-3 if log_scale > 0 else 1e-5, atol=1e-4)
+    np.testing.assert_allclose(np.exp(table.astype(np.float64)).sum(axis=1), 1.0, atol=1e-5)
