@@ -34,6 +34,10 @@ Input: float `[B, rows, W', C + 1]` from `network_inputs` (images in [-1, 1], a 
 ones marking the image, zero-padded below and right to multiples of `STRIDE_MULTIPLE`: the
 zeros of the padding and of every convolution's border then read alike, as "outside");
 and int labels `[B]` when conditional. Output: float32 `[B, rows, W', P]` head parameters.
+
+`CachedSampler` evaluates the same network a pixel at a time for fast sampling, every
+activation once: u a row at a time (it reads rows above only), ul a position at a time, the
+coarser resolutions at every second or fourth row and column.
 """
 from __future__ import annotations
 
