@@ -3,6 +3,11 @@ import keras
 from keras import ops
 
 
+def concat_elu(x):
+    """[elu(x), elu(−x)] along the last axis, of a tensor (what `ConcatELU` computes)."""
+    return ops.elu(ops.concatenate([x, -x], axis=-1))
+
+
 @keras.saving.register_keras_serializable(package="keras_gen")
 class ConcatELU(keras.layers.Layer):
     """concat_elu(x) = [elu(x), elu(−x)] along the channels.
@@ -20,7 +25,7 @@ class ConcatELU(keras.layers.Layer):
             raise ValueError(f"ConcatELU needs a known number of channels, got shape {input_shape}")
 
     def call(self, inputs):
-        return ops.elu(ops.concatenate([inputs, -inputs], axis=-1))
+        return concat_elu(inputs)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], 2 * input_shape[-1])

@@ -249,7 +249,9 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
                 pixel = values[j]  # [n, C] int32
                 after = carry
                 for ch in range(c):
-                    outputs, after = cached.pixel_outputs(sampler, row, j, tf.gather(levels, pixel), carry, phase)
+                    if ch == 0 or sampler.reads_the_pixel:
+                        outputs, after = cached.pixel_outputs(sampler, row, j, tf.gather(levels, pixel), carry,
+                                                              phase)
                     logits = self.subpixel_logits(outputs, pixel, ch)
                     drawn = self._draw(logits, (i * w + j) * c + ch, seed, temperature)
                     drawn = tf.where(is_known[j][:, ch], pixel[:, ch], drawn)[:, None]

@@ -206,7 +206,7 @@ class RasterSampler:
     `pixel` is the image's float value `[B, C]` at (i, j) as the network takes it (channels
     not yet drawn hold anything: the masks hide them); `outputs` are the network's outputs at
     that pixel (`[B, C, 256]` logits for a categorical head). `row.pixel` is called once per
-    sub-pixel on the same `carry`; the activations in the last call's `after` stay, because
+    sub-pixel on the same `carry` (once per pixel when `reads_the_pixel` is False); the activations in the last call's `after` stay, because
     they never depend on the pixel's last sub-pixel (the first layer's mask is type A), but the
     image itself enters the first layer's window only in `finish_pixel`.
 
@@ -221,6 +221,10 @@ class RasterSampler:
 
     row_period = 1
     column_period = 1
+    # Whether a pixel's outputs read its own sub-pixels drawn so far (the categorical heads'
+    # masks: sub-pixel c sees c' < c). False (a head that couples the sub-pixels itself, as
+    # PixelCNN++'s mixture): `pixel` is called once per pixel, not once per sub-pixel.
+    reads_the_pixel = True
 
     def initial_state(self, batch_size):
         raise NotImplementedError

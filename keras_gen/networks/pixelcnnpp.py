@@ -45,6 +45,7 @@ import keras
 import tensorflow as tf
 
 from keras_gen.layers import ConcatELU, GlobalBatchDropout
+from keras_gen.layers.concat_elu import concat_elu
 from keras_gen.networks import cached
 
 NUM_RESOLUTIONS = 3
@@ -230,11 +231,6 @@ def network(width, channels, filters, blocks, outputs_per_pixel, dropout, dtype,
 
 # -- cached sampling -----------------------------------------------------------------------------
 
-def _concat_elu(x):
-    """`ConcatELU` on a tensor: elu([x, −x])."""
-    return tf.nn.elu(tf.concat([x, -x], axis=-1))
-
-
 class _CornerConv:
     """A down-right shifted 2x2 convolution (`down_right_shifted_conv`, stride 1 or 2) at one
     position: output (a, b) reads its input X at (a−1, b−1), (a−1, b), (a, b−1) and (a, b),
@@ -315,7 +311,7 @@ class _Block:
         return x + value * tf.sigmoid(gate)
 
     def with_skip(self, c, skip):
-        return c if skip is None else c + cached.pointwise(self.nin, _concat_elu(skip))
+        return c if skip is None else c + cached.pointwise(self.nin, concat_elu(skip))
 
 
 class CachedSampler(cached.RasterSampler):
@@ -337,6 +333,7 @@ class CachedSampler(cached.RasterSampler):
     """
 
     row_period = column_period = STRIDE_MULTIPLE
+    reads_the_pixel = False  # the mixture head couples a pixel's sub-pixels; the network sees none
 
     def __init__(self, network, image_shape, blocks, labels=None):
         height, width, channels = image_shape
@@ -365,6 +362,17 @@ class CachedSampler(cached.RasterSampler):
                 self.u_blocks[tag] = _Block(network, f"{tag}_u", lambda ls, w=w: cached.RowConv(ls, w), labels)
                 self.ul_blocks[tag] = _Block(network, f"{tag}_ul", _CornerConv, labels)
         self.outputs = [layer("outputs")]
+        # The grids (inputs of ul's 2x2 convolutions, and the values the next resolution reads)
+        # and the resolution of each: `f"{tag}/in"`, `f"{tag}/mid"` per block, `down{level}`,
+        # `up{level}`.
+        self.grid_levels = {}
+        for level in range(NUM_RESOLUTIONS):
+            for tag in self.block_tags(level):
+                self.grid_levels[f"{tag}/in"] = self.grid_levels[f"{tag}/mid"] = level
+            if level:
+                self.grid_levels[f"up{level}"] = level
+            if level < NUM_RESOLUTIONS - 1:
+                self.grid_levels[f"down{level}"] = level
 
     def first_tags(self, level):
         return [f"first_r{level}_b{b}" for b in range(self.blocks)]
@@ -394,22 +402,15 @@ class CachedSampler(cached.RasterSampler):
                                           block.value_gate.initial_cache(batch_size))
                 if level:  # the finest resolution's u rows are made anew every row
                     state["u_rows"][tag] = zeros([batch_size, w, f], self.dtype)
-                for part, size in (("in", 2 * f), ("mid", 2 * f)):
-                    state["grids"][f"{tag}/{part}"] = zeros([w + 1, batch_size, size], cached.ACCUMULATOR)
             if level:
                 state["u_rows"][f"entry{level}"] = zeros([batch_size, w, f], self.dtype)
                 state["u_up"][level - 1] = zeros([batch_size, 2, self.widths[level - 1], f], self.dtype)
-                state["grids"][f"up{level}"] = zeros([w + 1, batch_size, f], cached.ACCUMULATOR)
             if level < NUM_RESOLUTIONS - 1:
                 state["u_down_above"][level] = zeros([batch_size, w, f], self.dtype)
-                state["grids"][f"down{level}"] = zeros([w + 1, batch_size, f], cached.ACCUMULATOR)
+        for key, level in self.grid_levels.items():  # the row above row 0: the padding's zeros
+            channels = 2 * f if key.endswith(("/in", "/mid")) else f  # concat_elu doubles
+            state["grids"][key] = zeros([self.widths[level] + 1, batch_size, channels], cached.ACCUMULATOR)
         return state
-
-    def grid_level(self, key):
-        """The resolution of a grid: blocks by their tag, down/up by their number."""
-        if key.startswith(("first_r", "second_r")):
-            return int(key.split("_r")[1][0])
-        return int(key[-1]) if key.startswith("up") else int(key[len("down"):])
 
     def begin_row(self, state, row_phase):
         return _CachedRow(self, state, row_phase)
@@ -426,7 +427,7 @@ class _CachedRow:
 
     def __init__(self, sampler, state, row_phase):
         self.sampler, self.state, self.phase = sampler, state, row_phase
-        self.grids_built = [key for key in state["grids"] if _built(sampler.grid_level(key), row_phase)]
+        self.grids_built = [key for key, level in sampler.grid_levels.items() if _built(level, row_phase)]
         s = sampler
         image_above = state["image_above"]  # the image's row i − 1 with its channel of ones (zeros above row 0)
         self.new = {"u_rows": dict(state["u_rows"]), "u_caches": dict(state["u_caches"]),
@@ -442,9 +443,9 @@ class _CachedRow:
     def u_block(self, tag, x, skip):
         block = self.sampler.u_blocks[tag]
         conv_cache, value_cache = self.new["u_caches"][tag]
-        c, conv_cache = block.conv.row(conv_cache, _concat_elu(x))
+        c, conv_cache = block.conv.row(conv_cache, concat_elu(x))
         c = block.with_skip(c, skip)
-        value_gate, value_cache = block.value_gate.row(value_cache, _concat_elu(c))
+        value_gate, value_cache = block.value_gate.row(value_cache, concat_elu(c))
         self.new["u_caches"][tag] = (conv_cache, value_cache)
         out = block.gated(x, value_gate)
         self.u_rows[tag] = out
@@ -486,7 +487,7 @@ class _CachedRow:
     # -- the down-right stream, a position at a time -------------------------------------------------
     def initial_carry(self, batch_size):
         windows = {key: tf.zeros_like(self.state["grids"][key][0]) for key in self.grids_built}
-        rows = {key: tf.TensorArray(cached.ACCUMULATOR, size=self.sampler.widths[self.sampler.grid_level(key)])
+        rows = {key: tf.TensorArray(cached.ACCUMULATOR, size=self.sampler.widths[self.sampler.grid_levels[key]])
                 for key in self.grids_built}
         image_left = tf.zeros([batch_size, self.sampler.channels + 1], self.sampler.dtype)
         return {"windows": windows, "rows": rows, "image_left": image_left}
@@ -505,9 +506,9 @@ class _CachedRow:
 
     def ul_block(self, tag, x, skip, b, carry):
         block = self.sampler.ul_blocks[tag]
-        c = self.corner(block.conv, f"{tag}/in", b, _concat_elu(x), carry)
+        c = self.corner(block.conv, f"{tag}/in", b, concat_elu(x), carry)
         c = block.with_skip(c, skip)
-        return block.gated(x, self.corner(block.value_gate, f"{tag}/mid", b, _concat_elu(c), carry))
+        return block.gated(x, self.corner(block.value_gate, f"{tag}/mid", b, concat_elu(c), carry))
 
     def ul_level(self, level, entry, b, column_phase, carry):
         """ul at column b of `level`'s current row (both passes; the coarser levels whose
