@@ -403,7 +403,6 @@ class CachedSampler(cached.RasterSampler):
                 if level:  # the finest resolution's u rows are made anew every row
                     state["u_rows"][tag] = zeros([batch_size, w, f], self.dtype)
             if level:
-                state["u_rows"][f"entry{level}"] = zeros([batch_size, w, f], self.dtype)
                 state["u_up"][level - 1] = zeros([batch_size, 2, self.widths[level - 1], f], self.dtype)
             if level < NUM_RESOLUTIONS - 1:
                 state["u_down_above"][level] = zeros([batch_size, w, f], self.dtype)
@@ -455,7 +454,6 @@ class _CachedRow:
         """u's first pass at `level` from its entry row, the coarser levels built here, then u's
         second pass at `level`."""
         s = self.sampler
-        self.u_rows[f"entry{level}"] = entry
         u = entry
         for tag in s.first_tags(level):
             u = self.u_block(tag, u, None)
@@ -476,7 +474,6 @@ class _CachedRow:
         if level:
             for tag in s.block_tags(level):
                 self.new["u_rows"][tag] = self.u_rows[tag]
-            self.new["u_rows"][f"entry{level}"] = entry
             self.new["u_up"][level - 1] = s.up_u[level - 1].rows(u)
 
     def u_at(self, level, key, b):
