@@ -144,6 +144,21 @@ def logistic_mixture_pixel_log_prob(params, images, num_mixtures: int):
     return joint - tf.concat([tf.zeros_like(joint[..., :1]), joint[..., :-1]], axis=-1)
 
 
+def _subpixel_mixture(params, earlier, channel: int, num_mixtures: int, channels: int):
+    """Sub-pixel `channel`'s mixture given the pixel's earlier sub-pixels: `(log_weights [B, K],
+    means [B, K], log_scales [B, K])`, the weights the posterior over components given
+    x_{<c} and the means coupled to x_{<c} (see `logistic_mixture_subpixel_log_probs`)."""
+    logits, means, log_scales, coeffs = split_logistic_mixture(params, channels, num_mixtures)
+    values = tf.cast(earlier, tf.float32)
+    scaled = values / HALF_RANGE - 1.0
+    mu = _coupled_means(means, coeffs, scaled)  # [B, C, K]; channel c reads x_{<c} only
+    log_weights = tf.nn.log_softmax(logits, axis=-1)
+    if channel:
+        seen = discretised_logistic(mu[:, :channel], log_scales[:, :channel]).log_prob(values[:, :channel, None])
+        log_weights = tf.nn.log_softmax(log_weights + tf.reduce_sum(seen, axis=1), axis=-1)  # posterior over k
+    return log_weights, mu[:, channel], log_scales[:, channel]
+
+
 def logistic_mixture_subpixel_log_probs(params, earlier, channel: int, num_mixtures: int, channels: int):
     """log p(x_c = v | x_{<c}) for all 256 values v of sub-pixel `channel` of one pixel.
 
@@ -154,16 +169,33 @@ def logistic_mixture_subpixel_log_probs(params, earlier, channel: int, num_mixtu
     Returns:
       float32 `[B, 256]` log-probabilities that sum (in probability) to 1.
     """
-    logits, means, log_scales, coeffs = split_logistic_mixture(params, channels, num_mixtures)
-    values = tf.cast(earlier, tf.float32)
-    scaled = values / HALF_RANGE - 1.0
-    mu = _coupled_means(means, coeffs, scaled)  # [B, C, K]; channel c reads x_{<c} only
-    log_weights = tf.nn.log_softmax(logits, axis=-1)
-    if channel:
-        seen = discretised_logistic(mu[:, :channel], log_scales[:, :channel]).log_prob(values[:, :channel, None])
-        log_weights = tf.nn.log_softmax(log_weights + tf.reduce_sum(seen, axis=1), axis=-1)  # posterior over k
-    component = discretised_logistic_levels_log_prob(mu[:, channel], log_scales[:, channel])  # [B, 256, K]
+    log_weights, means, log_scales = _subpixel_mixture(params, earlier, channel, num_mixtures, channels)
+    component = discretised_logistic_levels_log_prob(means, log_scales)  # [B, 256, K]
     return tf.reduce_logsumexp(log_weights[:, None, :] + component, axis=-1)
+
+
+def logistic_mixture_subpixel_sample(params, earlier, channel: int, num_mixtures: int, channels: int, seed):
+    """One draw of sub-pixel `channel` from p(x_c | x_{<c}), int32 `[B]`, as PixelCNN++ draws:
+    a component k from the posterior weights, then y from the continuous logistic
+    (m_k, s_k) by its inverse CDF, y = m + s·(log u − log(1 − u)) with u uniform, and the
+    level whose bin holds y, v = ⌈y − ½⌉ clipped to [0, 255] (the edge levels take the tails).
+
+    That is an exact draw from the same distribution as `logistic_mixture_subpixel_log_probs`
+    (bin v's mass is the logistic's over (v − ½, v + ½]) at O(K) work per sub-pixel instead
+    of the 256 × K table. float32 u lies in [2^-24, 1 − 2^-23], so y reaches 16 scales either
+    side of m; the logistic has 1e-7 of its mass beyond. `seed` is a stateless `[2]` seed: it is split into the
+    component's and the logistic's.
+
+    Args: as `logistic_mixture_subpixel_log_probs`, and `seed`.
+    """
+    log_weights, means, log_scales = _subpixel_mixture(params, earlier, channel, num_mixtures, channels)
+    component_seed, logistic_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    k = tf.random.stateless_categorical(log_weights, 1, seed=component_seed, dtype=tf.int32)  # [B, 1]
+    mean = tf.gather(means, k, batch_dims=1)[:, 0]
+    scale = tf.exp(tf.gather(log_scales, k, batch_dims=1)[:, 0]) * HALF_RANGE
+    u = tf.random.stateless_uniform(tf.shape(mean), seed=logistic_seed, minval=2.0 ** -24, maxval=1.0)
+    y = (mean + 1.0) * HALF_RANGE + scale * (tf.math.log(u) - tf.math.log1p(-u))
+    return tf.cast(tf.clip_by_value(tf.math.ceil(y - 0.5), 0.0, NUM_LEVELS - 1.0), tf.int32)
 
 
 # -- Bernoulli (binarised images) ---------------------------------------------------------------

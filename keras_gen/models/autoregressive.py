@@ -9,7 +9,8 @@ base turns that into `log_prob`, `pixel_log_prob`, bits/dim, the training and ev
 steps, exact ancestral sampling with a temperature, completion of partly known images, Bayes
 classification for conditional models, and the serving signatures. The default head is a
 256-way categorical per sub-pixel (`keras_gen.likelihoods`); a model with another head
-overrides `pixel_log_prob_from` and `subpixel_logits`.
+overrides `pixel_log_prob_from` and `subpixel_logits` (and `draw_subpixel` if it can draw
+from its distribution more cheaply than from the 256 logits).
 """
 from __future__ import annotations
 
@@ -36,6 +37,11 @@ from keras_gen.seeds import check_seed
 # Columns the cached sampler draws per step of its column loop (at most): more make a bigger
 # graph (slower to trace), fewer pay the loop's per-step overhead more often.
 COLUMNS_PER_STEP = 7
+
+
+def _static_or_float32(temperature):
+    """A Python temperature stays a number (known when tracing); a tensor becomes float32."""
+    return float(temperature) if isinstance(temperature, (int, float)) else tf.cast(temperature, tf.float32)
 
 
 class AutoregressiveModel(ClassLabels, GenerativeModel):
@@ -187,9 +193,15 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
             return self._fill_graph_naive(images, known, seed, labels, temperature)
         return self._fill_graph_cached(sampler, images, known, seed, labels, temperature)
 
-    def _draw(self, logits, k, seed, temperature):
-        """Sub-pixel k's values int32 `[n]` from its logits `[n, 256]`: the one draw both samplers make."""
-        return tf.random.stateless_categorical(logits / temperature, 1, seed=stateless_seed(seed, k),
+    def draw_subpixel(self, pixel_outputs, pixel_values, channel, k, seed, temperature):
+        """Sub-pixel k's values int32 `[n]`: the one draw both samplers make, from the pixel's
+        outputs and its values so far (as `subpixel_logits` takes them; `channel` = k mod C).
+        A categorical over the logits / T with the stateless seed (seed, k); a head that can
+        draw more cheaply overrides this with a draw from the same distribution."""
+        logits = self.subpixel_logits(pixel_outputs, pixel_values, channel)
+        if tf.is_tensor(temperature) or temperature != 1.0:
+            logits = logits / temperature
+        return tf.random.stateless_categorical(logits, 1, seed=stateless_seed(seed, k),
                                                dtype=tf.int32)[:, 0]
 
     def _fill_graph_naive(self, images, known, seed, labels=None, temperature=1.0):
@@ -200,14 +212,13 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         h, w, c = self.image_shape
         n = tf.shape(images)[0]
         batch_index = tf.range(n)
-        temperature = tf.cast(temperature, tf.float32)
+        temperature = _static_or_float32(temperature)
 
         def draw(k, images):
             i, j, ch = k // (w * c), (k // c) % w, k % c
             top = tf.maximum(i - self.rows_seen_above, 0)
             pixel_outputs = self._outputs(images[:, top:i + 1], labels)[:, i - top, j]
-            logits = self.subpixel_logits(pixel_outputs, images[:, i, j], ch)
-            values = self._draw(logits, k, seed, temperature)
+            values = self.draw_subpixel(pixel_outputs, images[:, i, j], ch, k, seed, temperature)
             values = tf.where(known[:, i, j, ch], images[:, i, j, ch], values)
             index = tf.stack([batch_index, tf.fill([n], i), tf.fill([n], j), tf.fill([n], ch)], axis=1)
             return tf.tensor_scatter_nd_update(images, index, values)
@@ -229,7 +240,7 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         del labels  # given to `cached_sampler`
         h, w, c = self.image_shape
         n = tf.shape(images)[0]
-        temperature = tf.cast(temperature, tf.float32)
+        temperature = _static_or_float32(temperature)
         # The network's input for each of the 256 values: one gather per pixel.
         levels = self.images_to_float(tf.range(likelihoods.NUM_LEVELS))
         # Row-major, then column-major rows: a step reads and writes slices along axis 0.
@@ -252,8 +263,7 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
                     if ch == 0 or sampler.reads_the_pixel:
                         outputs, after = cached.pixel_outputs(sampler, row, j, tf.gather(levels, pixel), carry,
                                                               phase)
-                    logits = self.subpixel_logits(outputs, pixel, ch)
-                    drawn = self._draw(logits, (i * w + j) * c + ch, seed, temperature)
+                    drawn = self.draw_subpixel(outputs, pixel, ch, (i * w + j) * c + ch, seed, temperature)
                     drawn = tf.where(is_known[j][:, ch], pixel[:, ch], drawn)[:, None]
                     pixel = drawn if c == 1 else tf.concat([pixel[:, :ch], drawn, pixel[:, ch + 1:]], axis=1)
                 return cached.finish_pixel(sampler, row, tf.gather(levels, pixel), after, phase), pixel
@@ -297,11 +307,21 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         return self._sample_fns[name]
 
     @staticmethod
-    def _check_temperature(temperature):
+    def _check_temperature(temperature) -> float:
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating, np.integer)) \
                 or not 0.0 < float(temperature) < float("inf"):
             raise KerasGenError(f"temperature must be a positive number, got {temperature!r}")
-        return tf.constant(float(temperature), tf.float32)
+        return float(temperature)
+
+    def _call_at(self, temperature, name, graph, signature, *args):
+        """`graph(*args, temperature)`, traced once per `name`. Temperature 1, the model's own
+        distribution and what most calls ask for, is traced as the number 1.0, so that a head
+        can choose its draw when tracing (PixelCNN++'s direct draw, without a condition per
+        sub-pixel); any other is a float32 input of a second trace."""
+        if temperature == 1.0:
+            return self._compiled(name, lambda *inputs: graph(*inputs, 1.0), signature)(*args)
+        fn = self._compiled(f"{name}_tempered", graph, signature + [tf.TensorSpec([], tf.float32)])
+        return fn(*args, tf.constant(temperature, tf.float32))
 
     def sample_uint8(self, n, seed=0, labels=None, temperature=1.0):
         """`n` images uint8 `[n, H, W, C]`; the same seed (and labels) always give the same images.
@@ -316,13 +336,12 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         labels = self.check_labels(labels, n)
         if self.conditional and labels is None:
             labels = self._labels_graph(n, seed)
-        spec = [tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)]
+        spec = [tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)]
         if self.conditional:
-            fn = self._compiled("sample_labels", lambda n, s, t, y: self._sample_graph(n, s, y, t),
-                                spec + [tf.TensorSpec([None], tf.int32)])
-            return fn(tf.constant(n), tf.constant(seed), temperature, labels)
-        fn = self._compiled("sample", lambda n, s, t: self._sample_graph(n, s, None, t), spec)
-        return fn(tf.constant(n), tf.constant(seed), temperature)
+            return self._call_at(temperature, "sample_labels", lambda n, s, y, t: self._sample_graph(n, s, y, t),
+                                 spec + [tf.TensorSpec([None], tf.int32)], tf.constant(n), tf.constant(seed), labels)
+        return self._call_at(temperature, "sample", lambda n, s, t: self._sample_graph(n, s, None, t), spec,
+                             tf.constant(n), tf.constant(seed))
 
     def sample(self, n, seed=0, labels=None, temperature=1.0):
         """`n` images float32 `[n, H, W, C]` in [0, 1] (the uint8 samples / 255)."""
@@ -356,13 +375,13 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         labels = self._checked_labels(labels, n) if self.conditional else self.check_labels(labels, n)
         values = tf.where(tf.constant(known), tf.cast(images, tf.int32), 0)
         spec = [tf.TensorSpec([None, *self.image_shape], tf.int32), tf.TensorSpec([None, *self.image_shape], tf.bool),
-                tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)]
+                tf.TensorSpec([], tf.int32)]
+        args = (values, tf.constant(known), tf.constant(seed))
         if self.conditional:
-            fn = self._compiled("complete_labels", lambda x, m, s, t, y: self._fill_graph(x, m, s, y, t),
-                                spec + [tf.TensorSpec([None], tf.int32)])
-            return fn(values, tf.constant(known), tf.constant(seed), temperature, labels)
-        fn = self._compiled("complete", lambda x, m, s, t: self._fill_graph(x, m, s, None, t), spec)
-        return fn(values, tf.constant(known), tf.constant(seed), temperature)
+            return self._call_at(temperature, "complete_labels", lambda x, m, s, y, t: self._fill_graph(x, m, s, y, t),
+                                 spec + [tf.TensorSpec([None], tf.int32)], *args, labels)
+        return self._call_at(temperature, "complete", lambda x, m, s, t: self._fill_graph(x, m, s, None, t), spec,
+                             *args)
 
     def serving_endpoints(self):
         h, w, c = self.image_shape

@@ -235,18 +235,33 @@ class _CornerConv:
     """A down-right shifted 2x2 convolution (`down_right_shifted_conv`, stride 1 or 2) at one
     position: output (a, b) reads its input X at (a−1, b−1), (a−1, b), (a, b−1) and (a, b),
     in X's own positions (stride 2: X's (2a', 2b') for the output's (a', b')). Layers that
-    share the input are one product, their kernels side by side."""
+    share the input are one product, their kernels side by side. The two taps in the row
+    above are final when the row begins: `above_row` computes their terms for the whole row
+    in one product, and `at` adds the two taps in the row itself."""
 
     def __init__(self, layers):
         layers = list(layers)
         self.dtype = layers[0].compute_dtype
         kernel = cached.accumulated(cached.concat_layers(layers, lambda layer: layer.kernel))  # [2, 2, in, out]
-        self.kernel = tf.reshape(kernel, [-1, kernel.shape[-1]])  # rows: (a−1, b−1), (a−1, b), (a, b−1), (a, b)
+        self.above_kernel = tf.reshape(kernel[0], [-1, kernel.shape[-1]])  # rows: (a−1, b−1), (a−1, b)
+        self.kernel = tf.reshape(kernel[1], [-1, kernel.shape[-1]])  # rows: (a, b−1), (a, b)
         self.bias = cached.concat_bias(layers)
 
-    def at(self, above_left, above, left, now):
-        parts = [cached.accumulated(tf.cast(x, self.dtype)) for x in (above_left, above, left, now)]
-        return cached.with_bias(tf.linalg.matmul(tf.concat(parts, axis=-1), self.kernel), self.bias, self.dtype)
+    def above_row(self, grid):
+        """The row-above taps' terms at every column b of a row, float32 `[W, B, out]`, from the
+        input's finished row above, `grid` `[W + 1, B, in]` (entry b + 1 is column b; entry 0
+        the padding's zero column)."""
+        pairs = tf.concat([grid[:-1], grid[1:]], axis=-1)  # (b − 1, b) at column b
+        width, batch = tf.shape(pairs)[0], tf.shape(pairs)[1]
+        terms = tf.linalg.matmul(tf.reshape(pairs, [-1, pairs.shape[-1]]), self.above_kernel)
+        return tf.reshape(terms, [width, batch, self.above_kernel.shape[-1]])
+
+    def at(self, above, left, now):
+        """The output at one position from its `above_row` terms `[B, out]` and its input at the
+        position before it and at itself."""
+        parts = [cached.accumulated(tf.cast(x, self.dtype)) for x in (left, now)]
+        return cached.with_bias(above + tf.linalg.matmul(tf.concat(parts, axis=-1), self.kernel), self.bias,
+                                self.dtype)
 
 
 class _StridedRowConv:
@@ -373,6 +388,10 @@ class CachedSampler(cached.RasterSampler):
                 self.grid_levels[f"up{level}"] = level
             if level < NUM_RESOLUTIONS - 1:
                 self.grid_levels[f"down{level}"] = level
+        # The 2x2 convolution that reads each grid (the `up` grids feed transposed convolutions).
+        self.corner_convs = {f"down{level}": self.down_ul[level] for level in range(NUM_RESOLUTIONS - 1)}
+        for tag, block in self.ul_blocks.items():
+            self.corner_convs[f"{tag}/in"], self.corner_convs[f"{tag}/mid"] = block.conv, block.value_gate
 
     def first_tags(self, level):
         return [f"first_r{level}_b{b}" for b in range(self.blocks)]
@@ -420,6 +439,12 @@ def _built(level, phase) -> bool:
     return phase % (2 ** level) == 0
 
 
+def _reads_grid(key, phase) -> bool:
+    """Whether fine row phase `phase` runs the 2x2 convolution reading grid `key` (`down{level}`
+    feeds the next resolution, built on fewer rows)."""
+    return not key.startswith("down") or _built(int(key[len("down"):]) + 1, phase)
+
+
 class _CachedRow:
     """One fine row of `CachedSampler` (phase i mod 4): u for the row at every resolution that
     has a row here, computed when it begins; ul a pixel at a time; the state for the next row."""
@@ -438,6 +463,9 @@ class _CachedRow:
         self.u_rows = {}  # this row's u at every resolution: tag -> [B, W_level, F]
         self.ul_above_row = above * not_first
         self.u_level(0, u_first * not_first)
+        # ul's 2x2 convolutions that run in this row, their taps in the row above for the whole row.
+        self.above_terms = {key: s.corner_convs[key].above_row(state["grids"][key]) for key in self.grids_built
+                            if key in s.corner_convs and _reads_grid(key, row_phase)}
 
     def u_block(self, tag, x, skip):
         block = self.sampler.u_blocks[tag]
@@ -492,8 +520,7 @@ class _CachedRow:
     def corner(self, conv, key, b, now, carry):
         """`conv` at column b of grid `key`'s row, its input there `now`; `now` joins the grid."""
         now = cached.accumulated(tf.cast(now, self.sampler.dtype))
-        above = self.state["grids"][key]
-        out = conv.at(above[b], above[b + 1], carry["windows"][key], now)
+        out = conv.at(self.above_terms[key][b], carry["windows"][key], now)
         self.push(key, b, now, carry)
         return out
 
@@ -518,8 +545,7 @@ class _CachedRow:
         if level < NUM_RESOLUTIONS - 1:
             down_key = f"down{level}"
             if _built(level + 1, self.phase) and column_phase % 2 ** (level + 1) == 0:
-                above = self.state["grids"][down_key]
-                value = s.down_ul[level].at(above[b], above[b + 1], carry["windows"][down_key],
+                value = s.down_ul[level].at(self.above_terms[down_key][b], carry["windows"][down_key],
                                             cached.accumulated(tf.cast(ul, s.dtype)))
                 self.ul_level(level + 1, value, b // 2, column_phase, carry)
             self.push(down_key, b, cached.accumulated(tf.cast(ul, s.dtype)), carry)

@@ -146,23 +146,29 @@ def test_the_sampler_window_from_row_zero_gives_the_full_images_outputs(shape, c
         np.testing.assert_array_equal(window, full[:, :rows], err_msg=f"rows 0..{rows - 1}")
 
 
-def test_samples_are_seeded_and_drawn_from_the_models_conditionals():
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_samples_are_seeded_and_drawn_from_the_models_conditionals(temperature):
     shape = (4, 4, 3)
     model = peaked(tiny(shape))  # peaked conditionals: a draw from the wrong one shows
-    s = numpy(model.sample_uint8(3, seed=7))
+    s = numpy(model.sample_uint8(3, seed=7, temperature=temperature))
     assert s.dtype == np.uint8 and s.shape == (3, *shape)
-    np.testing.assert_array_equal(s, numpy(model.sample_uint8(3, seed=7)))
-    assert not np.array_equal(s, numpy(model.sample_uint8(3, seed=8)))
+    np.testing.assert_array_equal(s, numpy(model.sample_uint8(3, seed=7, temperature=temperature)))
+    assert not np.array_equal(s, numpy(model.sample_uint8(3, seed=8, temperature=temperature)))
     # Every sub-pixel k is the stateless draw (seed, k) from its conditional, computed here
-    # from the whole finished image (the sampler saw only rows 0..i).
+    # from the whole finished image (the sampler saw only rows 0..i): at temperature 1
+    # PixelCNN++'s own draw (component, then logistic), else a categorical over p^(1/T).
     h, w, c = shape
     outputs = tf.reshape(model(s), [3 * h * w, -1])
     values = tf.constant(s.reshape(3 * h * w, c), tf.int32)
-    tables = [numpy(model.subpixel_logits(outputs, values, ch)).reshape(3, h * w, 256) for ch in range(c)]
     for k in range(h * w * c):
         pixel, channel = k // c, k % c
-        redraw = tf.random.stateless_categorical(tables[channel][:, pixel], 1, seed=[7, k], dtype=tf.int32)[:, 0]
-        np.testing.assert_array_equal(redraw.numpy(), s.reshape(3, h * w, c)[:, pixel, channel],
+        rows = outputs[pixel::h * w], values[pixel::h * w]
+        if temperature == 1.0:
+            redraw = likelihoods.logistic_mixture_subpixel_sample(*rows, channel, model.num_mixtures, c, seed=[7, k])
+        else:
+            table = model.subpixel_logits(*rows, channel)
+            redraw = tf.random.stateless_categorical(table / temperature, 1, seed=[7, k], dtype=tf.int32)[:, 0]
+        np.testing.assert_array_equal(numpy(redraw), s.reshape(3, h * w, c)[:, pixel, channel],
                                       err_msg=f"sub-pixel {k}")
 
 
