@@ -142,7 +142,9 @@ def load(name: str, zoo_dir=None, compile=True, precision=None):
 
 
 def _card(name, entry_recipe, metadata) -> str:
-    figures = "\n".join(f"| {k} | {v} |" for k, v in metadata["figures"].items())
+    # In name order, as metadata.json keeps them: a card drawn at build and one drawn again
+    # from the metadata (`zoo evaluate`) list them alike.
+    figures = "\n".join(f"| {k} | {v} |" for k, v in sorted(metadata["figures"].items()))
     hp = ", ".join(f"{k}={v}" for k, v in entry_recipe.hparams.items()) or "defaults"
     compiled = ", ".join(f"{k}={json.dumps(v)}" for k, v in entry_recipe.compile.items()) or "the model's defaults"
     return f"""# {name}
@@ -266,8 +268,14 @@ def write_readme_table(readme, zoo_dir=None) -> None:
         tmp.write_text(f"{head}{start}\n{results_table(zoo_dir)}\n{end}{tail}")
 
 
+# The order of a card's pictures: what the model makes first, then how it reads images.
+PICTURES = ("samples.png", "interpolation.png", "neighbours.png", "completions.png", "heatmap.png")
+
+
 def _pictures(metadata) -> str:
-    return "\n".join(f"## {what}\n\n![{file}]({file})\n" for file, what in metadata.get("grids", {}).items())
+    grids = metadata.get("grids", {})
+    files = sorted(grids, key=lambda file: (PICTURES.index(file) if file in PICTURES else len(PICTURES), file))
+    return "\n".join(f"## {grids[file]}\n\n![{file}]({file})\n" for file in files)
 
 
 def build(name: str, zoo_dir=None, verbose="auto", from_run=None) -> Path:

@@ -254,12 +254,17 @@ def test_evaluate_rescores_an_entry_and_keeps_its_weights_and_training_figures(t
     (folder / "neighbours.png").unlink()
     (folder / "metadata.json").write_text(json.dumps({**before, "figures": {
         k: v for k, v in before["figures"].items() if not k.startswith("fid")}, "evaluated": None,
-        "grids": {k: v for k, v in before["grids"].items() if k != "neighbours.png"}}))
+        "grids": {k: v for k, v in before["grids"].items() if k != "neighbours.png"}}, sort_keys=True))
     zoo.evaluate("tiny-mnist", zoo_dir=tmp_path)
     after = json.loads((folder / "metadata.json").read_text())
     assert after["figures"] == before["figures"]  # the same weights score the same figures
     assert after["grids"] == before["grids"] and (folder / "neighbours.png").read_bytes() == neighbours
-    assert "](neighbours.png)" in (folder / "README.md").read_text()
+    card = (folder / "README.md").read_text()
+    # Pictures in the card's order whatever was redrawn, figures in name order, as at build.
+    assert card.index("](samples.png)") < card.index("](interpolation.png)") < card.index("](neighbours.png)")
+    rows = [line.split(" | ")[0][2:] for line in card.split("| figure | value |\n| --- | --- |\n")[1].splitlines()
+            if line.startswith("| ")]
+    assert rows == sorted(after["figures"])
     assert after["weights_sha256"] == before["weights_sha256"] == zoo.sha256(folder / zoo.WEIGHTS)
     assert after["evaluated"]["function"].startswith("keras_gen.metrics.evaluate(model, 'mnist5k'")
     assert "(`keras-gen zoo evaluate`)" in (folder / "README.md").read_text()
