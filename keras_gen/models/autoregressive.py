@@ -301,9 +301,11 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
 
     def _compiled(self, name, fn, signature):
         # Not XLA: XLA draws different random bits for the same stateless seed, and the export
-        # (run by TF Serving without XLA) must give the same images.
+        # (run by TF Serving without XLA) must give the same images. Not AutoGraph: the loops
+        # and conditions are TensorFlow's already, as the export traces them, and converting
+        # the sampler's code took several seconds of each trace.
         if name not in self._sample_fns:
-            self._sample_fns[name] = tf.function(fn, input_signature=signature, jit_compile=False)
+            self._sample_fns[name] = tf.function(fn, input_signature=signature, jit_compile=False, autograph=False)
         return self._sample_fns[name]
 
     @staticmethod
