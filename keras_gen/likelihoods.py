@@ -183,8 +183,8 @@ def logistic_mixture_subpixel_sample(params, earlier, channel: int, num_mixtures
     That is an exact draw from the same distribution as `logistic_mixture_subpixel_log_probs`
     (bin v's mass is the logistic's over (v − ½, v + ½]) at O(K) work per sub-pixel instead
     of the 256 × K table. float32 u lies in [2^-24, 1 − 2^-23], so y reaches 16 scales either
-    side of m; the logistic has 1e-7 of its mass beyond. `seed` is a stateless `[2]` seed: it is split into the
-    component's and the logistic's.
+    side of m; the logistic has 1e-7 of its mass beyond. `seed` is a stateless `[2]` seed,
+    split into the component's and the logistic's.
 
     Args: as `logistic_mixture_subpixel_log_probs`, and `seed`.
     """

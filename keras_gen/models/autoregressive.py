@@ -186,7 +186,7 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         images up to float round-off in the logits.
 
         Args: images int32 `[n, H, W, C]`; known bool `[n, H, W, C]`; labels int32 `[n]` or
-        None; temperature a positive float32 scalar.
+        None; temperature a positive number (known when tracing) or float32 scalar.
         """
         sampler = self.cached_sampler(labels) if cached else None
         if sampler is None:
