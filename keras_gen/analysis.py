@@ -413,7 +413,8 @@ def occluded(images, mask) -> np.ndarray:
     return np.where(known, images, checker)
 
 
-def completion_grid(model, images, mask, samples: int = 3, seed: int = 0, labels=None) -> np.ndarray:
+def completion_grid(model, images, mask, samples: int = 3, seed: int = 0, labels=None,
+                    temperature: float | None = None) -> np.ndarray:
     """Each image, its occluded input and `samples` completions: uint8 `[n * (samples + 2), H, W, C]`.
 
     Row by row, ready for `keras_gen.images.make_grid(grid, columns=samples + 2)`: image i,
@@ -424,7 +425,8 @@ def completion_grid(model, images, mask, samples: int = 3, seed: int = 0, labels
     what that can and cannot condition on). One `complete` call per seed, on all n images.
 
     images: uint8 `[n, H, W, C]` (floats in [0, 1] are rounded to uint8 first); labels: for a
-    conditional model, one class for all or one per image (e.g. their true classes).
+    conditional model, one class for all or one per image (e.g. their true classes);
+    temperature, if given, goes to `model.complete`.
     """
     samples = _positive_int("samples", samples)
     seed = check_seed(seed)
@@ -433,9 +435,10 @@ def completion_grid(model, images, mask, samples: int = 3, seed: int = 0, labels
                             f"got {seed} + {samples} - 1")
     images = _uint8_images("images", images)
     known = _known_mask(mask, images.shape)
+    options = {} if temperature is None else {"temperature": temperature}
     completions = []
     for k in range(samples):
-        completed = np.asarray(model.complete(images, known, seed=seed + k, labels=labels))
+        completed = np.asarray(model.complete(images, known, seed=seed + k, labels=labels, **options))
         if completed.shape != images.shape or completed.dtype != np.uint8:
             raise KerasGenError(f"model.complete returned {completed.dtype.name} {list(completed.shape)}, "
                                 f"expected uint8 {list(images.shape)}")

@@ -43,6 +43,20 @@ def _seed(value):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _temperature(value):
+    try:
+        t = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 < t < float("inf"):  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{value} must be a positive number")
+    return t
+
+
+TEMPERATURE_HELP = ("likelihood models: draw each sub-pixel from p^(1/T), renormalised (below 1 sharper and less "
+                    "varied, above 1 noisier; default 1, the model's distribution)")
+
+
 def _model_name(value):
     if value not in registry.MODELS:
         raise argparse.ArgumentTypeError(f"unknown model {value!r} (known: {', '.join(sorted(registry.MODELS))})")
@@ -109,6 +123,7 @@ def build_parser():
     s.add_argument("source", help="run folder, .keras file or zoo entry")
     s.add_argument("--n", type=_positive, default=64, help=f"samples to draw (at most {MAX_SAMPLES})")
     s.add_argument("--seed", type=_seed, default=0)
+    s.add_argument("--temperature", type=_temperature, help=TEMPERATURE_HELP)
     s.add_argument("--out", default="samples.png")
 
     e = sub.add_parser("export", help="export a SavedModel for TF Serving: OUT/NAME/VERSION/")
@@ -159,6 +174,7 @@ def build_parser():
     co.add_argument("--label", type=int,
                     help="class every completion is conditioned on (conditional models; default: each image's own)")
     co.add_argument("--seed", type=_seed, default=0)
+    co.add_argument("--temperature", type=_temperature, help=TEMPERATURE_HELP)
     co.add_argument("--out", default="completions.png")
 
     hm = sub.add_parser(
@@ -437,14 +453,30 @@ def cmd_sample(args):
     with made_dirs(os.path.dirname(os.path.abspath(args.out))):  # removed again if anything fails
         _check_image_out(args.out, args.source)
         model, _ = _load_model(args.source, "sample")
+        _check_temperature_taken(model, args.temperature)
         from keras_gen.images import sample_grid, save_image
 
-        grid = sample_grid(model, args.n, args.seed, label_rows=bool(getattr(model, "num_classes", None)))
+        grid = sample_grid(model, args.n, args.seed, label_rows=bool(getattr(model, "num_classes", None)),
+                           temperature=args.temperature)
         try:
             save_image(args.out, grid)
         except OSError as exc:  # a full disk, a folder that went away
             raise KerasGenError(f"cannot write {args.out!r}: {exc.strerror or exc}") from None
-    print(f"wrote {args.n} samples (seed {args.seed}) to {args.out}")
+    print(f"wrote {args.n} samples (seed {args.seed}{_at_temperature(args.temperature)}) to {args.out}")
+
+
+def _check_temperature_taken(model, temperature):
+    """A temperature reshapes the per-sub-pixel distributions of a likelihood model; other
+    models have none to reshape."""
+    import inspect
+
+    if temperature is not None and "temperature" not in inspect.signature(model.sample).parameters:
+        raise KerasGenError(f"{type(model).__name__} takes no --temperature (likelihood models do: "
+                            "pixelcnn, gated-pixelcnn, pixelcnn++, pixelrnn)")
+
+
+def _at_temperature(temperature):
+    return "" if temperature is None else f", temperature {temperature:g}"
 
 
 def cmd_interpolate(args):
@@ -526,6 +558,7 @@ def cmd_complete(args):
     with made_dirs(os.path.dirname(os.path.abspath(args.out))):  # removed again if anything fails
         _check_image_out(args.out, args.source)
         model, _ = _load_model(args.source, "complete")
+        _check_temperature_taken(model, args.temperature)
         from keras_gen import analysis
         from keras_gen.images import make_grid, readable_scale
 
@@ -537,7 +570,8 @@ def cmd_complete(args):
         if conditional:
             labels = np.full(len(images), args.label) if args.label is not None else true_labels
         mask = analysis.occlusion_mask(args.occlude, model.image_shape)
-        rows = analysis.completion_grid(model, images, mask, args.samples, args.seed, labels)
+        rows = analysis.completion_grid(model, images, mask, args.samples, args.seed, labels,
+                                        temperature=args.temperature)
         # A conditional model's rows are headed by the class they were completed as.
         grid = make_grid(rows, columns=args.samples + 2, scale=readable_scale(model.image_shape),
                          row_labels=labels.tolist() if conditional else None)
@@ -545,7 +579,8 @@ def cmd_complete(args):
     given = (f", given class {args.label}" if args.label is not None else ", each given its own class") \
         if conditional else ""
     print(f"wrote {args.n} {name} test images ({args.occlude} occluded), each with {args.samples} completions "
-          f"(seeds {args.seed} to {args.seed + args.samples - 1}{given}), to {args.out}")
+          f"(seeds {args.seed} to {args.seed + args.samples - 1}{given}{_at_temperature(args.temperature)}), "
+          f"to {args.out}")
 
 
 def cmd_heatmap(args):

@@ -140,20 +140,22 @@ def _save(path, grid, fmt):
         image.save(tmp, format=fmt, **options)
 
 
-def sample_grid(model, n: int = 64, seed: int = 0, scale: int | None = None, label_rows: bool = False) -> np.ndarray:
+def sample_grid(model, n: int = 64, seed: int = 0, scale: int | None = None, label_rows: bool = False,
+                temperature: float | None = None) -> np.ndarray:
     """A uint8 mosaic of `n` seeded samples of `model`, drawn for people to look at.
 
     A conditional model draws one row per class (classes in order, `n // num_classes`
     samples each, at least one), so a grid shows what every label gives; with `label_rows`
     each row is headed by its class number. `scale` (default `readable_scale`, 2 for 28 px
     digits) enlarges the samples with nearest-neighbour pixels; `scale=1` draws them at
-    their own size.
+    their own size. `temperature`, if given, goes to `model.sample` (likelihood models).
     """
     scale = readable_scale(model.image_shape) if scale is None else _check_scale(scale)
+    options = {} if temperature is None else {"temperature": temperature}
     classes = getattr(model, "num_classes", None)
     if classes:
         per_class = max(1, n // classes)
         labels = np.repeat(np.arange(classes), per_class)
-        return make_grid(model.sample(len(labels), seed, labels=labels), columns=per_class, scale=scale,
+        return make_grid(model.sample(len(labels), seed, labels=labels, **options), columns=per_class, scale=scale,
                          row_labels=range(classes) if label_rows else None)
-    return make_grid(model.sample(n, seed), scale=scale)
+    return make_grid(model.sample(n, seed, **options), scale=scale)

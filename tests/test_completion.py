@@ -240,6 +240,41 @@ def test_cli_complete_and_heatmap_write_pictures(saved_pixelcnn, tmp_path, capsy
     assert 0.0 < bits < 9.0  # untrained: near 8 bits per sub-pixel
 
 
+def test_cli_samples_and_completes_at_a_temperature(saved_pixelcnn, tmp_path, capsys):
+    """`--temperature T` draws from p^(1/T): the grid equals the API's at that temperature
+    and differs from the model's own distribution (T = 1)."""
+    import keras
+    from PIL import Image
+
+    from keras_gen import data
+    from keras_gen.images import sample_grid
+
+    model = keras.models.load_model(saved_pixelcnn)
+    for temperature in ("0.5", "1"):
+        out = tmp_path / f"t{temperature}.png"
+        code, stdout, err = run_main(capsys, "sample", saved_pixelcnn, "--n", "4", "--seed", "3",
+                                     "--temperature", temperature, "--out", out)
+        assert code == 0, err
+        assert f"(seed 3, temperature {temperature})" in stdout
+        np.testing.assert_array_equal(np.asarray(Image.open(out)).reshape(sample_grid(model, 4, 3).shape),
+                                      sample_grid(model, 4, 3, temperature=float(temperature)))
+    cool, own = (np.asarray(Image.open(tmp_path / f"t{t}.png")) for t in ("0.5", "1"))
+    assert not np.array_equal(cool, own)
+    code, _, err = run_main(capsys, "sample", saved_pixelcnn, "--n", "4", "--seed", "3", "--out", tmp_path / "d.png")
+    assert code == 0 and np.array_equal(np.asarray(Image.open(tmp_path / "d.png")), own), err
+
+    out = tmp_path / "completions.png"
+    code, stdout, err = run_main(capsys, "complete", saved_pixelcnn, "--data", "digits", "--n", "2", "--samples",
+                                 "1", "--temperature", "0.5", "--out", out)
+    assert code == 0 and "temperature 0.5" in stdout, err
+    images, _ = data.load_arrays("digits", "test")
+    chosen = images[np.linspace(0, len(images) - 1, 2).round().astype(int)]
+    mask = analysis.occlusion_mask("bottom-half", model.image_shape)
+    completed = model.complete(chosen, mask, seed=0, temperature=0.5)
+    tiles = np.asarray(Image.open(out))[2:, 2:].reshape(2, 58, 3, 58)[:, :56, 2, :56]  # 8 px drawn at 56 px
+    np.testing.assert_array_equal(tiles[:, ::7, ::7], np.asarray(completed)[..., 0])
+
+
 def test_cli_refuses_what_it_cannot_draw(saved_pixelcnn, tmp_path, capsys):
     gan = tmp_path / "gan.keras"
     tiny_dcgan().save(gan)
@@ -274,9 +309,9 @@ def test_cli_completes_a_conditional_model_given_each_images_class(tmp_path, cap
     seen = []
     real = analysis.completion_grid
 
-    def recording(model, images, mask, samples, seed, labels):
+    def recording(model, images, mask, samples, seed, labels, **options):
         seen.append(np.asarray(labels))
-        return real(model, images, mask, samples, seed, labels)
+        return real(model, images, mask, samples, seed, labels, **options)
 
     monkeypatch.setattr(analysis, "completion_grid", recording)
     code, stdout, err = run_main(capsys, "complete", path, "--data", "digits", "--n", "3", "--samples", "1",
