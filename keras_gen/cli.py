@@ -465,14 +465,19 @@ def cmd_sample(args):
     print(f"wrote {args.n} samples (seed {args.seed}{_at_temperature(args.temperature)}) to {args.out}")
 
 
+def _takes_temperature(model_or_class) -> bool:
+    import inspect
+
+    sample = getattr(model_or_class, "sample", None)  # classifiers draw nothing
+    return sample is not None and "temperature" in inspect.signature(sample).parameters
+
+
 def _check_temperature_taken(model, temperature):
     """A temperature reshapes the per-sub-pixel distributions of a likelihood model; other
     models have none to reshape."""
-    import inspect
-
-    if temperature is not None and "temperature" not in inspect.signature(model.sample).parameters:
-        raise KerasGenError(f"{type(model).__name__} takes no --temperature (likelihood models do: "
-                            "pixelcnn, gated-pixelcnn, pixelcnn++, pixelrnn)")
+    if temperature is not None and not _takes_temperature(model):
+        takers = [name for name in sorted(registry.MODELS) if _takes_temperature(registry.model_class(name))]
+        raise KerasGenError(f"{type(model).__name__} takes no --temperature (these models do: {', '.join(takers)})")
 
 
 def _at_temperature(temperature):
