@@ -39,6 +39,18 @@ def test_entries_are_complete_and_small(name):
     assert zoo.recipe(name).description in card  # the card is written from the recipe that trained it
 
 
+def test_the_readme_zoo_table_and_cards_are_the_entries_metadata():
+    """The README's table and each card are written from the entries' metadata (`keras-gen zoo
+    table --readme README.md`, `zoo evaluate`): rescoring an entry without rewriting them
+    leaves stale figures."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start, end = zoo.README_TABLE
+    assert readme.split(start)[1].split(end)[0].strip() == zoo.results_table().strip()
+    for name in zoo.list():
+        metadata = json.loads((zoo.entry_dir(name) / "metadata.json").read_text())
+        assert (zoo.entry_dir(name) / "README.md").read_text() == zoo._card(name, zoo.recipe(name), metadata), name
+
+
 @pytest.mark.parametrize("name", GAN_ENTRIES)
 def test_gan_entries_reproduce_their_sample_grid_and_fid(name):
     from PIL import Image
