@@ -388,10 +388,14 @@ class CachedSampler(cached.RasterSampler):
                 self.grid_levels[f"up{level}"] = level
             if level < NUM_RESOLUTIONS - 1:
                 self.grid_levels[f"down{level}"] = level
-        # The 2x2 convolution that reads each grid (the `up` grids feed transposed convolutions).
-        self.corner_convs = {f"down{level}": self.down_ul[level] for level in range(NUM_RESOLUTIONS - 1)}
+        # The 2x2 convolution that reads each grid and the resolution whose rows run it: the
+        # grid's own, or the next one for `down{level}` (the `up` grids feed transposed
+        # convolutions).
+        self.corner_convs = {f"down{level}": (self.down_ul[level], level + 1) for level in range(NUM_RESOLUTIONS - 1)}
         for tag, block in self.ul_blocks.items():
-            self.corner_convs[f"{tag}/in"], self.corner_convs[f"{tag}/mid"] = block.conv, block.value_gate
+            level = self.grid_levels[f"{tag}/in"]
+            self.corner_convs[f"{tag}/in"] = (block.conv, level)
+            self.corner_convs[f"{tag}/mid"] = (block.value_gate, level)
 
     def first_tags(self, level):
         return [f"first_r{level}_b{b}" for b in range(self.blocks)]
@@ -439,12 +443,6 @@ def _built(level, phase) -> bool:
     return phase % (2 ** level) == 0
 
 
-def _reads_grid(key, phase) -> bool:
-    """Whether fine row phase `phase` runs the 2x2 convolution reading grid `key` (`down{level}`
-    feeds the next resolution, built on fewer rows)."""
-    return not key.startswith("down") or _built(int(key[len("down"):]) + 1, phase)
-
-
 class _CachedRow:
     """One fine row of `CachedSampler` (phase i mod 4): u for the row at every resolution that
     has a row here, computed when it begins; ul a pixel at a time; the state for the next row."""
@@ -464,8 +462,8 @@ class _CachedRow:
         self.ul_above_row = above * not_first
         self.u_level(0, u_first * not_first)
         # ul's 2x2 convolutions that run in this row, their taps in the row above for the whole row.
-        self.above_terms = {key: s.corner_convs[key].above_row(state["grids"][key]) for key in self.grids_built
-                            if key in s.corner_convs and _reads_grid(key, row_phase)}
+        self.above_terms = {key: conv.above_row(state["grids"][key]) for key, (conv, level) in s.corner_convs.items()
+                            if _built(level, row_phase)}
 
     def u_block(self, tag, x, skip):
         block = self.sampler.u_blocks[tag]
