@@ -6,15 +6,16 @@ rows that pixel can see.
 
 Models: `pixelcnn`, `pixelrnn` and `pixelcnn++` are the zoo entries pixelcnn-mnist5k,
 pixelrnn-mnist5k and pixelcnnpp-mnist5k (their recipes' sizes, trained weights); `gated-pixelcnn` is GatedPixelCNN at its default size
-(28x28x1, 64 filters, 12 + 1 layers, seeded initial weights: the time does not depend on
-them). All in float32 unless `--precision` says otherwise. Each sampler is traced and run once before timing (excluded);
+(28x28x1, 64 filters, 12 + 1 layers) and `pixelrnn-diagonal` the pixelrnn-mnist5k recipe's
+size with Diagonal BiLSTM layers, both with seeded initial weights (the time does not depend
+on them). All in float32 unless `--precision` says otherwise. Each sampler is traced and run once before timing (excluded);
 then each round times every (model, batch) cell, naive then cached, with the round's seed,
 and a cell's figure is the median of its rounds (wall time; the cached sampler's CPU time
 too, which other processes on the machine disturb less). A naive run that takes more than
 `--naive-budget` seconds is not repeated (the cell says "1 run"). `identical` says whether the
 two samplers drew the same images in every round that ran both.
 
-    python bench/ar_sampling.py [--models pixelcnn gated-pixelcnn pixelrnn pixelcnn++] [--batches 1 16 64] [--rounds 3]
+    python bench/ar_sampling.py [--models pixelcnn gated-pixelcnn pixelrnn pixelrnn-diagonal pixelcnn++] [--batches 1 16 64] [--rounds 3]
 """
 import argparse
 import os
@@ -35,6 +36,10 @@ def load(name, precision):
     if name in ("pixelcnn", "pixelrnn", "pixelcnn++"):  # same weights, in the asked compute dtype
         return zoo.load(f"{name.replace('+', 'p')}-mnist5k", compile=False, precision=precision)
     keras.utils.set_random_seed(0)
+    if name == "pixelrnn-diagonal":
+        from keras_gen.models import PixelRNN
+
+        return PixelRNN(rnn="diagonal_bilstm", precision=precision)  # h = 32, 3 layers, as the recipe
     return GatedPixelCNN(precision=precision)
 
 
@@ -61,7 +66,7 @@ def timed(fn, n, seed):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["pixelcnn", "gated-pixelcnn", "pixelrnn", "pixelcnn++"],
-                   choices=["pixelcnn", "gated-pixelcnn", "pixelrnn", "pixelcnn++"])
+                   choices=["pixelcnn", "gated-pixelcnn", "pixelrnn", "pixelrnn-diagonal", "pixelcnn++"])
     p.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--naive-budget", type=float, default=120.0,

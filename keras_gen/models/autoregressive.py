@@ -165,7 +165,7 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
     @property
     def samples_fast(self) -> bool:
         # Asked of the instance: one class may have a cached sampler for some of its networks
-        # only (PixelRNN: Row LSTM layers, not Diagonal BiLSTM ones).
+        # only (PixelCNN++: heights and widths that are multiples of 4).
         return self.cached_sampler() is not None
 
     def cached_sampler(self, labels=None):

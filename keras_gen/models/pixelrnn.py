@@ -22,10 +22,11 @@ Network (uint8 `[B, H, W, C]` -> logits float32 `[B, H, W, C, 256]`, `keras_gen.
   7x7 MaskedConv2D A (2h) -> num_layers x residual [RowLSTM or DiagonalBiLSTM (h) -> 1x1 B (2h)]
   -> ReLU -> 1x1 B (2h) -> ReLU -> 1x1 B (C*256).
 
-Sampling is the autoregressive base's, for Row LSTM layers with a cached sampler
-(`networks.CachedSampler`): the network runs a pixel at a time, each Row LSTM carrying its
-states from row to row and its input window from column to column, so 64 samples cost about
-one pass of the network instead of one pass over every row above per sub-pixel
+Sampling is the autoregressive base's, with a cached sampler (`networks.CachedSampler`): the
+network runs a pixel at a time, each Row LSTM carrying its states from row to row and its
+input window from column to column; each Diagonal BiLSTM runs its left-to-right direction a
+pixel at a time and its right-to-left one in a sweep along each finished row. 64 samples
+cost about one pass of the network instead of one pass over every row above per sub-pixel
 (`cached=False` in the base's samplers gives that naive sampler, which the tests compare it
 with).
 """
@@ -56,8 +57,7 @@ class PixelRNN(AutoregressiveModel):
       rnn: "row_lstm" (§3.1; the default) or "diagonal_bilstm" (§3.2,
         `keras_gen.layers.DiagonalBiLSTM`; its field is every earlier pixel but the row above's
         last one for a row's first W - 1 - r pixels, r = first_kernel_size // 2; the columns
-        of its skewed map are a sequential loop of H + W - 1 steps, and sampling runs the
-        naive sampler).
+        of its skewed map are a sequential loop of H + W - 1 steps).
       precision: "auto", "float32" or "mixed_bfloat16" (the LSTM cell runs in float32
         either way; logits are float32).
 
@@ -116,11 +116,9 @@ class PixelRNN(AutoregressiveModel):
         return self.network([x, labels] if self.conditional else x, training=training)
 
     def cached_sampler(self, labels=None):
-        """The Row LSTM network a pixel at a time from carried states and windows (fast
-        sampling); None for Diagonal BiLSTM layers (the naive sampler runs)."""
-        if self.rnn != "row_lstm":
-            return None
-        return networks.CachedSampler(self.network, self.image_shape, self.num_layers, labels)
+        """The network a pixel at a time from carried states and windows (fast sampling),
+        Row LSTM or Diagonal BiLSTM layers alike."""
+        return networks.CachedSampler(self.network, self.image_shape, self.num_layers, labels, rnn=self.rnn)
 
     def get_config(self):
         config = super().get_config()

@@ -159,11 +159,11 @@ def test_the_diagonal_bilstm_sees_the_whole_past_but_the_last_pixel_of_the_row_a
     assert network_dependency(row).sum() < expected.sum()
 
 
-def test_a_diagonal_model_saves_exports_and_samples_with_the_naive_sampler(tmp_path):
+def test_a_diagonal_model_saves_exports_and_samples_with_the_cached_sampler(tmp_path):
     from keras_gen import export
 
     model = tiny((4, 4, 1), num_classes=2, rnn="diagonal_bilstm")
-    assert not model.samples_fast and model.cached_sampler() is None
+    assert model.samples_fast and model.cached_sampler(np.array([0, 1], np.int32)) is not None
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     x, y = random_images((4, 4, 1), n=8), np.arange(8, dtype=np.int32) % 2
     model.fit(x, y, batch_size=4, epochs=1, verbose=0)

@@ -32,6 +32,13 @@ CONFIGS = {
                                            "input_kernel_size": 5, "state_kernel_size": 1}),
     "pixelrnn-conditional-grey": (PixelRNN, (6, 5, 1), {"hidden_size": 4, "num_layers": 2, "first_kernel_size": 3,
                                                         "num_classes": 4}),
+    # Diagonal BiLSTMs: left to right along the row, right to left swept when a row ends.
+    "diagonal-grey": (PixelRNN, (8, 7, 1), {"hidden_size": 6, "num_layers": 2, "first_kernel_size": 5,
+                                            "rnn": "diagonal_bilstm"}),
+    "diagonal-rgb": (PixelRNN, (5, 6, 3), {"hidden_size": 6, "num_layers": 2, "first_kernel_size": 3,
+                                           "rnn": "diagonal_bilstm"}),
+    "diagonal-conditional-grey": (PixelRNN, (6, 5, 1), {"hidden_size": 4, "num_layers": 2, "first_kernel_size": 3,
+                                                        "num_classes": 4, "rnn": "diagonal_bilstm"}),
     # PixelCNN++: three resolutions (sizes divisible by 4), 0 to 2 blocks per resolution.
     "pixelcnnpp-grey": (PixelCNNPlusPlus, (8, 12, 1), {"filters": 6, "blocks_per_resolution": 1, "num_mixtures": 2}),
     "pixelcnnpp-rgb": (PixelCNNPlusPlus, (8, 8, 3), {"filters": 6, "blocks_per_resolution": 0, "num_mixtures": 2}),
@@ -46,7 +53,7 @@ TOLERANCE = {"pixelcnnpp-grey": 3e-4, "pixelcnnpp-conditional-grey": 3e-4}
 LABELS = np.array([3, 0, 2], np.int32)
 # The drivers (`_fill_graph`) are the same for every network: sampled on a few of them.
 SAMPLED = ["pixelcnn-grey", "pixelcnn-rgb", "gated-conditional-grey", "gated-rgb", "gated-kernel-1",
-           "pixelrnn-rgb", "pixelrnn-conditional-grey", "pixelcnnpp-rgb", "pixelcnnpp-conditional-grey"]
+           "pixelrnn-rgb", "pixelrnn-conditional-grey", "diagonal-rgb", "diagonal-conditional-grey", "pixelcnnpp-rgb", "pixelcnnpp-conditional-grey"]
 
 
 def numpy(x):
@@ -130,7 +137,8 @@ def test_cached_samples_are_the_naive_samples(name):
     assert len(np.unique(first)) > 10  # draws, not one repeated value
 
 
-@pytest.mark.parametrize("name", ["pixelcnn-rgb", "gated-conditional-rgb", "pixelrnn-rgb", "pixelcnnpp-rgb"])
+@pytest.mark.parametrize("name", ["pixelcnn-rgb", "gated-conditional-rgb", "pixelrnn-rgb", "diagonal-rgb",
+                                  "pixelcnnpp-rgb"])
 def test_cached_completion_is_the_naive_completion_and_keeps_known_subpixels(name):
     model = build(name)
     labels = labels_for(model)
@@ -208,11 +216,12 @@ def test_mixed_bfloat16_gated_outputs_agree_to_bfloat16_precision():
     assert np.abs(network_outputs(as_float32, images, labels) - expected).max() > error
 
 
-def test_mixed_bfloat16_pixelrnn_outputs_agree_to_bfloat16_precision():
-    """The Row LSTM's recurrence runs in float32 under any policy; its K_is and the 1x1
-    convolutions round to bfloat16 where the traced network fuses differently: the logits
-    agree to bfloat16 precision."""
-    model = build("pixelrnn-conditional-grey", precision="mixed_bfloat16")
+@pytest.mark.parametrize("name", ["pixelrnn-conditional-grey", "diagonal-conditional-grey"])
+def test_mixed_bfloat16_pixelrnn_outputs_agree_to_bfloat16_precision(name):
+    """The Row LSTM's and the Diagonal BiLSTM's recurrences run in float32 under any policy;
+    their K_is and the 1x1 convolutions round to bfloat16 where the traced network fuses
+    differently: the logits agree to bfloat16 precision."""
+    model = build(name, precision="mixed_bfloat16")
     images = random_images(model.image_shape)
     labels = labels_for(model)
     expected = network_outputs(model, images, labels)
