@@ -588,6 +588,17 @@ SIGNATURE_CASES = {
     "pixelcnn images batch 0": ("pixelcnn", "log_prob", {"images": IMAGES[:0]}, "1 to"),
     "pixelcnn images huge": ("pixelcnn", "log_prob", {"images": np.zeros((TOO_MANY, 4, 4, 1), np.uint8)},
                              f"1 to {MAX_SAMPLES}"),
+    # likelihood models: complete's images, mask and seed
+    "pixelcnn complete mask batch": ("pixelcnn", "complete", {"images": IMAGES, "mask": np.ones((3, 4, 4, 1), bool),
+                                                              "seed": _i32(0)}, "mask must be bool .* one per image"),
+    "pixelcnn complete mask shape": ("pixelcnn", "complete", {"images": IMAGES, "mask": np.ones((2, 4, 4), bool),
+                                                              "seed": _i32(0)}, r"expected shape \[\?,4,4,1\]"),
+    "pixelcnn complete mask uint8": ("pixelcnn", "complete", {"images": IMAGES, "mask": np.ones((2, 4, 4, 1), np.uint8),
+                                                              "seed": _i32(0)}, "bool"),
+    "pixelcnn complete seed -1": ("pixelcnn", "complete", {"images": IMAGES, "mask": np.ones((2, 4, 4, 1), bool),
+                                                           "seed": _i32(-1)}, SEED),
+    "pixelcnn complete batch 0": ("pixelcnn", "complete", {"images": IMAGES[:0], "mask": np.ones((0, 4, 4, 1), bool),
+                                                           "seed": _i32(0)}, "1 to"),
     # domain classifiers: images
     "source-only images shape": ("source-only", "classify", {"images": np.zeros((2, 9, 8, 3), np.uint8)},
                                  r"expected shape \[\?,8,8,3\]"),
@@ -617,4 +628,8 @@ def test_exported_signatures_still_answer_good_inputs(signatures):
     assert signatures["dcgan"]["sample"](batch_size=tf.constant(3), seed=tf.constant(MAX_SEED))["images"].shape[0] == 3
     assert signatures["cgan"]["sample"](labels=tf.constant([0, 2]), seed=tf.constant(0))["images"].shape[0] == 2
     assert signatures["pixelcnn"]["log_prob"](images=tf.constant(IMAGES))["log_prob"].shape == (2,)
+    known = np.arange(IMAGES.size).reshape(IMAGES.shape) % 3 > 0
+    completed = signatures["pixelcnn"]["complete"](images=tf.constant(IMAGES), mask=tf.constant(known),
+                                                   seed=tf.constant(1))["images"].numpy()
+    np.testing.assert_array_equal(completed[known], IMAGES[known])
     assert signatures["source-only"]["classify"](images=tf.constant(RGB))["probabilities"].shape == (2, 3)

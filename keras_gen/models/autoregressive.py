@@ -414,7 +414,10 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         def complete(images, mask, seed, *labels):
             images, labels = batch_checked(images, *labels)
             _, seed = assert_sample_inputs(tf.shape(images)[0], seed)
-            known = tf.broadcast_to(mask, tf.shape(images))
+            with tf.control_dependencies([tf.debugging.assert_equal(
+                    tf.shape(mask)[0], tf.shape(images)[0],
+                    message=f"mask must be bool [batch, {h}, {w}, {c}], one per image")]):
+                known = tf.identity(mask)
             return {"images": self._fill_graph(tf.where(known, tf.cast(images, tf.int32), 0), known, seed, labels)}
 
         endpoints = [
