@@ -14,14 +14,12 @@ InvalidArgumentError naming the expected shape `[?,8]`, not a failure deep insid
 from __future__ import annotations
 
 import errno
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 from keras_gen.errors import KerasGenError
-from keras_gen.files import ensure_writable_dir
+from keras_gen.files import ensure_writable_dir, publish_dir, remove_orphaned_temporaries, writer_temporary_dir
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -65,7 +63,7 @@ def _publish(tmp: Path, base: Path, version: int, explicit: bool) -> Path:
         try:
             if final.exists() and not (final.is_dir() and not any(final.iterdir())):
                 raise FileExistsError(errno.EEXIST, "exists", str(final))
-            os.rename(tmp, final)  # replaces only an empty folder
+            publish_dir(tmp, final)  # the rename replaces only an empty folder
             return final
         except OSError as exc:
             if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
@@ -104,8 +102,10 @@ def export(model, out, name: str, version: int | None = None) -> Path:
     archive.track(model)
     for endpoint in model.serving_endpoints():
         archive.add_endpoint(endpoint.name, _shape_checked(endpoint), input_signature=endpoint.input_signature)
-    # A non-numeric temporary name, so TF Serving never loads a half-written version.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=base))
+    # A non-numeric temporary name, so TF Serving never loads a half-written version; a
+    # killed export's is removed by the next one.
+    remove_orphaned_temporaries(base, name)
+    tmp = writer_temporary_dir(base, name)
     try:
         archive.write_out(str(tmp), verbose=False)
         return _publish(tmp, base, version if explicit else next_version(base), explicit)

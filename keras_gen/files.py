@@ -7,13 +7,18 @@ numbered folders) never sees a partial export. The written file (every file of a
 folder) is `fsync`ed before the rename and the folder after it, so what a run reports as
 saved survives a power cut, not only a killed process. A killed process can leave a
 temporary (`.NAME.tmp-...`) behind; `remove_stale_temporaries` clears them (a resumed run
-does).
+does). Folders that other processes may be writing into at the same time (an export's model
+folder, the zoo) get writer folders named after their host and process
+(`writer_temporary_dir`), so the next writer removes a killed one's leftovers and leaves a
+live one's alone (`remove_orphaned_temporaries`).
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -144,3 +149,53 @@ def remove_stale_temporaries(folder) -> list[Path]:
                 removed.append(path)
         dirs[:] = [d for d in dirs if not (d.startswith(".") and TEMPORARY_MARK in d)]
     return removed
+
+
+def _host() -> str:
+    """This machine's name as it can stand in a file name (letters, digits, '.', '_')."""
+    return re.sub(r"[^A-Za-z0-9._]", "_", socket.gethostname()) or "host"
+
+
+def writer_temporary_dir(folder, name: str) -> Path:
+    """A new folder `.NAME.tmp-HOST-PID-RANDOM` in `folder` for a writer that will rename it
+    into place (`publish_dir`); host and process id let `remove_orphaned_temporaries` tell a
+    killed writer's leftovers from a live one's."""
+    return Path(tempfile.mkdtemp(prefix=f".{name}{TEMPORARY_MARK}{_host()}-{os.getpid()}-", dir=folder))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_orphaned_temporaries(folder, name: str) -> list[Path]:
+    """Remove the `writer_temporary_dir(folder, name)` folders of writers on this host whose
+    process has ended (killed mid-write); returns what was removed. Those of live processes
+    (e.g. a second export to the same folder) and of other hosts stay."""
+    removed = []
+    prefix = f".{name}{TEMPORARY_MARK}{_host()}-"
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        if not path.name.startswith(prefix) or not path.is_dir() or path.is_symlink():
+            continue
+        pid = path.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def publish_dir(tmp, final) -> None:
+    """Make the finished folder `tmp` durable and rename it to `final` (which must not exist, or
+    be an empty folder), then make the rename durable. Raises the rename's `OSError`."""
+    fsync_tree(tmp)
+    os.rename(tmp, final)
+    fsync_dir(Path(final).parent)

@@ -64,6 +64,45 @@ def test_versions_count_up_and_leave_no_temporaries(tmp_path):
         export.export(model, tmp_path, "../escape")
 
 
+def test_an_export_is_synced_before_it_is_published_and_a_killed_ones_leftovers_go(tmp_path, monkeypatch):
+    """The files of an export reach the disk before the rename that publishes it, and the
+    rename after it. A killed export's temporary folder (its process gone) is removed by the
+    next export into the folder; a live writer's, and one of another host, stay."""
+    import os
+    import subprocess
+    import sys
+
+    from keras_gen import files
+
+    model = PixelCNN(image_shape=(2, 2, 1), filters=4, num_layers=0, first_kernel_size=3)
+    base = tmp_path / "m"
+    base.mkdir()
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        host = files._host()
+        killed = base / f".m.tmp-{host}-{int(ended.stdout)}-abc"
+        running = base / f".m.tmp-{host}-{live.pid}-def"
+        elsewhere = base / f".m.tmp-otherhost-{int(ended.stdout)}-ghi"
+        for leftover in (killed, running, elsewhere):
+            (leftover / "variables").mkdir(parents=True)
+        events = []
+        real_fsync, real_rename = os.fsync, os.rename
+        monkeypatch.setattr(files.os, "fsync",
+                            lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))) or real_fsync(fd))
+        monkeypatch.setattr(files.os, "rename", lambda a, b: events.append(("rename", str(b))) or real_rename(a, b))
+        path = export.export(model, tmp_path, "m")
+    finally:
+        live.kill()
+        live.wait()
+    assert sorted(p.name for p in base.iterdir()) == sorted(["1", running.name, elsewhere.name])
+    renamed = events.index(("rename", str(path)))
+    synced_before = {p for kind, p in events[:renamed] if kind == "fsync"}
+    assert any(p.endswith("saved_model.pb") for p in synced_before)
+    assert any(p.endswith(".data-00000-of-00001") for p in synced_before)  # the variables
+    assert ("fsync", str(base)) in events[renamed:]
+
+
 def test_a_version_taken_meanwhile_goes_to_the_next_free_number(tmp_path, monkeypatch):
     """Two exports that both saw version 1 free (a race): the rename that publishes a version
     is also its claim, so the second takes 2 and the first stays intact."""
