@@ -239,6 +239,26 @@ def test_the_oracle_is_the_same_network_and_says_it_trains_on_target_labels():
     assert not oracle.offers("sample") and oracle.offers("evaluate")
 
 
+def trained_adda():
+    model = ADDA(image_shape=(28, 28, 3), discriminator_widths=(8,), **TINY)
+    model.compile()
+    model.fit(rng_images(8, 1), rng_labels(8), batch_size=8, verbose=0)
+    model.set_stage(2)
+    model.fit(triples(8, 8), verbose=0)
+    model.set_stage(3)
+    return model
+
+
+def trained(model):
+    model.compile()
+    channels = model.image_shape[2]
+    if isinstance(model, (DANN, ADDA)):  # ADDA in stage 2: (source, labels, target) triples
+        model.fit(triples(8, 8, 1, channels), verbose=0)
+    else:
+        model.fit(rng_images(8, channels), rng_labels(8), batch_size=8, verbose=0)
+    return model
+
+
 @pytest.mark.parametrize("make", [
     lambda: SourceOnly(image_shape=(28, 28, 3), **TINY),
     lambda: TargetOracle(image_shape=(28, 28, 1), **TINY),
@@ -246,13 +266,8 @@ def test_the_oracle_is_the_same_network_and_says_it_trains_on_target_labels():
     lambda: ADDA(image_shape=(28, 28, 3), discriminator_widths=(8,), stage=2, source_epochs=3, **TINY),
 ])
 def test_keras_round_trip_gives_the_same_classify_and_optimizer_state(make, tmp_path):
-    model = make()
-    model.compile()
+    model = trained(make())
     channels = model.image_shape[2]
-    if isinstance(model, (DANN, ADDA)):
-        model.fit(triples(8, 8, 1, channels), verbose=0)
-    else:
-        model.fit(rng_images(8, channels), rng_labels(8), batch_size=8, verbose=0)
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert type(loaded) is type(model) and loaded.get_config() == model.get_config()
@@ -262,15 +277,17 @@ def test_keras_round_trip_gives_the_same_classify_and_optimizer_state(make, tmp_
     assert int(np_(loaded.optimizer.iterations)) == int(np_(model.optimizer.iterations)) == 1
 
 
-def test_classify_export_in_a_fresh_process_matches_classify(tmp_path):
-    model = ADDA(image_shape=(28, 28, 3), discriminator_widths=(8,), **TINY)
-    model.compile()
-    model.fit(rng_images(8, 1), rng_labels(8), batch_size=8, verbose=0)
-    model.set_stage(2)
-    model.fit(triples(8, 8), verbose=0)
-    model.set_stage(3)
-    path = export.export(model, tmp_path / "serving", "adda")
-    images = rng_images(5, 3, seed=3)
+@pytest.mark.parametrize("make", [
+    trained_adda,
+    lambda: trained(SourceOnly(image_shape=(28, 28, 3), **TINY)),
+    lambda: trained(TargetOracle(image_shape=(28, 28, 1), **TINY)),
+    lambda: trained(DANN(image_shape=(28, 28, 3), discriminator_widths=(8,), **TINY)),
+], ids=["adda", "source-only", "target-oracle", "dann"])
+def test_classify_export_in_a_fresh_process_matches_classify(make, tmp_path):
+    model = make()
+    path = export.export(model, tmp_path / "serving", "classifier")
+    channels = model.image_shape[2]
+    images = rng_images(5, channels, seed=3)
     out, stdout = call_in_fresh_process(
         path, [("classify", {"images": images}), ("serving_default", {"images": images})], tmp_path)
     assert "'classify'" in stdout and "'serving_default'" in stdout
@@ -279,7 +296,7 @@ def test_classify_export_in_a_fresh_process_matches_classify(tmp_path):
         assert out[f"{i}/probabilities"].dtype == np.float32 and out[f"{i}/label"].dtype == np.int32
         np.testing.assert_allclose(out[f"{i}/probabilities"], np_(probabilities), rtol=1e-6, atol=1e-7)
         np.testing.assert_array_equal(out[f"{i}/label"], np_(labels))
-    assert "classify: images uint8 [batch, 28, 28, 3]" in export.describe(model)
+    assert f"classify: images uint8 [batch, 28, 28, {channels}]" in export.describe(model)
 
 
 # -- one-line errors ------------------------------------------------------------------------------------
