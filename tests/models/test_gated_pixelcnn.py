@@ -44,9 +44,27 @@ def test_changing_subpixel_k_never_changes_an_earlier_distribution(shape, classe
     assert later_changed
 
 
-def test_the_default_depth_sees_every_earlier_pixel_of_a_28x28_image():
-    model = GatedPixelCNN(filters=8)  # defaults: 7 / 5 / 12 layers
-    assert model.rows_seen_above >= 27  # and 3 + 12·2 = 27 columns either side
+@pytest.mark.parametrize("pixel", [(27, 27), (27, 0), (14, 13), (1, 0), (0, 27)])
+def test_the_default_depth_sees_every_earlier_pixel_of_a_28x28_image_and_no_later_one(pixel):
+    """The issue's test of the receptive field, at the default depth (7x7 first layer, 12
+    gated layers of 5x5; fewer filters, which do not change the field): the logits at `pixel`
+    have a non-zero gradient with respect to every earlier pixel in raster order (no blind
+    spot, even 27 columns to the right in the row above), and zero for the pixel itself and
+    every later one."""
+    import tensorflow as tf
+
+    model = GatedPixelCNN(filters=8)
+    assert (model.num_layers, model.kernel_size, model.first_kernel_size) == (12, 5, 7)
+    x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (1, 28, 28, 1)), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = model.network(x)[0, pixel[0], pixel[1]]
+        # The sum of the logits and their squares: no value of the pixel's input cancels out.
+        objective = tf.reduce_sum(logits) + tf.reduce_sum(tf.square(logits))
+    reach = np.abs(numpy(tape.gradient(objective, x))).reshape(-1) > 0
+    k = pixel[0] * 28 + pixel[1]
+    assert reach[:k].all(), f"pixel {pixel} misses earlier pixels {np.flatnonzero(~reach[:k])[:10]}"
+    assert not reach[k:].any()
 
 
 def test_labels_condition_the_likelihood_and_classify_is_bayes_rule():
