@@ -291,3 +291,37 @@ def test_a_resumed_run_gives_its_own_callbacks_their_state_back(tmp_path):
     _, resumed = training.train(None, tmp_path / "run", verbose=0, resume=True, callbacks=[early_stopping()])
     assert len(resumed["history"]["loss"]) == 2
     assert resumed["history"]["loss"] == whole["history"]["loss"]
+
+
+def test_a_plain_fit_with_keras_backup_and_restore_continues_an_interrupted_keras_gen_model(tmp_path):
+    """`keras.callbacks.BackupAndRestore` works with a keras-gen model in the user's own `fit`
+    (it is refused only inside `training.train`, which resumes exactly): a fit stopped after
+    its first epoch, run again, continues from the backup at epoch 2 with the trained weights."""
+    import keras
+
+    from keras_gen.models import DCGAN
+
+    class StopAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise KeyboardInterrupt  # what a user's Ctrl-C does inside fit
+
+    images = np.random.default_rng(0).integers(0, 256, (32, 8, 8, 1), dtype=np.uint8)
+    model = DCGAN(image_shape=(8, 8, 1), latent_dim=8, generator_widths=(16, 8), seed=0)
+    model.compile()
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(images, batch_size=16, epochs=3, verbose=0, callbacks=[backup, StopAfterFirstEpoch()])
+    after_first = [w.copy() for w in model.get_weights()]
+
+    again = DCGAN(image_shape=(8, 8, 1), latent_dim=8, generator_widths=(16, 8), seed=1)
+    again.compile()
+    epochs_run = []
+    record = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: epochs_run.append(epoch))
+    restored = keras.callbacks.LambdaCallback(
+        on_train_begin=lambda logs: [np.testing.assert_array_equal(a, b)
+                                     for a, b in zip(again.get_weights(), after_first)])
+    again.fit(images, batch_size=16, epochs=3, verbose=0,
+              callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "backup")), restored, record])
+    assert epochs_run == [1, 2]  # epoch 0 was done before the interruption
+    assert int(keras.ops.convert_to_numpy(again.g_optimizer.iterations)) == 3 * 2
