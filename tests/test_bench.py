@@ -37,3 +37,23 @@ def test_low_shot_subsets_take_k_per_class_by_seed():
     assert np.bincount(labels[chosen], minlength=10).tolist() == [5] * 10 and len(set(chosen)) == 50
     assert np.array_equal(chosen, bench.labelled_subset(labels, 5, seed=1))
     assert not np.array_equal(chosen, bench.labelled_subset(labels, 5, seed=2))
+
+
+def test_the_dcgan_bench_skips_bfloat16_on_a_cpu_without_it(tmp_path):
+    """On an AVX2-only CPU (its /proc/cpuinfo given) no bf16 configuration runs, and the ceiling
+    measures float32 only; with avx512_bf16 they all run."""
+    import subprocess
+    import sys
+
+    flags = "fpu sse sse2 avx avx2 fma"
+    outputs = {}
+    for name, extra in (("avx2", ""), ("bf16", " avx512f avx512_bf16")):
+        cpuinfo = tmp_path / name
+        cpuinfo.write_text(f"processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: {flags}{extra}\n\n")
+        outputs[name] = subprocess.run([sys.executable, str(BENCH / "dcgan_throughput.py"), "--list", "--cpuinfo",
+                                        str(cpuinfo)], capture_output=True, text=True, check=True).stdout
+    assert "no native bfloat16: bf16 configurations skipped" in outputs["avx2"]
+    assert "bf16" not in outputs["avx2"].split("skipped", 1)[1] and "--bf16" not in outputs["avx2"]
+    assert "PyTorch eager fp32" in outputs["avx2"] and "keras-gen fp32, auto" in outputs["avx2"]
+    assert "PyTorch eager bf16" in outputs["bf16"] and "ceiling --bf16" in outputs["bf16"]
+    assert "mixed_bfloat16" not in outputs["avx2"] and "mixed_bfloat16" in outputs["bf16"]
