@@ -36,7 +36,8 @@ from pathlib import Path
 
 from keras_gen import registry
 from keras_gen.errors import KerasGenError
-from keras_gen.files import ensure_writable_dir
+from keras_gen.files import (ensure_writable_dir, fsync_dir, fsync_tree, remove_orphaned_temporaries,
+                             writer_temporary_dir)
 from keras_gen.text import count
 
 WEIGHTS = "model.weights.h5"
@@ -268,6 +269,7 @@ def write_readme_table(readme, zoo_dir=None) -> None:
         tmp.write_text(f"{head}{start}\n{results_table(zoo_dir)}\n{end}{tail}")
 
 
+SAMPLE_GRID_SIZE = 64  # samples on a card's grid (a conditional model: 64 // classes per class)
 # The order of a card's pictures: what the model makes first, then how it reads images.
 PICTURES = ("samples.png", "interpolation.png", "neighbours.png", "completions.png", "heatmap.png")
 
@@ -304,7 +306,8 @@ def build(name: str, zoo_dir=None, verbose="auto", from_run=None) -> Path:
     figures.update(evaluated)
     figures.update(_baseline_figures(entry_recipe, model, verbose))
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=folder.parent))
+    remove_orphaned_temporaries(folder.parent, name)  # a killed build's
+    staging = writer_temporary_dir(folder.parent, name)
     staging.chmod(0o755)  # mkdtemp makes it private; an entry is shipped data
     try:
         shutil.copy2(folder / "recipe.json", staging / "recipe.json")
@@ -536,32 +539,34 @@ def _write_grids(model, entry_recipe, folder: Path, skip=()) -> dict:
     def wanted(*files):
         return not set(files) <= set(skip)
 
+    scale = readable_scale(model.image_shape)  # every picture at a size a person reads unzoomed
+    classes = getattr(model, "num_classes", None)
     if model.offers("sample") and wanted("samples.png"):
-        grid = sample_grid(model, 64, 0)
-        save_png(folder / "samples.png", grid)
-        classes = getattr(model, "num_classes", None)
-        grids["samples.png"] = (f"{classes} x {(grid.shape[1] - 2) // (model.image_shape[1] + 2)} samples, seed 0, "
-                                "one row per class" if classes else "64 samples, seed 0")
+        save_png(folder / "samples.png", sample_grid(model, SAMPLE_GRID_SIZE, 0, label_rows=bool(classes)))
+        grids["samples.png"] = (
+            f"{classes} x {max(1, SAMPLE_GRID_SIZE // classes)} samples, seed 0, one row per class (its number on "
+            "the left)" if classes else f"{SAMPLE_GRID_SIZE} samples, seed 0")
     if model.offers("interpolate") and wanted("interpolation.png"):
-        save_png(folder / "interpolation.png", make_grid(analysis.interpolation_grid(model, 8, 10, seed=0), columns=10))
+        save_png(folder / "interpolation.png",
+                 make_grid(analysis.interpolation_grid(model, 8, 10, seed=0), columns=10, scale=scale))
         grids["interpolation.png"] = "8 spherical interpolations between seeded latents, 10 steps each" + (
-            " (row r keeps class r)" if getattr(model, "num_classes", None) else "")
+            " (row r keeps class r)" if classes else "")
     if model.offers("sample") and wanted("neighbours.png"):
         train, _ = data.load_arrays(entry_recipe.data[0], "train", image_size=entry_recipe.image_size)
         samples = keras.ops.convert_to_numpy(model.sample(8, 1))
-        save_png(folder / "neighbours.png", make_grid(analysis.neighbour_grid(samples, train, k=5), columns=6))
+        save_png(folder / "neighbours.png",
+                 make_grid(analysis.neighbour_grid(samples, train, k=5), columns=6, scale=scale))
         grids["neighbours.png"] = "8 samples (seed 1), each followed by its 5 nearest training images in pixel space"
     if model.offers("complete") and wanted("completions.png", "heatmap.png"):  # the likelihood models
         test_images, test_labels = data.load_arrays(entry_recipe.data[0], "test", image_size=entry_recipe.image_size)
         # 8 images spread over the split (it holds its classes in order: the first 8 are all zeros).
         chosen = np.linspace(0, len(test_images) - 1, 8).round().astype(int)
         images = test_images[chosen]
-        classes = getattr(model, "num_classes", None)
         labels = test_labels[chosen] if classes else None  # a conditional model is given each image's true class
         given = ", each given its true class" if classes else ""
         rows = analysis.completion_grid(model, images, analysis.occlusion_mask("bottom-half", model.image_shape),
                                         samples=3, seed=0, labels=labels)
-        save_png(folder / "completions.png", make_grid(rows, columns=5, scale=readable_scale(model.image_shape)))
+        save_png(folder / "completions.png", make_grid(rows, columns=5, scale=scale))
         grids["completions.png"] = ("8 test images spread over the split, each beside its bottom half occluded "
                                     f"(grey checkerboard) and 3 completions (seeds 0, 1, 2{given})")
         save_png(folder / "heatmap.png", analysis.heatmap_grid(images, analysis.nll_heatmap(model, images, labels)))
@@ -576,12 +581,14 @@ def _add_missing_grids(model, entry_recipe, folder: Path, grids: dict) -> dict:
     """Draw the pictures an entry's card lacks (one built before keras-gen drew them), each
     written beside the entry and renamed into it; the existing ones stay. Returns the card's
     `{file: caption}`, the existing ones first."""
-    staging = Path(tempfile.mkdtemp(prefix=".grids-", dir=folder))  # the folder is checked writable
+    remove_orphaned_temporaries(folder, "grids")  # a killed evaluation's
+    staging = writer_temporary_dir(folder, "grids")  # the folder is checked writable
     try:
         added = _write_grids(model, entry_recipe, staging, skip=[f for f in grids if (folder / f).is_file()])
-        for file in added:
+        for file in added:  # each written atomically and synced (images.save_png)
             (staging / file).chmod(0o644)
             os.replace(staging / file, folder / file)
+        fsync_dir(folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {**grids, **added}
@@ -591,9 +598,11 @@ def _swap_in(new: Path, folder: Path) -> None:
     """Replace `folder` by `new` with two renames; if the second fails, put the old one back."""
     old = folder.parent / f".{folder.name}.old"
     shutil.rmtree(old, ignore_errors=True)
+    fsync_tree(new)  # the new entry is on disk before it takes the old one's name
     os.replace(folder, old)
     try:
         os.replace(new, folder)
+        fsync_dir(folder.parent)
     except BaseException:
         os.replace(old, folder)
         raise

@@ -60,9 +60,7 @@ def test_gan_entries_reproduce_their_sample_grid_and_fid(name):
 
     model = zoo.load(name)
     card_grid = np.asarray(Image.open(zoo.entry_dir(name) / "samples.png"))
-    grid = sample_grid(model, 64, 0, scale=1)
-    if grid.shape[:2] != card_grid.shape[:2]:  # a card drawn at sample_grid's readable default scale
-        grid = sample_grid(model, 64, 0)
+    grid = sample_grid(model, zoo.SAMPLE_GRID_SIZE, 0, label_rows=bool(model.num_classes))
     # Another CPU may pick other oneDNN kernels: allow rounding to the neighbouring grey level.
     assert np.abs(grid[..., 0].astype(int) - card_grid).max() <= 1
     figures = json.loads((zoo.entry_dir(name) / "metadata.json").read_text())["figures"]
@@ -74,9 +72,36 @@ def test_gan_entries_reproduce_their_sample_grid_and_fid(name):
 def test_conditional_entries_draw_one_row_per_class():
     from PIL import Image
 
-    for name in ("cgan-mnist5k", "biggan-mnist5k"):
-        height, width = np.asarray(Image.open(zoo.entry_dir(name) / "samples.png")).shape[:2]
-        assert (height - 2) // 30 == 10 and (width - 2) // 30 == 6  # 10 classes x 6 samples of 28 px
+    for name in ("cgan-mnist5k", "biggan-mnist5k", "gated-pixelcnn-mnist5k"):
+        grid = np.asarray(Image.open(zoo.entry_dir(name) / "samples.png"))
+        height, width = grid.shape[:2]
+        # 10 classes x 6 samples of 28 px drawn at 2x, beside a margin of row numbers
+        assert (height - 2) // 58 == 10 and (width - 2) // 58 == 6 and (width - 2) % 58 > 0, name
+        margin = grid[:, :(width - 2) % 58]
+        assert (margin < 128).any() and (margin == 255).mean() > 0.5, name  # dark digits on white
+        metadata = json.loads((zoo.entry_dir(name) / "metadata.json").read_text())
+        assert metadata["grids"]["samples.png"].startswith("10 x 6 samples"), name
+
+
+# Rows of tiles in each card picture (samples: 10 for a conditional model, one per class).
+PICTURE_ROWS = {"samples.png": 8, "interpolation.png": 8, "neighbours.png": 8, "completions.png": 8,
+                "heatmap.png": 2}
+
+
+@pytest.mark.parametrize("name", GAN_ENTRIES + LIKELIHOOD_ENTRIES)
+def test_card_pictures_are_drawn_at_a_readable_size(name):
+    """Every picture's 28 px digits are drawn at least 56 px a side (`images.readable_scale`),
+    and every caption is filled in."""
+    from PIL import Image
+
+    metadata = json.loads((zoo.entry_dir(name) / "metadata.json").read_text())
+    assert set(metadata["grids"]) <= set(PICTURE_ROWS) and "samples.png" in metadata["grids"]
+    conditional = metadata["grids"]["samples.png"].startswith("10 x")
+    for picture, caption in metadata["grids"].items():
+        rows = 10 if conditional and picture == "samples.png" else PICTURE_ROWS[picture]
+        height = Image.open(zoo.entry_dir(name) / picture).size[1]
+        assert (height - 2) // rows - 2 >= 56, (name, picture)
+        assert "{" not in caption and "}" not in caption, (name, picture)
 
 
 @pytest.mark.parametrize("name", LIKELIHOOD_ENTRIES)
@@ -168,8 +193,18 @@ def write_recipe(zoo_dir, name, **overrides):
 
 
 def test_build_writes_an_entry_that_loads(tmp_path, capsys):
+    from PIL import Image
+
+    import subprocess
+    import sys
+
+    from keras_gen import files
+
     write_recipe(tmp_path, "tiny-gan")
     assert zoo.list(tmp_path) == ["tiny-gan"]
+    # What a build killed while writing its entry leaves: removed by the next build.
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / f".tiny-gan.tmp-{files._host()}-{int(ended.stdout)}-x" / "half").mkdir(parents=True)
     folder = zoo.build("tiny-gan", zoo_dir=tmp_path)  # verbose "auto": stdout is no terminal here
     out = capsys.readouterr().out
     assert [line.split(" - ")[0] for line in out.splitlines()] == ["epoch 1/1"] and "\x1b" not in out
@@ -181,6 +216,8 @@ def test_build_writes_an_entry_that_loads(tmp_path, capsys):
     assert "A tiny DCGAN" in card and metadata["weights_sha256"] in card
     for picture in ("samples.png", "interpolation.png", "neighbours.png"):
         assert (folder / picture).is_file() and f"]({picture})" in card
+        height = np.asarray(Image.open(folder / picture)).shape[0]
+        assert (height - 2) // 8 - 2 == 8 * 7, picture  # 8 rows of 8 px digits drawn 7x (56 px)
     table = zoo.results_table(tmp_path)
     assert "[`tiny-gan`](zoo/tiny-gan/README.md) | `dcgan` | 1 epoch, " in table
     readme = tmp_path / "README.md"
