@@ -40,7 +40,7 @@ class SampleGrid(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.last_only and epoch + 1 != self.params.get("epochs"):
             return
-        grid = sample_grid(self.model, self.n, self.seed)
+        grid = sample_grid(self.model, self.n, self.seed, label_rows=bool(getattr(self.model, "num_classes", None)))
         save_png(self.out_dir / f"epoch_{epoch + 1:03d}.png", grid)
         if self.writer is not None:
             with self.writer.as_default():

@@ -96,6 +96,25 @@ def test_sample_images_are_on_the_steps_of_the_epoch_scalars(tmp_path):
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png", "epoch_003.png"]
 
 
+def test_a_conditional_models_epoch_grids_name_each_rows_class(tmp_path):
+    from PIL import Image
+
+    from keras_gen.callbacks import SampleGrid
+    from keras_gen.images import sample_grid
+    from keras_gen.models import CGAN
+
+    model = CGAN(image_shape=(8, 8, 1), num_classes=3, latent_dim=4, generator_widths=(8,),
+                 discriminator_widths=(8,), seed=0)
+    model.compile()
+    x, y = data.load_arrays("digits", "train")
+    keep = y < 3
+    model.fit(x[keep][:64], y[keep][:64], batch_size=32, epochs=1, verbose=0,
+              callbacks=[SampleGrid(tmp_path, 6, 0)])
+    grid = np.asarray(Image.open(tmp_path / "epoch_001.png"))
+    np.testing.assert_array_equal(grid, sample_grid(model, 6, 0, label_rows=True)[..., 0])
+    assert grid.shape[1] > sample_grid(model, 6, 0).shape[1]  # the margin of class numbers
+
+
 def test_a_model_that_samples_slowly_draws_its_grid_after_the_last_epoch_only(tmp_path):
     """Training gives `SampleGrid(last_only=True)` to models without fast sampling (an
     autoregressive model without a cached sampler: one network pass per sub-pixel)."""
@@ -109,12 +128,11 @@ def test_a_model_that_samples_slowly_draws_its_grid_after_the_last_epoch_only(tm
     # PixelCNN++ samples fast when its height and width are multiples of 4 (its strides).
     assert PixelCNNPlusPlus(image_shape=(8, 8, 1), filters=4, num_mixtures=2).samples_fast
     assert not PixelCNNPlusPlus(image_shape=(6, 8, 1), filters=4, num_mixtures=2).samples_fast
-    # Asked of the instance: a PixelRNN samples fast with Row LSTM layers, not Diagonal BiLSTM ones.
     assert PixelRNN(image_shape=(8, 8, 1), hidden_size=4, num_layers=1).samples_fast
-    assert not PixelRNN(image_shape=(8, 8, 1), hidden_size=4, num_layers=1, rnn="diagonal_bilstm").samples_fast
+    assert PixelRNN(image_shape=(8, 8, 1), hidden_size=4, num_layers=1, rnn="diagonal_bilstm").samples_fast
     assert DCGAN(image_shape=(8, 8, 1), latent_dim=4, generator_widths=(8,), discriminator_widths=(8,)).samples_fast
-    recipe = Recipe("pixelrnn", data="digits", epochs=3, batch_size=512,
-                    hparams={"rnn": "diagonal_bilstm", "hidden_size": 4, "num_layers": 1})
+    recipe = Recipe("pixelcnn++", data="digits", image_size=6, epochs=3, batch_size=512,
+                    hparams={"filters": 4, "num_mixtures": 2, "blocks_per_resolution": 0})
     training.train(recipe, tmp_path / "run", grid_size=4, verbose=0)
     assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir()) == ["epoch_003.png"]
 
