@@ -151,3 +151,34 @@ def test_signatures_say_their_bounds():
 
     model = PixelCNN(image_shape=(2, 2, 1), filters=4, num_layers=0, first_kernel_size=3)
     assert f"batch_size int32 (1 to {MAX_SAMPLES})" in export.describe(model)
+
+
+KILLED_EXPORT = r"""
+import os, signal, sys
+import numpy as np
+from keras_gen import export, files
+from keras_gen.models import PixelCNN
+
+def killed(path):  # the export is written, not yet published
+    os.kill(os.getpid(), signal.SIGKILL)
+
+files.fsync_tree = killed
+export.export(PixelCNN(image_shape=(2, 2, 1), filters=4, num_layers=0, first_kernel_size=3), sys.argv[1], "m")
+"""
+
+
+def test_an_export_killed_before_it_is_published_leaves_no_version_and_the_next_one_cleans_up(tmp_path):
+    """SIGKILL after the SavedModel is written but before the rename: TF Serving sees no
+    version (only a hidden temporary folder), and the next export takes version 1 and removes
+    the killed one's folder."""
+    import signal
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", KILLED_EXPORT, str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    (leftover,) = (tmp_path / "m").iterdir()
+    assert leftover.name.startswith(".m.tmp-") and (leftover / "saved_model.pb").is_file()
+    model = PixelCNN(image_shape=(2, 2, 1), filters=4, num_layers=0, first_kernel_size=3)
+    assert export.export(model, tmp_path, "m").name == "1"
+    assert [p.name for p in (tmp_path / "m").iterdir()] == ["1"]

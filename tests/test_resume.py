@@ -325,3 +325,36 @@ def test_a_plain_fit_with_keras_backup_and_restore_continues_an_interrupted_kera
               callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "backup")), restored, record])
     assert epochs_run == [1, 2]  # epoch 0 was done before the interruption
     assert int(keras.ops.convert_to_numpy(again.g_optimizer.iterations)) == 3 * 2
+
+
+# Families beyond the DCGAN the kill benchmark uses, each with state a resume must restore:
+# PixelCNN++ its dropout noise and per-step learning-rate decay, the conditional GAN its
+# labels' order, DANN its λ and learning-rate schedule over the two domains' batches.
+# The write to kill in, epoch 2's checkpoint: writes are recipe.json, then per epoch the
+# sample grid (none for DANN), the .keras file and its state.
+KILLED_WRITE = {"pixelcnn++": 6, "cgan": 6, "dann": 4}
+OTHER_FAMILIES = {
+    "pixelcnn++": Recipe("pixelcnn++", data="digits", epochs=3, batch_size=64, precision="float32",
+                         hparams={"filters": 4, "num_mixtures": 2, "blocks_per_resolution": 1}),
+    "cgan": Recipe("cgan", data="digits", epochs=3, batch_size=64, precision="float32",
+                   hparams={"latent_dim": 8, "generator_widths": [16, 8], "discriminator_widths": [8, 16]}),
+    "dann": Recipe("dann", data=("digits", "digits"), image_size=12, epochs=3, batch_size=64, precision="float32",
+                   hparams={"filters": [4], "classifier_widths": [8], "discriminator_widths": [8]}),
+}
+
+
+@pytest.mark.parametrize("family", sorted(OTHER_FAMILIES))
+def test_other_families_killed_in_a_checkpoint_write_resume_bit_identical(family, tmp_path):
+    """SIGKILL halfway through writing epoch 2's checkpoint, then resume: the same weights,
+    optimizer state, grids and run.json as an uninterrupted run."""
+    recipe = OTHER_FAMILIES[family]
+    reference = resume_kill.child(tmp_path / "reference", recipe, "run")
+    killed = resume_kill.child(tmp_path / "killed", recipe, f"write:{KILLED_WRITE[family]}:torn")
+    assert resume_kill.finish(reference)[0] == 0
+    code, _, stderr = resume_kill.finish(killed)
+    assert code == -signal.SIGKILL, stderr
+    assert resume.complete_checkpoints(tmp_path / "killed" / "checkpoints") == [1]
+    training.train(recipe, tmp_path / "killed", grid_size=16, verbose=0, resume=True)
+    assert not resume_kill.temporaries(tmp_path / "killed")
+    assert resume_kill.differences(resume_kill.digest(tmp_path / "reference"),
+                                   resume_kill.digest(tmp_path / "killed")) == []
