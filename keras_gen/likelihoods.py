@@ -2,7 +2,10 @@
 
 An image x of shape [H, W, C] with integer sub-pixels in {0, ..., 255} has
 log p(x) = sum_{i, c} log p(x_{i,c} | context), each factor a 256-way categorical whose
-logits a model predicts. Bits per dimension = -log p(x) / (H * W * C * ln 2).
+logits a model predicts. Bits per dimension = -log p(x) / (H * W * C * ln 2). The other heads:
+PixelCNN++'s discretised logistic mixture over the same 256 levels, and a Bernoulli per
+sub-pixel for binarised images (levels 0 and 255 only; bits per dimension then count binary
+dimensions).
 """
 import math
 
@@ -12,6 +15,7 @@ import tensorflow_probability as tfp
 tfd = tfp.distributions
 
 NUM_LEVELS = 256
+BINARY_THRESHOLD = 128  # binarised images: levels >= 128 are 1 (255), the others 0
 
 
 def categorical_pixel_log_prob(logits, images):
@@ -199,6 +203,24 @@ def logistic_mixture_subpixel_sample(params, earlier, channel: int, num_mixtures
 
 
 # -- Bernoulli (binarised images) ---------------------------------------------------------------
+
+def binarised(images, threshold: int = BINARY_THRESHOLD):
+    """Integer images with every value >= `threshold` set to 255 and the others to 0 (the
+    levels a Bernoulli head models), in the images' dtype."""
+    images = tf.convert_to_tensor(images)
+    return tf.where(images >= tf.cast(threshold, images.dtype), tf.cast(255, images.dtype),
+                    tf.zeros_like(images))
+
+
+def bernoulli_levels_log_prob(logits):
+    """The 256 levels' log-probabilities of a Bernoulli sub-pixel drawn as 0 or 255: float32
+    `[..., 256]` from log-odds `[...]` of a 255 (a 1): log σ(−l) at level 0, log σ(l) at 255,
+    −inf at every other level, so a categorical draw over them gives 0 or 255."""
+    logits = tf.cast(logits, tf.float32)[..., None]
+    levels = tf.range(NUM_LEVELS)
+    return tf.where(levels == 0, tf.math.log_sigmoid(-logits),
+                    tf.where(levels == NUM_LEVELS - 1, tf.math.log_sigmoid(logits), -math.inf))
+
 
 def bernoulli_pixel_log_prob(logits, images):
     """log p(x_{i,c}) of binarised sub-pixels (0 or 1; uint8 255 also reads as 1).

@@ -89,6 +89,12 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         return self.check_labels(labels, n)
 
     # -- the head: distribution parameters -> log-probabilities and draws ------------------------
+    def observed(self, images):
+        """The values the head models, from integer images `[B, H, W, C]`: the images themselves
+        for heads over the 256 levels (a binarising head maps them to 0 and 255). Applied before
+        every likelihood and to the known sub-pixels of `complete`."""
+        return images
+
     def pixel_log_prob_from(self, outputs, images):
         """log p of each observed sub-pixel, float32 `[B, H, W, C]`, from `call`'s outputs."""
         return likelihoods.categorical_pixel_log_prob(outputs, images)
@@ -103,6 +109,7 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
 
     # -- likelihoods ------------------------------------------------------------------------------
     def _pixel_log_prob(self, images, labels=None, training=False):
+        images = self.observed(images)
         return self.pixel_log_prob_from(self._outputs(images, labels, training=training), images)
 
     def _image_log_prob(self, images, labels=None, training=False):
@@ -188,6 +195,7 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         Args: images int32 `[n, H, W, C]`; known bool `[n, H, W, C]`; labels int32 `[n]` or
         None; temperature a positive number (known when tracing) or float32 scalar.
         """
+        images = self.observed(images)
         sampler = self.cached_sampler(labels) if cached else None
         if sampler is None:
             return self._fill_graph_naive(images, known, seed, labels, temperature)

@@ -1,9 +1,9 @@
 """PixelCNN network (van den Oord et al., 2016): masked convolutions, causal in raster order.
 
 MaskedConv2D type A (first_kernel_size) -> num_layers x residual [ReLU -> MaskedConv2D type B
-(kernel_size)] -> ReLU -> 1x1 type B (filters) -> ReLU -> 1x1 type B (C*256 logits).
-Input float images `[B, rows, W, C]` in [-1, 1] (any number of rows), output logits float32
-`[B, rows, W, C, 256]`.
+(kernel_size)] -> ReLU -> 1x1 type B (filters) -> ReLU -> 1x1 type B (C*P outputs).
+Input float images `[B, rows, W, C]` in [-1, 1] (any number of rows), output float32
+`[B, rows, W, C, P]`: P = 256 logits per sub-pixel (categorical), or 1 log-odds (Bernoulli).
 
 `CachedSampler` evaluates the same network one pixel at a time from cached activations
 (`keras_gen.networks.cached`), for fast sampling.
@@ -18,9 +18,10 @@ from keras_gen.layers import MaskedConv2D
 from keras_gen.networks import cached
 
 
-def network(image_shape, filters, num_layers, kernel_size, first_kernel_size, dtype):
+def network(image_shape, filters, num_layers, kernel_size, first_kernel_size, dtype,
+            outputs_per_subpixel=likelihoods.NUM_LEVELS):
     _, w, c = image_shape
-    levels = likelihoods.NUM_LEVELS
+    levels = outputs_per_subpixel
     # Any number of rows: sampling runs the network on the few rows a pixel can see.
     inputs = keras.Input((None, w, c))
     x = MaskedConv2D(filters, first_kernel_size, "A", c, dtype=dtype, name="conv_a")(inputs)
@@ -90,7 +91,7 @@ class _CachedRow:
             x = x + y
         x, windows[-2] = sampler.head.at(windows[-2], tf.nn.relu(x))
         logits, windows[-1] = sampler.logits.at(windows[-1], tf.nn.relu(x))
-        outputs = tf.reshape(logits, [-1, sampler.channels, likelihoods.NUM_LEVELS])
+        outputs = tf.reshape(logits, [-1, sampler.channels, sampler.logits.out_channels // sampler.channels])
         return outputs, {"windows": windows, "inputs": inputs}
 
     def finish_pixel(self, image_pixel, carry):

@@ -29,7 +29,8 @@ def digits8(n=128):
 
 def flat_logits(model, images):
     logits = keras.ops.convert_to_numpy(model(images))
-    return logits.reshape(len(images), -1, 256)  # sub-pixels in raster order, channels innermost
+    # Sub-pixels in raster order, channels innermost; 256 logits (Bernoulli: 1 log-odds) each.
+    return logits.reshape(len(images), -1, logits.shape[-1])
 
 
 def assert_causal(model):
@@ -48,9 +49,10 @@ def assert_causal(model):
     assert later_changed, "the model ignores its context entirely"
 
 
-@pytest.mark.parametrize("shape", [(5, 5, 1), (3, 3, 3)])
-def test_causal_untrained(shape):
-    assert_causal(tiny(shape))
+@pytest.mark.parametrize("shape, head", [((5, 5, 1), "categorical"), ((3, 3, 3), "categorical"),
+                                         ((5, 5, 1), "bernoulli"), ((3, 3, 3), "bernoulli")])
+def test_causal_untrained(shape, head):
+    assert_causal(tiny(shape, head=head))
 
 
 def test_causal_after_training():
@@ -204,3 +206,71 @@ def test_rows_seen_above_bounds_the_receptive_field():
 def test_seeds_out_of_range_are_a_clear_error(seed):
     with pytest.raises(KerasGenError, match="seed must be"):
         tiny((2, 2, 1)).sample_uint8(1, seed=seed)
+
+
+# -- the Bernoulli head: binarised images ---------------------------------------------------------
+def test_bernoulli_log_prob_is_the_bernoulli_likelihood_of_the_binarised_images():
+    """log p = Σ log σ(±l) of the images binarised at 128, a grey image scoring as its
+    binarisation; each sub-pixel's two values, 0 and 255, have probabilities that sum to one
+    and every other level none."""
+    model = tiny((4, 5, 3), head="bernoulli")
+    x = random_images((4, 5, 3), n=3)
+    binary = np.where(x >= 128, 255, 0).astype(np.uint8)
+    log_odds = keras.ops.convert_to_numpy(model(x))
+    assert log_odds.shape == (3, 4, 5, 3, 1)
+    np.testing.assert_array_equal(log_odds, keras.ops.convert_to_numpy(model(binary)))
+    l = log_odds[..., 0].astype(np.float64)
+    expected = np.where(binary == 255, -np.log1p(np.exp(-l)), -np.log1p(np.exp(l)))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.pixel_log_prob(x)), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.log_prob(x)), expected.sum(axis=(1, 2, 3)),
+                               rtol=1e-6)
+    levels = keras.ops.convert_to_numpy(model.subpixel_logits(model(x)[:, 1, 2], None, 2))  # [3, 256]
+    assert np.isfinite(levels[:, [0, 255]]).all() and np.isneginf(levels[:, 1:255]).all()
+    np.testing.assert_allclose(np.exp(levels[:, [0, 255]].astype(np.float64)).sum(axis=1), 1.0, rtol=1e-6)
+    model.compile()
+    bits = model.evaluate(x, verbose=0, return_dict=True)["bits_per_dim"]
+    assert bits == pytest.approx(-expected.sum() / 3 / (4 * 5 * 3 * math.log(2)), rel=1e-5)
+
+
+def test_bernoulli_samples_and_completions_are_binary_and_drawn_from_the_conditionals():
+    model = tiny((4, 4, 1), head="bernoulli")
+    s = model.sample_uint8(3, seed=5).numpy()
+    assert set(np.unique(s)) <= {0, 255}
+    logits = np.stack([keras.ops.convert_to_numpy(model.subpixel_logits(model(s)[:, i, j], None, 0))
+                       for i in range(4) for j in range(4)], axis=1)  # [3, 16, 256]
+    for k in range(16):  # each sub-pixel is the draw from its conditional given the sample before it
+        redraw = tf.random.stateless_categorical(logits[:, k], 1, seed=[5, k], dtype=tf.int32)[:, 0]
+        np.testing.assert_array_equal(redraw.numpy(), s.reshape(3, -1)[:, k])
+    x = random_images((4, 4, 1), n=3)
+    known = np.arange(16).reshape(4, 4, 1) < 7
+    completed = model.complete(x, known, seed=1).numpy()
+    assert set(np.unique(completed)) <= {0, 255}
+    np.testing.assert_array_equal(completed[:, known], np.where(x >= 128, 255, 0)[:, known])
+
+
+def test_bernoulli_model_trains_saves_and_exports(tmp_path):
+    from conftest import call_in_fresh_process
+
+    from keras_gen import export
+
+    model = tiny((8, 8, 1), head="bernoulli")
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    x = digits8()
+    before = float(np.mean(keras.ops.convert_to_numpy(model.log_prob(x))))
+    model.fit(x, batch_size=32, epochs=3, verbose=0)
+    assert float(np.mean(keras.ops.convert_to_numpy(model.log_prob(x)))) > before + 5  # nats per image
+    model.save(tmp_path / "b.keras")
+    loaded = keras.models.load_model(tmp_path / "b.keras")
+    assert loaded.get_config()["head"] == "bernoulli" and loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded.log_prob(x[:4])),
+                                  keras.ops.convert_to_numpy(model.log_prob(x[:4])))
+    path = export.export(model, tmp_path / "serving", "binary")
+    out, _ = call_in_fresh_process(path, [("log_prob", {"images": x[:4]}),
+                                          ("sample", {"batch_size": np.int32(2), "seed": np.int32(3)})], tmp_path)
+    np.testing.assert_allclose(out["0/log_prob"], keras.ops.convert_to_numpy(model.log_prob(x[:4])), rtol=1e-5)
+    np.testing.assert_array_equal(out["1/images"], model.sample_uint8(2, 3).numpy())
+
+
+def test_an_unknown_head_is_a_one_line_error():
+    with pytest.raises(KerasGenError, match="head must be one of categorical, bernoulli"):
+        tiny(head="gaussian")

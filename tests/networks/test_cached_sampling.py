@@ -16,6 +16,8 @@ CONFIGS = {
     "pixelcnn-grey": (PixelCNN, (8, 7, 1), {"filters": 8, "num_layers": 2, "first_kernel_size": 5}),
     "pixelcnn-rgb": (PixelCNN, (5, 6, 3), {"filters": 12, "num_layers": 2, "first_kernel_size": 5}),
     # 1x1 residual layers see no rows above; a 3x3 first layer one row.
+    "pixelcnn-bernoulli-rgb": (PixelCNN, (5, 6, 3), {"filters": 12, "num_layers": 2, "first_kernel_size": 3,
+                                                     "head": "bernoulli"}),
     "pixelcnn-1x1": (PixelCNN, (6, 5, 1), {"filters": 8, "num_layers": 1, "kernel_size": 1, "first_kernel_size": 3}),
     "gated-grey": (GatedPixelCNN, (8, 7, 1), {"filters": 8, "num_layers": 2, "kernel_size": 3, "first_kernel_size": 5}),
     "gated-rgb": (GatedPixelCNN, (5, 6, 3), {"filters": 12, "num_layers": 2, "kernel_size": 3, "first_kernel_size": 3}),
@@ -52,8 +54,9 @@ CONFIGS = {
 TOLERANCE = {"pixelcnnpp-grey": 3e-4, "pixelcnnpp-conditional-grey": 3e-4}
 LABELS = np.array([3, 0, 2], np.int32)
 # The drivers (`_fill_graph`) are the same for every network: sampled on a few of them.
-SAMPLED = ["pixelcnn-grey", "pixelcnn-rgb", "gated-conditional-grey", "gated-rgb", "gated-kernel-1",
-           "pixelrnn-rgb", "pixelrnn-conditional-grey", "diagonal-rgb", "diagonal-conditional-grey", "pixelcnnpp-rgb", "pixelcnnpp-conditional-grey"]
+SAMPLED = ["pixelcnn-grey", "pixelcnn-rgb", "pixelcnn-bernoulli-rgb", "gated-conditional-grey", "gated-rgb",
+           "gated-kernel-1", "pixelrnn-rgb", "pixelrnn-conditional-grey", "diagonal-rgb", "diagonal-conditional-grey", "pixelcnnpp-rgb",
+           "pixelcnnpp-conditional-grey"]
 
 
 def numpy(x):
@@ -88,7 +91,10 @@ def network_outputs(model, images, labels):
 
 
 def cached_outputs(model, images, labels):
-    run = tf.function(lambda x: cached.raster_outputs(model.cached_sampler(labels), model.images_to_float(x)))
+    """The cached sampler over known images, as `_fill_graph` gives them to it (`observed`:
+    binarised for a Bernoulli head)."""
+    run = tf.function(lambda x: cached.raster_outputs(model.cached_sampler(labels),
+                                                      model.images_to_float(model.observed(x))))
     return numpy(run(images))
 
 
@@ -134,11 +140,14 @@ def test_cached_samples_are_the_naive_samples(name):
                                        temperature=temperature))
         np.testing.assert_array_equal(got, naive(seed, temperature))
         first = got if first is None else first
-    assert len(np.unique(first)) > 10  # draws, not one repeated value
+    if getattr(model, "head", None) == "bernoulli":
+        assert set(np.unique(first)) == {0, 255}  # both values drawn, no other
+    else:
+        assert len(np.unique(first)) > 10  # draws, not one repeated value
 
 
-@pytest.mark.parametrize("name", ["pixelcnn-rgb", "gated-conditional-rgb", "pixelrnn-rgb", "diagonal-rgb",
-                                  "pixelcnnpp-rgb"])
+@pytest.mark.parametrize("name", ["pixelcnn-rgb", "pixelcnn-bernoulli-rgb", "gated-conditional-rgb", "pixelrnn-rgb",
+                                  "diagonal-rgb", "pixelcnnpp-rgb"])
 def test_cached_completion_is_the_naive_completion_and_keeps_known_subpixels(name):
     model = build(name)
     labels = labels_for(model)
@@ -152,7 +161,7 @@ def test_cached_completion_is_the_naive_completion_and_keeps_known_subpixels(nam
         got = numpy(model.complete(images, known, seed=seed,
                                    labels=None if labels is None else LABELS % model.num_classes))
         np.testing.assert_array_equal(got, naive(images, known, seed))
-        np.testing.assert_array_equal(got[known], images[known])
+        np.testing.assert_array_equal(got[known], numpy(model.observed(images))[known])  # binarised if Bernoulli
         assert (got[~known] != images[~known]).mean() > 0.9  # the others drawn
 
 
