@@ -371,7 +371,8 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
           images: uint8 `[B, H, W, C]`; the values of unknown sub-pixels are ignored.
           mask: bool `[B, H, W, C]` (or broadcastable, e.g. `[H, W, 1]`): True = known.
           seed: the draws' seed; labels, temperature as in `sample_uint8`.
-        Returns uint8 `[B, H, W, C]`, equal to `images` wherever `mask` is True.
+        Returns uint8 `[B, H, W, C]`, equal to `images` wherever `mask` is True (to
+        `observed(images)`, their binarisation, for a Bernoulli head).
         """
         images = self.check_images(images, max_batch=MAX_SAMPLES)
         n = int(images.shape[0])
