@@ -332,7 +332,10 @@ def build(name: str, zoo_dir=None, verbose="auto", from_run=None) -> Path:
         }
         training.write_json(staging / "config.json", model.get_config())
         training.write_json(staging / "metadata.json", metadata)
-        (staging / "README.md").write_text(_card(name, entry_recipe, metadata))
+        # The card from the metadata as stored (keys sorted), as `evaluate` and `_card`'s
+        # readers see it: the same card whichever command wrote it last.
+        stored = _read_json(staging / "metadata.json", f"metadata of zoo entry {name!r}")
+        (staging / "README.md").write_text(_card(name, entry_recipe, stored))
         _swap_in(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
