@@ -15,7 +15,8 @@ from keras_gen.models import ADDA, DCGAN, PixelCNN
 
 
 GAN_ENTRIES = ["biggan-mnist5k", "cgan-mnist5k", "dcgan-mnist5k", "gan-mnist5k", "wgan-gp-mnist5k"]
-LIKELIHOOD_ENTRIES = ["gated-pixelcnn-mnist5k", "pixelcnn-mnist5k", "pixelcnnpp-mnist5k", "pixelrnn-mnist5k"]
+LIKELIHOOD_ENTRIES = ["gated-pixelcnn-mnist5k", "pixelcnn-mnist5k", "pixelcnnpp-mnist5k", "pixelrnn-diagonal-mnist5k",
+                      "pixelrnn-mnist5k"]
 DOMAIN_ENTRIES = ["adda-mnist5k-mnistm5k", "dann-mnist5k-mnistm5k"]
 
 
@@ -214,6 +215,7 @@ def test_build_writes_an_entry_that_loads(tmp_path, capsys):
     assert "train d_loss (last epoch)" in metadata["figures"] and metadata["train_seconds"] > 0
     card = (folder / "README.md").read_text()
     assert "A tiny DCGAN" in card and metadata["weights_sha256"] in card
+    assert card == zoo._card("tiny-gan", zoo.recipe("tiny-gan", tmp_path), metadata)  # as evaluate would write it
     for picture in ("samples.png", "interpolation.png", "neighbours.png"):
         assert (folder / picture).is_file() and f"]({picture})" in card
         height = np.asarray(Image.open(folder / picture)).shape[0]
