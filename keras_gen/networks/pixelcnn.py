@@ -21,7 +21,6 @@ from keras_gen.networks import cached
 def network(image_shape, filters, num_layers, kernel_size, first_kernel_size, dtype,
             outputs_per_subpixel=likelihoods.NUM_LEVELS):
     _, w, c = image_shape
-    levels = outputs_per_subpixel
     # Any number of rows: sampling runs the network on the few rows a pixel can see.
     inputs = keras.Input((None, w, c))
     x = MaskedConv2D(filters, first_kernel_size, "A", c, dtype=dtype, name="conv_a")(inputs)
@@ -33,8 +32,8 @@ def network(image_shape, filters, num_layers, kernel_size, first_kernel_size, dt
     x = MaskedConv2D(filters, 1, "B", c, dtype=dtype, name="head")(x)
     x = keras.layers.ReLU(dtype=dtype)(x)
     # Logits in float32: softmax over 256 values loses precision in bf16.
-    x = MaskedConv2D(c * levels, 1, "B", c, dtype="float32", name="logits")(x)
-    outputs = keras.layers.Reshape((-1, w, c, levels), dtype="float32")(x)
+    x = MaskedConv2D(c * outputs_per_subpixel, 1, "B", c, dtype="float32", name="logits")(x)
+    outputs = keras.layers.Reshape((-1, w, c, outputs_per_subpixel), dtype="float32")(x)
     return keras.Model(inputs, outputs, name="pixelcnn_network")
 
 
