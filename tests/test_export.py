@@ -155,7 +155,6 @@ def test_signatures_say_their_bounds():
 
 KILLED_EXPORT = r"""
 import os, signal, sys
-import numpy as np
 from keras_gen import export, files
 from keras_gen.models import PixelCNN
 
