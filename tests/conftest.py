@@ -35,6 +35,31 @@ def run_cli(*args, cwd=None, timeout=600):
     )
 
 
+def run_cli_here(*args):
+    """`keras-gen ARGS` in this process: what `run_cli` returns (exit code, stdout, stderr with
+    the warnings Python would print) without starting TensorFlow again, seconds per call. For
+    tests of what a command does; what only a process shows (imports, signals, progress bars
+    on a pipe) stays with `run_cli`."""
+    import contextlib
+    import io
+    import warnings
+
+    from keras_gen import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")  # Python's defaults outside __main__:
+        for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+            warnings.simplefilter("ignore", category)
+        try:
+            code = cli.main([str(a) for a in args])
+        except SystemExit as exc:  # argparse's errors (exit 2) and --help (exit 0)
+            code = exc.code if isinstance(exc.code, int) else 1 if exc.code else 0
+    for w in seen:
+        err.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line))
+    return subprocess.CompletedProcess(["keras-gen", *map(str, args)], code, out.getvalue(), err.getvalue())
+
+
 # Runs in a process that never imports keras_gen: what TF Serving (or any TF client) sees.
 FRESH_CLIENT = """
 import json, sys

@@ -62,15 +62,16 @@ def cases():
         "lsgan": (lambda: m.LSGAN(**small_gan), {"optimizer": SGD}, False, 8),
         "cgan": (lambda: m.CGAN(**small_gan, num_classes=10), {"optimizer": SGD}, True, 8),
         "acgan": (lambda: m.ACGAN(**small_gan, num_classes=10), {"optimizer": SGD}, True, 8),
-        "biggan_ema_orthogonal": (lambda: m.BigGAN(image_shape=(28, 28, 1), num_classes=10, seed=3),
+        "biggan_ema_orthogonal": (lambda: m.BigGAN(image_shape=(28, 28, 1), num_classes=10, latent_dim=9, channels=8,
+                                                    embed_dim=4, seed=3),
                                   {"optimizer": SGD}, True, 8),
         "pixelcnn_adam": (lambda: m.PixelCNN(image_shape=(28, 28, 1), filters=8, num_layers=2), {}, False, 8),
         "gated_pixelcnn_conditional": (
             lambda: m.GatedPixelCNN(image_shape=(28, 28, 1), filters=8, num_layers=2, num_classes=10),
             {"optimizer": SGD}, True, 8),
-        "pixelcnnpp_dropout_uneven_batch": (
-            lambda: m.PixelCNNPlusPlus(image_shape=(28, 28, 1), filters=8, num_mixtures=2, dropout=0.5),
-            {}, False, 15),
+        "pixelcnnpp_dropout": (
+            lambda: m.PixelCNNPlusPlus(image_shape=(28, 28, 1), filters=4, num_mixtures=2, dropout=0.5),
+            {}, False, 8),
         "pixelrnn_conditional_uneven_batch": (
             lambda: m.PixelRNN(image_shape=(28, 28, 1), hidden_size=4, num_layers=1, num_classes=10),
             {"optimizer": SGD}, True, 15),

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_cli, run_python
+from conftest import run_cli, run_cli_here, run_python
 
 
 def assert_one_line_error(result, pattern, code=1):
@@ -50,21 +50,23 @@ def test_list_names_models_and_zoo_entries():
 
 def test_bad_files_and_folders_are_one_line_errors(tmp_path):
     assert_one_line_error(run_cli("sample", tmp_path / "nothing.keras"), "does not exist")
-    assert_one_line_error(run_cli("sample", "no-such-entry"), "neither a run folder")
-    assert_one_line_error(run_cli("sample", tmp_path), "holds no model.keras")
+    assert_one_line_error(run_cli_here("sample", "no-such-entry"), "neither a run folder")
+    assert_one_line_error(run_cli_here("sample", tmp_path), "holds no model.keras")
     corrupt = tmp_path / "corrupt.keras"
     corrupt.write_bytes(b"PK\x03\x04 this is not a keras archive")
-    assert_one_line_error(run_cli("export", corrupt, "--out", tmp_path / "exp"), "cannot load")
+    assert_one_line_error(run_cli_here("export", corrupt, "--out", tmp_path / "exp"), "cannot load")
     (tmp_path / "a-file").write_text("x")
-    assert_one_line_error(run_cli("sample", "dcgan-mnist5k", "--out", tmp_path / "a-file" / "g.png"), "cannot create")
-    assert_one_line_error(run_cli("zoo", "build", "stylegan"), "unknown zoo entry")
-    assert_one_line_error(run_cli("sample", "dcgan-mnist5k", "--out", tmp_path), "is a folder")
+    assert_one_line_error(run_cli_here("sample", "dcgan-mnist5k", "--out", tmp_path / "a-file" / "g.png"),
+                          "cannot create")
+    assert_one_line_error(run_cli_here("zoo", "build", "stylegan"), "unknown zoo entry")
+    assert_one_line_error(run_cli_here("sample", "dcgan-mnist5k", "--out", tmp_path), "is a folder")
     import keras
 
     plain = tmp_path / "plain.keras"
     keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(plain)
-    assert_one_line_error(run_cli("sample", plain), "not a keras-gen model")
-    assert_one_line_error(run_cli("train", "dcgan", "--data", "digits", "--image-size", "10", "--out", tmp_path / "r"), "divisible")
+    assert_one_line_error(run_cli_here("sample", plain), "not a keras-gen model")
+    assert_one_line_error(run_cli_here("train", "dcgan", "--data", "digits", "--image-size", "10",
+                                       "--out", tmp_path / "r"), "divisible")
 
 
 def test_train_sample_export_a_dcgan_run(tmp_path):
@@ -85,21 +87,21 @@ def test_train_sample_export_a_dcgan_run(tmp_path):
     assert any((run / "logs").rglob("events.out.tfevents.*"))
 
     grid = tmp_path / "grid.png"
-    result = run_cli("sample", run, "--n", "9", "--seed", "3", "--out", grid)
+    result = run_cli_here("sample", run, "--n", "9", "--seed", "3", "--out", grid)
     assert result.returncode == 0, result.stderr[-3000:]
     from PIL import Image
 
     assert Image.open(grid).size == (3 * 58 + 2, 3 * 58 + 2)  # 3x3 tiles of 8 px drawn at 56 px, 2 px padding
 
-    result = run_cli("export", run, "--out", tmp_path / "serving", "--name", "digits-gan")
+    result = run_cli_here("export", run, "--out", tmp_path / "serving", "--name", "digits-gan")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "serving" / "digits-gan" / "1" / "saved_model.pb").is_file()
     assert "serving_default" in result.stdout and "sample" in result.stdout
     # A second export is version 2; asking for version 1 again fails and leaves it intact.
     before = (tmp_path / "serving" / "digits-gan" / "1" / "saved_model.pb").read_bytes()
-    assert run_cli("export", run, "--out", tmp_path / "serving", "--name", "digits-gan").returncode == 0
+    assert run_cli_here("export", run, "--out", tmp_path / "serving", "--name", "digits-gan").returncode == 0
     assert_one_line_error(
-        run_cli("export", run, "--out", tmp_path / "serving", "--name", "digits-gan", "--version", "1"),
+        run_cli_here("export", run, "--out", tmp_path / "serving", "--name", "digits-gan", "--version", "1"),
         "already exists",
     )
     assert (tmp_path / "serving" / "digits-gan" / "1" / "saved_model.pb").read_bytes() == before
@@ -131,12 +133,13 @@ def test_train_from_a_recipe_file_with_overrides(tmp_path):
     ran = json.loads((run / "run.json").read_text())["recipe"]
     assert ran["epochs"] == 1 and ran["hparams"]["latent_dim"] == 4 and ran["data"] == ["digits"]
     assert ran["compile"] == {"loss": "hinge", "augment": ["translation"]}
-    assert_one_line_error(run_cli("train", "pixelcnn", "--recipe", tmp_path / "recipe.json"), "trains dcgan, not pixelcnn")
-    assert_one_line_error(run_cli("train", "dcgan", "--set", "compile.penalty=gp", "--out", tmp_path / "r2"),
+    assert_one_line_error(run_cli_here("train", "pixelcnn", "--recipe", tmp_path / "recipe.json"),
+                          "trains dcgan, not pixelcnn")
+    assert_one_line_error(run_cli_here("train", "dcgan", "--set", "compile.penalty=gp", "--out", tmp_path / "r2"),
                           "penalty must be")
-    assert_one_line_error(run_cli("train", "dcgan", "--set", "hparams.latent_dims=3", "--out", tmp_path / "r3"),
+    assert_one_line_error(run_cli_here("train", "dcgan", "--set", "hparams.latent_dims=3", "--out", tmp_path / "r3"),
                           "latent_dims")
-    assert_one_line_error(run_cli("train"), "name a model or give --recipe")
+    assert_one_line_error(run_cli_here("train"), "name a model or give --recipe")
 
 
 def test_interpolate_neighbours_and_probe_on_the_zoo_gan(tmp_path):
@@ -145,34 +148,34 @@ def test_interpolate_neighbours_and_probe_on_the_zoo_gan(tmp_path):
     result = run_cli("interpolate", "dcgan-mnist5k", "--rows", "2", "--steps", "5", "--out", tmp_path / "i.png")
     assert result.returncode == 0, result.stderr[-2000:]
     assert Image.open(tmp_path / "i.png").size == (5 * 58 + 2, 2 * 58 + 2)  # drawn at 2x
-    result = run_cli("neighbours", "dcgan-mnist5k", "--n", "3", "--k", "4", "--out", tmp_path / "n.png")
+    result = run_cli_here("neighbours", "dcgan-mnist5k", "--n", "3", "--k", "4", "--out", tmp_path / "n.png")
     assert result.returncode == 0, result.stderr[-2000:]
     assert Image.open(tmp_path / "n.png").size == (5 * 58 + 2, 3 * 58 + 2) and "(pixels)" in result.stdout
-    result = run_cli("neighbours", "dcgan-mnist5k", "--n", "2", "--k", "2", "--space", "features",
-                     "--out", tmp_path / "f.png")
+    result = run_cli_here("neighbours", "dcgan-mnist5k", "--n", "2", "--k", "2", "--space", "features",
+                          "--out", tmp_path / "f.png")
     assert result.returncode == 0 and "(features)" in result.stdout, result.stderr[-2000:]
-    result = run_cli("neighbours", "dcgan-mnist5k", "--data", "digits", "--image-size", "28", "--n", "2", "--k", "2",
-                     "--space", "features", "--out", tmp_path / "d.png")  # in digits28's feature space
+    result = run_cli_here("neighbours", "dcgan-mnist5k", "--data", "digits", "--image-size", "28", "--n", "2",
+                          "--k", "2", "--space", "features", "--out", tmp_path / "d.png")  # in digits28's feature space
     assert result.returncode == 0 and "digits training images (features)" in result.stdout, result.stderr[-2000:]
-    result = run_cli("probe", "dcgan-mnist5k")
+    result = run_cli_here("probe", "dcgan-mnist5k")
     assert result.returncode == 0, result.stderr[-2000:]
     accuracy = float(result.stdout.split("test accuracy ")[1].split()[0])
     assert accuracy > 0.8  # the discriminator's features separate digits far above chance (0.1)
-    assert_one_line_error(run_cli("probe", "pixelcnn-mnist5k"), "does not offer discriminator_features")
-    assert_one_line_error(run_cli("interpolate", "dcgan-mnist5k", "--label", "3", "--out", tmp_path / "x.png"),
+    assert_one_line_error(run_cli_here("probe", "pixelcnn-mnist5k"), "does not offer discriminator_features")
+    assert_one_line_error(run_cli_here("interpolate", "dcgan-mnist5k", "--label", "3", "--out", tmp_path / "x.png"),
                           "unconditional")
 
 
 def test_pictures_never_overwrite_what_is_not_a_png(tmp_path):
     precious = tmp_path / "model.keras"
     precious.write_bytes(b"PK\x03\x04 a model we must keep")
-    assert_one_line_error(run_cli("sample", "dcgan-mnist5k", "--out", precious), "ending in .png")
+    assert_one_line_error(run_cli_here("sample", "dcgan-mnist5k", "--out", precious), "ending in .png")
     fake_png = tmp_path / "notes.png"
     fake_png.write_text("my notes, not a picture")
-    assert_one_line_error(run_cli("sample", "dcgan-mnist5k", "--out", fake_png), "not a PNG or JPEG picture")
+    assert_one_line_error(run_cli_here("sample", "dcgan-mnist5k", "--out", fake_png), "not a PNG or JPEG picture")
     assert precious.read_bytes() == b"PK\x03\x04 a model we must keep"
     assert fake_png.read_text() == "my notes, not a picture"
-    result = run_cli("sample", "cgan-mnist5k", "--n", "20", "--out", tmp_path / "grid.jpg")
+    result = run_cli_here("sample", "cgan-mnist5k", "--n", "20", "--out", tmp_path / "grid.jpg")
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "grid.jpg").read_bytes().startswith(b"\xff\xd8\xff")  # a JPEG, as the name says
 
