@@ -101,7 +101,9 @@ def resolve_precision(precision: str, cpuinfo="/proc/cpuinfo") -> str:
 # Measured with bench/dcgan_throughput.py (DCGAN against the PyTorch peer). XLA's CPU backend
 # (Eigen kernels) beat TensorFlow's oneDNN kernels on an AVX2-only EPYC (0.65-0.72x -> ~0.9x
 # of PyTorch, 2026-11-25) and lost to them on AVX-512 machines, with or without bfloat16 and
-# AMX (fp32 0.78x and 0.95x, bf16 0.68x and 0.55x of no-XLA, 2026-11-25; README of the peers).
+# AMX (fp32 0.78x and 0.95x, bf16 0.68x and 0.55x of no-XLA, 2026-11-25; README of the peers;
+# on a 2-core AMX Xeon, 2026-11-26, bench/dcgan_throughput.py with 13 steps per call: fp32
+# 0.91x, bf16 0.55x of no-XLA, medians of 3 rounds).
 
 CPU_KINDS = ("amx", "avx512_bf16", "avx512", "avx2", "other")
 
