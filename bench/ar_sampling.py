@@ -5,15 +5,18 @@ al. 2017) is what `sample` runs; the naive one runs the network once per sub-pix
 rows that pixel can see.
 
 Models: `pixelcnn`, `pixelrnn` and `pixelcnn++` are the zoo entries pixelcnn-mnist5k,
-pixelrnn-mnist5k and pixelcnnpp-mnist5k (their recipes' sizes, trained weights); `gated-pixelcnn` is GatedPixelCNN at its default size
-(28x28x1, 64 filters, 12 + 1 layers) and `pixelrnn-diagonal` the pixelrnn-mnist5k recipe's
+pixelrnn-mnist5k and pixelcnnpp-mnist5k (their recipes' sizes, trained weights), and
+`gated-pixelcnn-zoo` the class-conditional zoo entry gated-pixelcnn-mnist5k (classes drawn
+from the seed); `gated-pixelcnn` is GatedPixelCNN at its default size (28x28x1, 64 filters,
+12 + 1 layers) and `pixelrnn-diagonal` the pixelrnn-mnist5k recipe's
 size with Diagonal BiLSTM layers, both with seeded initial weights (the time does not depend
 on them). All in float32 unless `--precision` says otherwise. Each sampler is traced and run once before timing (excluded);
 then each round times every (model, batch) cell, naive then cached, with the round's seed,
 and a cell's figure is the median of its rounds (wall time; the cached sampler's CPU time
 too, which other processes on the machine disturb less). A naive run that takes more than
-`--naive-budget` seconds is not repeated (the cell says "1 run"). `identical` says whether the
-two samplers drew the same images in every round that ran both.
+`--naive-budget` seconds is not repeated (the cell says "1 run"), and batches left out of
+`--naive-batches` time the cached sampler only. `identical` says whether the two samplers
+drew the same images in every round that ran both.
 
     python bench/ar_sampling.py [--models pixelcnn gated-pixelcnn pixelrnn pixelrnn-diagonal pixelcnn++] [--batches 1 16 64] [--rounds 3]
 """
@@ -35,6 +38,8 @@ def load(name, precision):
 
     if name in ("pixelcnn", "pixelrnn", "pixelcnn++"):  # same weights, in the asked compute dtype
         return zoo.load(f"{name.replace('+', 'p')}-mnist5k", compile=False, precision=precision)
+    if name == "gated-pixelcnn-zoo":
+        return zoo.load("gated-pixelcnn-mnist5k", compile=False, precision=precision)
     keras.utils.set_random_seed(0)
     if name == "pixelrnn-diagonal":
         from keras_gen.models import PixelRNN
@@ -66,13 +71,17 @@ def timed(fn, n, seed):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["pixelcnn", "gated-pixelcnn", "pixelrnn", "pixelcnn++"],
-                   choices=["pixelcnn", "gated-pixelcnn", "pixelrnn", "pixelrnn-diagonal", "pixelcnn++"])
+                   choices=["pixelcnn", "gated-pixelcnn", "gated-pixelcnn-zoo", "pixelrnn", "pixelrnn-diagonal",
+                            "pixelcnn++"])
     p.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--naive-budget", type=float, default=120.0,
                    help="seconds: a naive run longer than this is not repeated")
+    p.add_argument("--naive-batches", type=int, nargs="*",
+                   help="the batches that also run the naive sampler (default: every batch)")
     p.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
     args = p.parse_args()
+    naive_batches = set(args.batches if args.naive_batches is None else args.naive_batches)
 
     import numpy as np
 
@@ -90,7 +99,7 @@ def main():
         for name in models:
             for n in args.batches:
                 naive_times = times[(name, n, "naive")]
-                if naive_times and naive_times[0] > args.naive_budget:
+                if n not in naive_batches or (naive_times and naive_times[0] > args.naive_budget):
                     naive = None
                 else:
                     seconds, _, naive = timed(fns[name]["naive"], n, r)
@@ -100,7 +109,8 @@ def main():
                 times[(name, n, "cpu")].append(cpu)
                 if naive is not None:
                     identical[(name, n)] &= bool(np.array_equal(naive, cached))
-                naive_seconds = "not repeated" if naive is None else f"{naive_times[-1]:.2f} s"
+                naive_seconds = (f"{naive_times[-1]:.2f} s" if naive is not None
+                                 else "not repeated" if naive_times else "not run")
                 print(f"round {r}: {name} batch {n}: naive {naive_seconds}, cached {seconds:.3f} s", flush=True)
 
     load_average = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -111,11 +121,14 @@ def main():
     for name in models:
         for n in args.batches:
             naive, cached = times[(name, n, "naive")], times[(name, n, "cached")]
+            cpu = statistics.median(times[(name, n, "cpu")])
+            if not naive:
+                print(f"| {name} | {n} | not run | {statistics.median(cached):.3f} | {cpu:.3f} | - | - |")
+                continue
             runs = "" if len(naive) == len(cached) else f" ({len(naive)} run{'s' if len(naive) > 1 else ''})"
             ratio = statistics.median(naive) / statistics.median(cached)
             print(f"| {name} | {n} | {statistics.median(naive):.2f}{runs} | {statistics.median(cached):.3f} | "
-                  f"{statistics.median(times[(name, n, 'cpu')]):.3f} | {ratio:.0f}x | "
-                  f"{'yes' if identical[(name, n)] else 'no'} |")
+                  f"{cpu:.3f} | {ratio:.0f}x | {'yes' if identical[(name, n)] else 'no'} |")
     if 64 in args.batches:
         print()
         for name in models:

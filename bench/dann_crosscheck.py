@@ -11,7 +11,8 @@ JMLR, sec. 5.2 and fig. 4) on the same arrays keras-gen trains on:
   -> Flatten (768 features); label predictor 100 -> 100 -> 10; domain classifier 100 -> 1
   behind a gradient reversal layer;
 - batches of 64 source and 64 target images; SGD with momentum 0.9, learning rate
-  0.01 / (1 + 10 p)^0.75 and λ = 2 / (1 + exp(-10 p)) - 1 at training progress p;
+  0.01 / (1 + 10 p)^0.75 and λ = λ_max (2 / (1 + exp(-10 p)) - 1) at training progress p,
+  λ_max = 1 as in the paper (`--lambda-max` to try others, on a development pair);
 - "source-only" is the same run with λ = 0 (the domain classifier trains, the features do
   not see its gradient).
 
@@ -19,8 +20,8 @@ The figure is the target test accuracy after the last step; the accuracies print
 way (on the target's test and training images) read target labels and are for diagnosis only
 (no choice is made from them): a gap between the two asks whether adaptation to the training
 images carries over to the test images, whose mnistm5k backgrounds come from other blocks of
-the photographs. Runs go one
-after another (two PyTorch processes on 2 cores slow each other several-fold).
+the photographs. Runs go one after another (two PyTorch processes on 2 cores slow each other
+several-fold).
 
     python bench/dann_crosscheck.py --torch-python ~/.venvs/torchref/bin/python
     python bench/dann_crosscheck.py --pair syndigits5k:mnist5k --steps 3000 --seeds 0 1 2
@@ -35,7 +36,8 @@ from pathlib import Path
 TORCH_RUN = r'''
 import sys, numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 
-arrays, mode, steps, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+arrays, mode = sys.argv[1], sys.argv[2]
+steps, seed, lambda_max = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 torch.manual_seed(seed)
 rng = np.random.default_rng(seed)
 d = np.load(arrays)
@@ -85,7 +87,7 @@ source_batches, target_batches = batches(len(xs)), batches(len(xt))
 domain_truth = torch.cat([torch.zeros(batch), torch.ones(batch)])
 for step in range(steps):
     p = step / steps
-    lam = 2.0 / (1.0 + np.exp(-10.0 * p)) - 1.0 if mode == "dann" else 0.0
+    lam = lambda_max * (2.0 / (1.0 + np.exp(-10.0 * p)) - 1.0) if mode == "dann" else 0.0
     for group in optimizer.param_groups:
         group["lr"] = 0.01 / (1.0 + 10.0 * p) ** 0.75
     i, j = next(source_batches), next(target_batches)
@@ -125,6 +127,8 @@ def main(argv=None):
     p.add_argument("--pair", default="mnist5k:mnistm5k")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--lambda-max", type=float, default=1.0,
+                   help="the λ schedule's final value (the paper: 1); choose it on a development pair")
     args = p.parse_args(argv)
     source, target = args.pair.split(":")
     results = {"source-only": [], "dann": []}
@@ -135,7 +139,8 @@ def main(argv=None):
         script.write_text(TORCH_RUN)
         for seed in args.seeds:
             for mode in results:
-                out = subprocess.run([args.torch_python, str(script), str(arrays), mode, str(args.steps), str(seed)],
+                out = subprocess.run([args.torch_python, str(script), str(arrays), mode, str(args.steps), str(seed),
+                                      str(args.lambda_max)],
                                      capture_output=True, text=True)
                 if out.returncode:
                     sys.exit(f"the PyTorch run failed:\n{out.stderr[-2000:]}")
@@ -147,8 +152,8 @@ def main(argv=None):
             return f"{100 * values[0]:.1f}"
         return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
 
-    print(f"\n{source} -> {target}, {args.steps} steps, seeds {args.seeds}: target test accuracy (%) "
-          "after the last step\n")
+    print(f"\n{source} -> {target}, {args.steps} steps, seeds {args.seeds}, λ up to {args.lambda_max}: target "
+          "test accuracy (%) after the last step\n")
     print("| source-only (λ = 0) | DANN |\n| --- | --- |")
     print(f"| {cell(results['source-only'])} | {cell(results['dann'])} |")
 

@@ -37,7 +37,7 @@ def run_cli(*args, cwd=None, timeout=600):
 
 def run_cli_here(*args):
     """`keras-gen ARGS` in this process: what `run_cli` returns (exit code, stdout, stderr with
-    the warnings Python would print) without starting TensorFlow again, seconds per call. For
+    the warnings Python would print) without a TensorFlow start-up (seconds) per call. For
     tests of what a command does; what only a process shows (imports, signals, progress bars
     on a pipe) stays with `run_cli`."""
     import contextlib
