@@ -3,7 +3,7 @@ import types
 
 import numpy as np
 import pytest
-from conftest import digits8, run_python, tiny_dcgan
+from conftest import digits8, run_cli_here, run_python, tiny_dcgan
 
 from keras_gen import analysis
 from keras_gen.errors import KerasGenError
@@ -192,13 +192,10 @@ def test_help_and_argument_errors_do_not_import_tensorflow(argv):
     assert result.stdout.strip().endswith("exit 0" if "--help" in argv else "exit 2"), result.stdout[-500:]
 
 
-def run_main(capsys, *argv):
+def run_main(*argv):
     """`keras-gen ARGV` in this process: (exit code, stdout, stderr)."""
-    from keras_gen import cli
-
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+    result = run_cli_here(*argv)
+    return result.returncode, result.stdout, result.stderr
 
 
 def assert_one_line_error(result, pattern):
@@ -217,11 +214,11 @@ def saved_pixelcnn(tmp_path_factory):
     return path
 
 
-def test_cli_complete_and_heatmap_write_pictures(saved_pixelcnn, tmp_path, capsys):
+def test_cli_complete_and_heatmap_write_pictures(saved_pixelcnn, tmp_path):
     from PIL import Image
 
     out = tmp_path / "pictures" / "completions.png"  # a missing folder is made
-    code, stdout, err = run_main(capsys, "complete", saved_pixelcnn, "--data", "digits", "--n", "3",
+    code, stdout, err = run_main("complete", saved_pixelcnn, "--data", "digits", "--n", "3",
                                  "--samples", "2", "--occlude", "right-half", "--seed", "7", "--out", out)
     assert code == 0, err
     # 3 rows of original, occluded, 2 completions; 8-px images drawn at 56 px, 2 px padding.
@@ -232,7 +229,7 @@ def test_cli_complete_and_heatmap_write_pictures(saved_pixelcnn, tmp_path, capsy
     assert set(np.unique(tile[:, 28:])) == set(analysis.UNKNOWN_CHECKER)  # its right half
 
     heat = tmp_path / "heat.jpg"
-    code, stdout, err = run_main(capsys, "heatmap", saved_pixelcnn, "--data", "digits", "--n", "3", "--out", heat)
+    code, stdout, err = run_main("heatmap", saved_pixelcnn, "--data", "digits", "--n", "3", "--out", heat)
     assert code == 0, err
     assert heat.read_bytes().startswith(b"\xff\xd8\xff")  # JPEG, as the name says
     assert Image.open(heat).size == (3 * 58 + 2, 2 * 58 + 2) and Image.open(heat).mode == "RGB"
@@ -240,7 +237,7 @@ def test_cli_complete_and_heatmap_write_pictures(saved_pixelcnn, tmp_path, capsy
     assert 0.0 < bits < 9.0  # untrained: near 8 bits per sub-pixel
 
 
-def test_cli_samples_and_completes_at_a_temperature(saved_pixelcnn, tmp_path, capsys):
+def test_cli_samples_and_completes_at_a_temperature(saved_pixelcnn, tmp_path):
     """`--temperature T` draws from p^(1/T): the grid equals the API's at that temperature
     and differs from the model's own distribution (T = 1)."""
     import keras
@@ -252,7 +249,7 @@ def test_cli_samples_and_completes_at_a_temperature(saved_pixelcnn, tmp_path, ca
     model = keras.models.load_model(saved_pixelcnn)
     for temperature in ("0.5", "1"):
         out = tmp_path / f"t{temperature}.png"
-        code, stdout, err = run_main(capsys, "sample", saved_pixelcnn, "--n", "4", "--seed", "3",
+        code, stdout, err = run_main("sample", saved_pixelcnn, "--n", "4", "--seed", "3",
                                      "--temperature", temperature, "--out", out)
         assert code == 0, err
         assert f"(seed 3, temperature {temperature})" in stdout
@@ -260,11 +257,11 @@ def test_cli_samples_and_completes_at_a_temperature(saved_pixelcnn, tmp_path, ca
                                       sample_grid(model, 4, 3, temperature=float(temperature)))
     cool, own = (np.asarray(Image.open(tmp_path / f"t{t}.png")) for t in ("0.5", "1"))
     assert not np.array_equal(cool, own)
-    code, _, err = run_main(capsys, "sample", saved_pixelcnn, "--n", "4", "--seed", "3", "--out", tmp_path / "d.png")
+    code, _, err = run_main("sample", saved_pixelcnn, "--n", "4", "--seed", "3", "--out", tmp_path / "d.png")
     assert code == 0 and np.array_equal(np.asarray(Image.open(tmp_path / "d.png")), own), err
 
     out = tmp_path / "completions.png"
-    code, stdout, err = run_main(capsys, "complete", saved_pixelcnn, "--data", "digits", "--n", "2", "--samples",
+    code, stdout, err = run_main("complete", saved_pixelcnn, "--data", "digits", "--n", "2", "--samples",
                                  "1", "--temperature", "0.5", "--out", out)
     assert code == 0 and "temperature 0.5" in stdout, err
     images, _ = data.load_arrays("digits", "test")
@@ -275,30 +272,30 @@ def test_cli_samples_and_completes_at_a_temperature(saved_pixelcnn, tmp_path, ca
     np.testing.assert_array_equal(tiles[:, ::7, ::7], np.asarray(completed)[..., 0])
 
 
-def test_cli_refuses_what_it_cannot_draw(saved_pixelcnn, tmp_path, capsys):
+def test_cli_refuses_what_it_cannot_draw(saved_pixelcnn, tmp_path):
     gan = tmp_path / "gan.keras"
     tiny_dcgan().save(gan)
     for command, capability in (("complete", "complete"), ("heatmap", "pixel_log_prob")):
-        assert_one_line_error(run_main(capsys, command, gan, "--data", "digits", "--out", tmp_path / "x.png"),
+        assert_one_line_error(run_main(command, gan, "--data", "digits", "--out", tmp_path / "x.png"),
                               f"DCGAN does not offer {capability}")
     before = saved_pixelcnn.read_bytes()
     for command in ("complete", "heatmap"):
-        assert_one_line_error(run_main(capsys, command, saved_pixelcnn, "--out", saved_pixelcnn), "ending in .png")
+        assert_one_line_error(run_main(command, saved_pixelcnn, "--out", saved_pixelcnn), "ending in .png")
         notes = tmp_path / "notes.png"
         notes.write_text("not a picture")
-        assert_one_line_error(run_main(capsys, command, saved_pixelcnn, "--data", "digits", "--out", notes),
+        assert_one_line_error(run_main(command, saved_pixelcnn, "--data", "digits", "--out", notes),
                               "not a PNG or JPEG picture")
         # No --data and a .keras file that does not say: mnist5k, whose 28x28 images do not fit.
-        assert_one_line_error(run_main(capsys, command, saved_pixelcnn, "--out", tmp_path / "y.png"),
+        assert_one_line_error(run_main(command, saved_pixelcnn, "--out", tmp_path / "y.png"),
                               "mnist5k images are (28, 28, 1), the model takes (8, 8, 1)")
     assert saved_pixelcnn.read_bytes() == before and not (tmp_path / "y.png").exists()
-    assert_one_line_error(run_main(capsys, "complete", saved_pixelcnn, "--data", "digits", "--label", "3",
+    assert_one_line_error(run_main("complete", saved_pixelcnn, "--data", "digits", "--label", "3",
                                    "--out", tmp_path / "z.png"), "unconditional; it takes no --label")
-    assert_one_line_error(run_main(capsys, "heatmap", saved_pixelcnn, "--data", "digits", "--n", "400",
+    assert_one_line_error(run_main("heatmap", saved_pixelcnn, "--data", "digits", "--n", "400",
                                    "--out", tmp_path / "z.png"), "the digits test split has only 359 images")
 
 
-def test_cli_completes_a_conditional_model_given_each_images_class(tmp_path, capsys, monkeypatch):
+def test_cli_completes_a_conditional_model_given_each_images_class(tmp_path, monkeypatch):
     from keras_gen import data
     from keras_gen.models import GatedPixelCNN
 
@@ -314,19 +311,19 @@ def test_cli_completes_a_conditional_model_given_each_images_class(tmp_path, cap
         return real(model, images, mask, samples, seed, labels, **options)
 
     monkeypatch.setattr(analysis, "completion_grid", recording)
-    code, stdout, err = run_main(capsys, "complete", path, "--data", "digits", "--n", "3", "--samples", "1",
+    code, stdout, err = run_main("complete", path, "--data", "digits", "--n", "3", "--samples", "1",
                                  "--out", tmp_path / "own.png")
     assert code == 0, err
     images, labels = data.load_arrays("digits", "test")
     chosen = np.linspace(0, len(images) - 1, 3).round().astype(int)  # spread over the split
     np.testing.assert_array_equal(seen[-1], labels[chosen])
     assert "each given its own class" in stdout
-    code, stdout, err = run_main(capsys, "complete", path, "--data", "digits", "--n", "3", "--samples", "1",
+    code, stdout, err = run_main("complete", path, "--data", "digits", "--n", "3", "--samples", "1",
                                  "--label", "4", "--out", tmp_path / "four.png")
     assert code == 0, err
     np.testing.assert_array_equal(seen[-1], [4, 4, 4])
     assert "given class 4" in stdout
-    assert_one_line_error(run_main(capsys, "complete", path, "--data", "digits", "--label", "12",
+    assert_one_line_error(run_main("complete", path, "--data", "digits", "--label", "12",
                                    "--out", tmp_path / "bad.png"), "labels must be in 0..9")
 
 
