@@ -160,6 +160,11 @@ class StopOnNonFinite(keras.callbacks.Callback):
         self.monitor = monitor
         self.epoch = 0
 
+    def on_train_begin(self, logs=None):
+        reset = getattr(self.model, "reset_loss_watch", None)
+        if reset is not None:
+            reset()
+
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
@@ -169,15 +174,28 @@ class StopOnNonFinite(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is not None and not is_finite(value):
             steps = self.params.get("steps")
-            # Several steps per call of the train function (`steps_per_execution`): Keras
-            # reports the group's last step, and the loss went non-finite in that group.
-            group = int(getattr(self.model, "steps_per_execution", 1) or 1)
-            where = f"step {batch + 1}" if group == 1 else f"steps {max(1, batch + 2 - group)}-{batch + 1}"
+            step, where = self._bad_step(batch)
             raise NonFiniteLoss(
                 f"the {self.monitor} is {float(value)} at epoch {self.epoch + 1}, {where}"
                 f"{f' of {steps}' if steps else ''}",
-                epoch=self.epoch + 1, step=batch + 1,
+                epoch=self.epoch + 1, step=step,
             )
+
+    def _bad_step(self, batch):
+        """`(step, words)`: the 1-based step of this epoch whose loss went non-finite. Keras
+        reports the last step of a group of `steps_per_execution`; a keras-gen model's train
+        function counts steps (`GenerativeModel.first_non_finite_step`), which names the
+        very step; for another model, or a `monitor` other than the loss, the group is named."""
+        group = int(getattr(self.model, "steps_per_execution", 1) or 1)
+        counted = getattr(self.model, "first_non_finite_step", lambda: None)() if self.monitor == "loss" else None
+        if group == 1:
+            return batch + 1, f"step {batch + 1}"
+        if counted is not None and counted[0] is not None:
+            first, run = counted
+            step = batch + 1 - (run - first)
+            if max(1, batch + 2 - group) <= step <= batch + 1:
+                return step, f"step {step}"
+        return batch + 1, f"steps {max(1, batch + 2 - group)}-{batch + 1}"
 
 
 class StopOnRequest(keras.callbacks.Callback):

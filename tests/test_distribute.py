@@ -109,6 +109,8 @@ def test_a_mirrored_step_on_two_devices_equals_the_one_device_step_for_every_mod
         assert result["max_weight_change"] > 1e-4, f"{name}: the step did not train"
         assert result["max_weight_difference"] < TOLERANCE, (name, result)
         assert result["max_relative_metric_difference"] < TOLERANCE, (name, result)
+        single_watch, replicated_watch = result["loss_watch"]
+        assert single_watch == replicated_watch and single_watch[0] is None and single_watch[1] >= 1, (name, result)
 
 
 def test_the_mirrored_check_covers_every_registered_model(mirrored_results):

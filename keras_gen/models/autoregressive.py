@@ -262,17 +262,17 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
 
         def one_row(i, row_phase, rows, state):
             row = cached.begin_row(sampler, state, row_phase)
-            values, is_known = rows[i], known_rows[i]  # [W, n, C]
+            values, is_known = cached.entry(rows, i), cached.entry(known_rows, i)  # [W, n, C]
 
             def pixel_step(j, phase, carry):
-                pixel = values[j]  # [n, C] int32
+                pixel, pixel_known = cached.entry(values, j), cached.entry(is_known, j)  # [n, C]
                 after = carry
                 for ch in range(c):
                     if ch == 0 or sampler.reads_the_pixel:
                         outputs, after = cached.pixel_outputs(sampler, row, j, tf.gather(levels, pixel), carry,
                                                               phase)
                     drawn = self.draw_subpixel(outputs, pixel, ch, (i * w + j) * c + ch, seed, temperature)
-                    drawn = tf.where(is_known[j][:, ch], pixel[:, ch], drawn)[:, None]
+                    drawn = tf.where(pixel_known[:, ch], pixel[:, ch], drawn)[:, None]
                     pixel = drawn if c == 1 else tf.concat([pixel[:, :ch], drawn, pixel[:, ch + 1:]], axis=1)
                 return cached.finish_pixel(sampler, row, tf.gather(levels, pixel), after, phase), pixel
 

@@ -29,6 +29,37 @@ from keras_gen.seeds import MAX_SAMPLES, MAX_SEED, check_count, check_seed, whol
 KERAS_COMPILE_ARGS = ("jit_compile", "run_eagerly", "steps_per_execution")
 
 
+class LossWatch:
+    """Two step counters kept by each replica (`ON_READ`: no communication in the step; read
+    from the first replica, whose loss the logs show): `steps`, the steps run, and `first_bad`,
+    the value of `steps` at the first step whose loss was NaN or infinite (-1: none yet)."""
+
+    def __init__(self):
+        def counter(value):
+            return tf.Variable(value, dtype=tf.int64, trainable=False,
+                               synchronization=tf.VariableSynchronization.ON_READ,
+                               aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+        self.steps, self.first_bad = counter(0), counter(-1)
+
+    def note(self, loss):
+        steps = self.steps.assign_add(1)
+        if loss is None:
+            return
+        bad = tf.logical_and(self.first_bad < 0, tf.logical_not(tf.reduce_all(tf.math.is_finite(loss))))
+        self.first_bad.assign(tf.where(bad, steps, self.first_bad))
+
+    def read(self, strategy):
+        with strategy.scope():
+            first, steps = int(self.first_bad.read_value()), int(self.steps.read_value())
+        return (None if first < 0 else first), steps
+
+    def reset(self, strategy):
+        with strategy.scope():
+            self.steps.assign(0)
+            self.first_bad.assign(-1)
+
+
 @dataclasses.dataclass(frozen=True)
 class Endpoint:
     """One named serving signature: `fn(*inputs) -> dict of named tensors`."""
@@ -361,6 +392,42 @@ class GenerativeModel(keras.Model):
     def predict(self, x, *args, **kwargs):
         x, _, kwargs = without_autotune_stall(x, None, args, kwargs, shuffle=False)
         return super().predict(x, *args, **kwargs)
+
+    # -- which step's loss went non-finite, also inside a group of steps -------------------
+    # With `steps_per_execution` = k, Keras runs k steps in one call of the train function and
+    # shows callbacks only the last one's logs, so a callback alone can name only the group.
+    # The train function keras-gen compiles runs `train_step` and then notes, in two counters
+    # outside the model's weights, how many steps it has run and the first of them whose loss
+    # was not finite (`StopOnNonFinite` reads them to name the very step).
+    def make_train_function(self, force=False):
+        if self.train_function is not None and not force:
+            return self.train_function
+        if not hasattr(self, "_make_function"):  # a Keras without it: the group is named
+            return super().make_train_function(force)
+        with self.distribute_strategy.scope():
+            watch = LossWatch()
+        # Set past Keras' and TensorFlow's tracking: the counters are not weights, and are
+        # neither saved in a .keras file nor exported.
+        object.__setattr__(self, "_loss_watch", watch)
+        self.train_function = self._make_function(self._watched_train_step)
+        return self.train_function
+
+    def _watched_train_step(self, data):
+        logs = self.train_step(data)
+        self._loss_watch.note(logs.get("loss"))
+        return logs
+
+    def first_non_finite_step(self):
+        """`(first, run)`: the train function's count of steps run up to and including the
+        first whose loss was not finite (None if none was), and of all steps run, since
+        `reset_loss_watch`; None before `fit` has built the train function."""
+        watch = getattr(self, "_loss_watch", None)
+        return None if watch is None else watch.read(self.distribute_strategy)
+
+    def reset_loss_watch(self):
+        watch = getattr(self, "_loss_watch", None)
+        if watch is not None:
+            watch.reset(self.distribute_strategy)
 
     @staticmethod
     def images_to_float(images):

@@ -82,11 +82,30 @@ def with_bias(total, bias, dtype):
     return rounded(total if bias is None else total + accumulated(bias), dtype)
 
 
-def pointwise(layers, x):
-    """A 1x1 convolution (`keras.layers.Conv2D`) of `x` `[..., C_in]` -> `[..., C_out]`."""
-    dtype = layers[0].compute_dtype
-    kernel = accumulated(concat_layers(layers, lambda layer: layer.kernel))[0, 0]
-    return with_bias(tf.linalg.matmul(accumulated(tf.cast(x, dtype)), kernel), concat_bias(layers), dtype)
+class Pointwise:
+    """1x1 convolutions (`keras.layers.Conv2D`) sharing an input, concatenated along their
+    outputs: `Pointwise(layers)(x)` maps `x` `[..., C_in]` -> `[..., C_out]`. The kernel and bias
+    are read once, when the sampler is built, not in every step of its loops."""
+
+    def __init__(self, layers):
+        layers = list(layers)
+        self.dtype = layers[0].compute_dtype
+        self.kernel = accumulated(concat_layers(layers, lambda layer: layer.kernel))[0, 0]
+        self.bias = concat_bias(layers)
+
+    def __call__(self, x):
+        return with_bias(tf.linalg.matmul(accumulated(tf.cast(x, self.dtype)), self.kernel), self.bias, self.dtype)
+
+
+def column(x, j):
+    """`x[:, j]` for a tensor index j: one gather, where slicing adds a strided slice and the
+    ops that pack its bounds to every loop step's graph."""
+    return tf.gather(x, j, axis=1)
+
+
+def entry(x, j):
+    """`x[j]` for a tensor index j (see `column`)."""
+    return tf.gather(x, j)
 
 
 class CausalConv:

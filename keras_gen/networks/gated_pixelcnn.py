@@ -143,7 +143,7 @@ class CachedSampler(cached.RasterSampler):
             last = index == num_layers  # its V gate feeds nothing: the network has none
             self.layers.append({
                 "vertical": cached.RowConv([layer(f"{tag}_v_f"), layer(f"{tag}_v_g")], self.width),
-                "link": ([layer(f"{tag}_v_to_h_f")], [layer(f"{tag}_v_to_h_g")]),
+                "link": (cached.Pointwise([layer(f"{tag}_v_to_h_f")]), cached.Pointwise([layer(f"{tag}_v_to_h_g")])),
                 "horizontal": cached.CausalConv([layer(f"{tag}_h_f"), layer(f"{tag}_h_g")], self.width),
                 "out": cached.CausalConv([layer(f"{tag}_h_out")], self.width),
                 # The label's biases [B, 2F] (f then g), computed once for the whole image.
@@ -177,7 +177,7 @@ class _CachedRow:
             v_fg, cache = stack["vertical"].row(cache, v)
             v_f, v_g = tf.split(v_fg, 2, axis=-1)
             link_f, link_g = stack["link"]
-            link = tf.concat([cached.pointwise(link_f, v_f), cached.pointwise(link_g, v_g)], axis=-1)
+            link = tf.concat([link_f(v_f), link_g(v_g)], axis=-1)
             self.links.append(link)
             if stack is not sampler.layers[-1]:
                 v = cached.gate(v_fg if stack["label_v"] is None else v_fg + stack["label_v"][:, None])
@@ -194,7 +194,7 @@ class _CachedRow:
         h = image_pixel
         for index, stack in enumerate(sampler.layers):
             pre, windows[index] = stack["horizontal"].at(windows[index], h)
-            pre = pre + self.links[index][:, j]
+            pre = pre + cached.column(self.links[index], j)
             if stack["label_h"] is not None:
                 pre = pre + stack["label_h"]
             out, _ = stack["out"].at((), cached.gate(pre))

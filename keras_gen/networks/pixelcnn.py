@@ -78,7 +78,7 @@ class _CachedRow:
         sampler = self.sampler
         windows = list(carry["windows"])
         inputs = list(carry["inputs"])
-        above = [None if part is None else part[j] for part in self.above]
+        above = [None if part is None else cached.entry(part, j) for part in self.above]
         x, windows[0] = sampler.first.at(windows[0], image_pixel, above[0])
         recorded = 0
         for index, conv in enumerate(sampler.residual, start=1):

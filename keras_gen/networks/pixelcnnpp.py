@@ -311,7 +311,7 @@ class _Block:
         self.conv = conv([layer(f"{tag}_conv")])
         self.value_gate = conv([layer(f"{tag}_value"), layer(f"{tag}_gate")])
         has_skip = any(existing.name == f"{tag}_skip_nin" for existing in network.layers)
-        self.nin = [layer(f"{tag}_skip_nin")] if has_skip else None
+        self.nin = cached.Pointwise([layer(f"{tag}_skip_nin")]) if has_skip else None
         self.label_bias = None
         if labels is not None:
             self.label_bias = tf.concat([layer(f"{tag}_class_{half}_bias_embed")(labels) for half in ("value", "gate")],
@@ -326,7 +326,7 @@ class _Block:
         return x + value * tf.sigmoid(gate)
 
     def with_skip(self, c, skip):
-        return c if skip is None else c + cached.pointwise(self.nin, concat_elu(skip))
+        return c if skip is None else c + self.nin(concat_elu(skip))
 
 
 class CachedSampler(cached.RasterSampler):
@@ -376,7 +376,7 @@ class CachedSampler(cached.RasterSampler):
             for tag in self.block_tags(level):
                 self.u_blocks[tag] = _Block(network, f"{tag}_u", lambda ls, w=w: cached.RowConv(ls, w), labels)
                 self.ul_blocks[tag] = _Block(network, f"{tag}_ul", _CornerConv, labels)
-        self.outputs = [layer("outputs")]
+        self.outputs = cached.Pointwise([layer("outputs")])
         # The grids (inputs of ul's 2x2 convolutions, and the values the next resolution reads)
         # and the resolution of each: `f"{tag}/in"`, `f"{tag}/mid"` per block, `down{level}`,
         # `up{level}`.
@@ -505,7 +505,7 @@ class _CachedRow:
     def u_at(self, level, key, b):
         """u's value `[B, F]` of block `key` at column b of `level`'s current row."""
         rows = self.u_rows if _built(level, self.phase) else self.state["u_rows"]
-        return rows[key][:, b]
+        return cached.column(rows[key], b)
 
     # -- the down-right stream, a position at a time -------------------------------------------------
     def initial_carry(self, batch_size):
@@ -518,7 +518,7 @@ class _CachedRow:
     def corner(self, conv, key, b, now, carry):
         """`conv` at column b of grid `key`'s row, its input there `now`; `now` joins the grid."""
         now = cached.accumulated(tf.cast(now, self.sampler.dtype))
-        out = conv.at(self.above_terms[key][b], carry["windows"][key], now)
+        out = conv.at(cached.entry(self.above_terms[key], b), carry["windows"][key], now)
         self.push(key, b, now, carry)
         return out
 
@@ -543,7 +543,7 @@ class _CachedRow:
         if level < NUM_RESOLUTIONS - 1:
             down_key = f"down{level}"
             if _built(level + 1, self.phase) and column_phase % 2 ** (level + 1) == 0:
-                value = s.down_ul[level].at(self.above_terms[down_key][b], carry["windows"][down_key],
+                value = s.down_ul[level].at(cached.entry(self.above_terms[down_key], b), carry["windows"][down_key],
                                             cached.accumulated(tf.cast(ul, s.dtype)))
                 self.ul_level(level + 1, value, b // 2, column_phase, carry)
             self.push(down_key, b, cached.accumulated(tf.cast(ul, s.dtype)), carry)
@@ -553,7 +553,7 @@ class _CachedRow:
             if _built(level + 1, self.phase):
                 coarse = carry["windows"][up_key]
             else:
-                coarse = self.state["grids"][up_key][b // 2 + 1]
+                coarse = cached.entry(self.state["grids"][up_key], b // 2 + 1)
             dy = (self.phase // 2 ** level) % 2
             dx = (column_phase // 2 ** level) % 2
             ul = s.up_ul[level].at(coarse, dy, dx)
@@ -576,9 +576,9 @@ class _CachedRow:
         left = tf.linalg.matmul(tf.concat([cached.accumulated(above_left), cached.accumulated(carry["image_left"])],
                                           axis=-1), kernel)
         left = cached.with_bias(left, bias, s.dtype) * tf.cast(j > 0, s.dtype)  # the shift's zero column
-        entry = self.ul_above_row[:, j] + left
+        entry = cached.column(self.ul_above_row, j) + left
         ul = self.ul_level(0, entry, j, column_phase, carry)
-        outputs = cached.pointwise(s.outputs, tf.nn.elu(ul))  # out_elu, then the 1x1 head
+        outputs = s.outputs(tf.nn.elu(ul))  # out_elu, then the 1x1 head
         return outputs, carry
 
     def finish_pixel(self, image_pixel, after, column_phase):

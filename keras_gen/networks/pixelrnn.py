@@ -126,7 +126,7 @@ class _RowLSTMLayer:
         pre = tf.cast(pre, tf.float32) + tf.cast(lstm.bias, tf.float32)
         if self.label_bias is not None:
             pre = pre + self.label_bias
-        h, c = _cell(pre + row["recurrent"][j], row["cells"][j])
+        h, c = _cell(pre + cached.entry(row["recurrent"], j), cached.entry(row["cells"], j))
         carry = {"window": window, "hidden": carry["hidden"].write(j, h), "cells": carry["cells"].write(j, c)}
         return tf.cast(h, lstm.compute_dtype), carry
 
@@ -185,11 +185,11 @@ class _DiagonalBiLSTMLayer:
         if self.label_bias is not None:
             pre = pre + self.label_bias
         pre_forward, pre_backward = tf.split(pre, 2, axis=-1)
-        pair = tf.concat([row["forward"][j], carry["hidden"]], axis=-1)  # (i − 1, j), (i, j − 1)
+        pair = tf.concat([cached.entry(row["forward"], j), carry["hidden"]], axis=-1)  # (i − 1, j), (i, j − 1)
         h, c = _cell(pre_forward + tf.linalg.matmul(pair, self.state_kernels["forward"]), carry["cells"])
         carry = {"hidden": h, "cells": c, "forward": carry["forward"].write(j, h),
                  "pre_backward": carry["pre_backward"].write(j, pre_backward)}
-        return tf.cast(h + row["backward"][j], dtype), carry
+        return tf.cast(h + cached.entry(row["backward"], j), dtype), carry
 
     def end(self, row, carry):
         kernel = self.state_kernels["backward"]
@@ -255,7 +255,7 @@ class _CachedRow:
     def pixel(self, j, image_pixel, carry):
         """As `network`: type A -> residual [recurrent layer -> 1x1 B] -> ReLU -> 1x1 B -> ReLU -> logits."""
         sampler = self.sampler
-        x, window = sampler.first.at(carry["window"], image_pixel, None if self.above is None else self.above[j])
+        x, window = sampler.first.at(carry["window"], image_pixel, None if self.above is None else cached.entry(self.above, j))
         layers = []
         for stack, row, layer_carry in zip(sampler.layers, self.rows, carry["layers"]):
             h, layer_carry = stack["recurrent"].at(j, x, row, layer_carry)

@@ -60,8 +60,9 @@ SAMPLED = ["pixelcnn-grey", "pixelcnn-rgb", "pixelcnn-bernoulli-rgb", "gated-con
 
 # (seed, temperature) of the draws compared. Temperature 1 and any other are two traces of the
 # sampler, 10-20 s each for PixelCNN++'s U-nets: its direct draw (temperature 1) is compared in
-# colour, its tempered draw from the 256-value table (shared with the other heads) in grey.
-DRAWS = {"pixelcnnpp-rgb": [(0, 1.0), (2, 1.0)], "pixelcnnpp-conditional-grey": [(1, 0.7), (2, 1.5)]}
+# colour, its tempered draw from the 256-value table (shared with the other heads, which
+# compare temperatures below and above 1) in grey.
+DRAWS = {"pixelcnnpp-rgb": [(0, 1.0), (2, 1.0)], "pixelcnnpp-conditional-grey": [(1, 0.7)]}
 
 
 def numpy(x):
@@ -248,12 +249,14 @@ def test_mixed_bfloat16_pixelcnnpp_outputs_agree_to_bfloat16_precision():
     fusions do not, and its deep U-net amplifies bfloat16's rounding (by far more with the
     other tests' larger weights): the parameters agree to bfloat16 precision, about as far as
     the traced network in bfloat16 is from the same weights in float32."""
-    model = build("pixelcnnpp-conditional-grey", precision="mixed_bfloat16", std=0.15)
+    # One block per resolution and no classes: the precision is the question here, and each
+    # block is more graph to trace (the deeper conditional network is compared in float32).
+    model = build("pixelcnnpp-grey", precision="mixed_bfloat16", std=0.15)
     images = random_images(model.image_shape)
     labels = labels_for(model)
     expected = network_outputs(model, images, labels)
     scale = np.abs(expected).max()
     error = np.abs(cached_outputs(model, images, labels) - expected).max()
     assert error <= 2 ** -6 * scale
-    as_float32 = build("pixelcnnpp-conditional-grey", std=0.15)
+    as_float32 = build("pixelcnnpp-grey", std=0.15)
     assert error <= 2 * np.abs(network_outputs(as_float32, images, labels) - expected).max()
