@@ -57,3 +57,22 @@ def test_the_dcgan_bench_skips_bfloat16_on_a_cpu_without_it(tmp_path):
     assert "PyTorch eager fp32" in outputs["avx2"] and "keras-gen fp32, auto" in outputs["avx2"]
     assert "PyTorch eager bf16" in outputs["bf16"] and "ceiling --bf16" in outputs["bf16"]
     assert "mixed_bfloat16" not in outputs["avx2"] and "mixed_bfloat16" in outputs["bf16"]
+
+
+def test_the_sampling_bench_times_each_zoo_model_from_its_entry():
+    """bench/ar_sampling.py's zoo-backed models name zoo entries of the model they say (the
+    `-zoo` suffix marks an entry of a model also timed at its default size), and `--models`
+    offers exactly those and the two built at a size."""
+    import subprocess
+    import sys
+
+    from keras_gen import zoo
+
+    bench = bench_module("ar_sampling")
+    for name, entry in bench.ZOO_ENTRIES.items():
+        assert entry in zoo.list(), name
+        assert zoo.recipe(entry).model == name.removesuffix("-zoo"), (name, entry)
+    usage = subprocess.run([sys.executable, str(BENCH / "ar_sampling.py"), "--help"], capture_output=True, text=True,
+                           check=True).stdout
+    for name in [*bench.ZOO_ENTRIES, "gated-pixelcnn", "pixelrnn-diagonal", "--naive-batches"]:
+        assert name in usage, name
