@@ -17,7 +17,12 @@ seconds. Prints "k of N bit-identical" and the CPU.
 Uses float32 (`precision` pinned in the recipe; `--precision mixed_bfloat16` on a CPU with
 native bfloat16) and a tiny DCGAN (latent 8, widths (16, 8) /
 (8, 16)), as the test suite does (`tests/test_resume.py`); `--model wgan-gp` (or another GAN
-on the DCGAN networks) the same networks with that model's game.
+on the DCGAN networks) the same networks with that model's game. `--recipe FILE` runs any
+model family from a recipe file (as `keras-gen train --recipe` takes it; its epochs, batch
+size, data and precision, not this script's), e.g. PixelCNN++ with dropout (noise and a
+per-step learning-rate decay to restore), a conditional GAN or DANN over two domains:
+
+    python bench/resume_kill.py --recipe RECIPE.json --n 20
 """
 from __future__ import annotations
 
@@ -180,6 +185,7 @@ def main():
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
     parser.add_argument("--model", default="dcgan", help="a GAN on the DCGAN networks (dcgan, wgan, wgan-gp, lsgan, dragan)")
+    parser.add_argument("--recipe", help="a recipe file for any model (instead of --model and the sizes below)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--data", default="digits")
@@ -193,11 +199,20 @@ def main():
     from keras_gen.hardware import describe_cpu
 
     rng = random.Random(args.random_seed)
-    recipe = tiny_recipe(args.epochs, args.batch_size, args.data, args.image_size, args.seed, args.model,
-                         args.precision)
+    if args.recipe:
+        from keras_gen.errors import KerasGenError
+        from keras_gen.recipe import Recipe
+
+        try:
+            recipe = Recipe.from_file(args.recipe)
+        except KerasGenError as exc:
+            raise SystemExit(f"resume_kill: {exc}") from None
+    else:
+        recipe = tiny_recipe(args.epochs, args.batch_size, args.data, args.image_size, args.seed, args.model,
+                             args.precision)
     work = Path(args.keep or tempfile.mkdtemp(prefix="keras-gen-resume-kill-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"{time.strftime('%Y-%m-%d')}, {describe_cpu()}; {recipe.model} on {recipe.data[0]}, {recipe.epochs} "
+    print(f"{time.strftime('%Y-%m-%d')}, {describe_cpu()}; {recipe.model} on {' -> '.join(recipe.data)}, {recipe.epochs} "
           f"epochs, batch {recipe.batch_size}, {recipe.precision}", flush=True)
 
     start = time.monotonic()

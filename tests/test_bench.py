@@ -76,3 +76,15 @@ def test_the_sampling_bench_times_each_zoo_model_from_its_entry():
                            check=True).stdout
     for name in [*bench.ZOO_ENTRIES, "gated-pixelcnn", "pixelrnn-diagonal", "--naive-batches"]:
         assert name in usage, name
+
+
+def test_the_kill_bench_takes_a_recipe_file_and_refuses_a_bad_one(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"model": "no-such-model"}')
+    done = subprocess.run([sys.executable, str(BENCH / "resume_kill.py"), "--recipe", str(bad), "--n", "1"],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("resume_kill: ") and "no-such-model" in done.stderr and done.stderr.count("\n") == 1

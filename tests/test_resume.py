@@ -327,8 +327,10 @@ def test_a_plain_fit_with_keras_backup_and_restore_continues_an_interrupted_kera
 
 
 # Families beyond the DCGAN the kill benchmark uses, each with state a resume must restore:
-# PixelCNN++ its dropout noise and per-step learning-rate decay, the conditional GAN its
-# labels' order, DANN its λ and learning-rate schedule over the two domains' batches.
+# PixelCNN++ its per-step learning-rate decay (with no blocks, so no dropout: a block costs
+# 20 s of tracing here; `bench/resume_kill.py --recipe` kills PixelCNN++ with dropout, and
+# every noise generator's restore is tested above), the conditional GAN its labels' order,
+# DANN its λ and learning-rate schedule over the two domains' batches.
 # The write to kill in, epoch 2's checkpoint: writes are recipe.json, then per epoch the
 # sample grid (none for DANN), the .keras file and its state.
 KILLED_WRITE = {"pixelcnn++": 6, "cgan": 6, "dann": 4}
