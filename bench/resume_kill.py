@@ -22,7 +22,9 @@ model family from a recipe file (as `keras-gen train --recipe` takes it; its epo
 size, data and precision, not this script's), e.g. PixelCNN++ with dropout (noise and a
 per-step learning-rate decay to restore), a conditional GAN or DANN over two domains:
 
-    python bench/resume_kill.py --recipe RECIPE.json --n 20
+    python bench/resume_kill.py --recipe bench/resume_kill_recipes/pixelcnnpp-dropout.json --n 20
+
+(`bench/resume_kill_recipes/`: PixelCNN++ with dropout, cGAN, DANN.)
 """
 from __future__ import annotations
 

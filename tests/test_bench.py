@@ -88,3 +88,9 @@ def test_the_kill_bench_takes_a_recipe_file_and_refuses_a_bad_one(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert done.stderr.startswith("resume_kill: ") and "no-such-model" in done.stderr and done.stderr.count("\n") == 1
+    from keras_gen.recipe import Recipe
+
+    shipped = {Recipe.from_file(path).model for path in (BENCH / "resume_kill_recipes").glob("*.json")}
+    assert shipped == {"pixelcnn++", "cgan", "dann"}
+    dropout = Recipe.from_file(BENCH / "resume_kill_recipes" / "pixelcnnpp-dropout.json").hparams
+    assert dropout["dropout"] > 0 and dropout["blocks_per_resolution"] >= 1  # dropout acts inside the blocks
