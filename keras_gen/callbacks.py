@@ -187,9 +187,9 @@ class StopOnNonFinite(keras.callbacks.Callback):
         function counts steps (`GenerativeModel.first_non_finite_step`), which names the
         very step; for another model, or a `monitor` other than the loss, the group is named."""
         group = int(getattr(self.model, "steps_per_execution", 1) or 1)
-        counted = getattr(self.model, "first_non_finite_step", lambda: None)() if self.monitor == "loss" else None
         if group == 1:
             return batch + 1, f"step {batch + 1}"
+        counted = getattr(self.model, "first_non_finite_step", lambda: None)() if self.monitor == "loss" else None
         if counted is not None and counted[0] is not None:
             first, run = counted
             step = batch + 1 - (run - first)
