@@ -3,6 +3,7 @@ import keras
 from keras import ops
 
 from keras_gen import distribute
+from keras_gen.layers.batch_normalization import BatchNormalization
 
 
 @keras.saving.register_keras_serializable(package="keras_gen")
@@ -28,7 +29,7 @@ class ConditionalBatchNormalization(keras.layers.Layer):
     def build(self, input_shape):
         x_shape, c_shape = input_shape
         features = x_shape[-1]
-        self.norm = keras.layers.BatchNormalization(
+        self.norm = BatchNormalization(
             momentum=self.momentum, epsilon=self.epsilon, center=False, scale=False, dtype=self.dtype_policy,
             # Statistics over the global batch when built under a multi-replica strategy.
             synchronized=distribute.multi_replica(),

@@ -31,6 +31,7 @@ from keras import ops
 
 from keras_gen import distribute
 from keras_gen.errors import KerasGenError
+from keras_gen.layers.batch_normalization import BatchNormalization
 from keras_gen.layers.conditional_batch_norm import ConditionalBatchNormalization
 from keras_gen.layers.self_attention import SelfAttention2D
 from keras_gen.layers.spectral_norm import SpectralNorm
@@ -120,7 +121,7 @@ def generator(image_shape, latent_dim, num_classes, channels, embed_dim, attenti
         x = _up_block(x, condition, widths[i], f"block{i}", dtype)
         if attention_resolution == h // 2 and i == 1:
             x = _attention(x, "attention", dtype)
-    x = keras.layers.BatchNormalization(synchronized=distribute.multi_replica(), dtype=dtype, name="output_bn")(x)
+    x = BatchNormalization(synchronized=distribute.multi_replica(), dtype=dtype, name="output_bn")(x)
     x = keras.layers.ReLU(dtype=dtype, name="output_relu")(x)
     x = _sn_conv(c, 3, "output_conv", dtype)(x)
     images = keras.layers.Activation("tanh", dtype="float32", name="images")(x)  # float32 whatever the policy

@@ -23,7 +23,7 @@ from __future__ import annotations
 import keras
 
 from keras_gen.errors import KerasGenError
-from keras_gen.layers import ConditionalBatchNormalization
+from keras_gen.layers import ConditionalBatchNormalization, LeakyReLU
 
 
 def _check_classes(num_classes):
@@ -61,7 +61,7 @@ def _trunk(images, widths, dtype):
     x = images
     for width in widths:
         x = keras.layers.Conv2D(width, 4, strides=2, padding="same", dtype=dtype)(x)
-        x = keras.layers.LeakyReLU(0.2, dtype=dtype)(x)
+        x = LeakyReLU(0.2, dtype=dtype)(x)
     return keras.layers.Flatten(dtype=dtype, name="features")(x)
 
 

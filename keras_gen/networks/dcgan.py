@@ -13,7 +13,7 @@ import keras
 
 from keras_gen import distribute
 from keras_gen.errors import KerasGenError
-from keras_gen.layers import MinibatchStdDev, SpectralNorm
+from keras_gen.layers import BatchNormalization, LeakyReLU, MinibatchStdDev, SpectralNorm
 
 
 def generator(image_shape, latent_dim, widths, dtype="float32"):
@@ -26,14 +26,14 @@ def generator(image_shape, latent_dim, widths, dtype="float32"):
     layers = [
         keras.Input((latent_dim,)),
         keras.layers.Dense((h // scale) * (w // scale) * widths[0], dtype=dtype),
-        keras.layers.BatchNormalization(synchronized=distribute.multi_replica(), dtype=dtype),
+        BatchNormalization(synchronized=distribute.multi_replica(), dtype=dtype),
         keras.layers.ReLU(dtype=dtype),
         keras.layers.Reshape((h // scale, w // scale, widths[0]), dtype=dtype),
     ]
     for width in widths[1:]:
         layers += [
             keras.layers.Conv2DTranspose(width, 4, strides=2, padding="same", dtype=dtype),
-            keras.layers.BatchNormalization(synchronized=distribute.multi_replica(), dtype=dtype),
+            BatchNormalization(synchronized=distribute.multi_replica(), dtype=dtype),
             keras.layers.ReLU(dtype=dtype),
         ]
     layers += [
@@ -53,7 +53,7 @@ def discriminator(image_shape, widths, dtype="float32", spectral_norm=False, min
             layers.append(MinibatchStdDev(dtype=dtype))
         layers += [
             linear(keras.layers.Conv2D(width, 4, strides=2, padding="same", dtype=dtype)),
-            keras.layers.LeakyReLU(0.2, dtype=dtype),
+            LeakyReLU(0.2, dtype=dtype),
         ]
     layers += [
         keras.layers.Flatten(dtype=dtype, name="features"),

@@ -16,7 +16,7 @@ import math
 import keras
 
 from keras_gen.errors import KerasGenError
-from keras_gen.layers import GlobalBatchDropout
+from keras_gen.layers import GlobalBatchDropout, LeakyReLU
 
 
 def _check_units(units, what):
@@ -48,7 +48,7 @@ def discriminator(image_shape, units, dropout=0.0, dtype="float32"):
         last = i == len(units) - 1
         layers += [
             keras.layers.Dense(width, dtype=dtype),
-            keras.layers.LeakyReLU(0.2, dtype=dtype, name="features" if last else None),
+            LeakyReLU(0.2, dtype=dtype, name="features" if last else None),
         ]
         if dropout:
             layers.append(GlobalBatchDropout(float(dropout), dtype=dtype))
