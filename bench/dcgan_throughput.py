@@ -12,6 +12,7 @@ step also computes D's weight gradients, which it then throws away; ours does no
     python bench/dcgan_throughput.py --torch-python ~/.venvs/torchref/bin/python [--rounds 3]
     python bench/dcgan_throughput.py --worker --precision mixed_bfloat16 --jit on   # one keras-gen figure
     python bench/dcgan_throughput.py --baseline-tree /tmp/kg-before   # also an older keras-gen checkout
+    python bench/dcgan_throughput.py --auto-only                      # keras-gen as `keras-gen train` runs it
     python bench/dcgan_throughput.py --list [--cpuinfo FILE]          # what would run on that CPU
 
 keras-gen runs in two settings: "1 step/call, no XLA" (keras-gen's settings before
@@ -141,8 +142,9 @@ def ceiling_worker(bfloat16):
     print("ceiling " + json.dumps(result))
 
 
-def configs(has_bf16):
-    """(label, kind, argv): kind "torch", "keras" or "ceiling"."""
+def configs(has_bf16, auto_only=False):
+    """(label, kind, argv): kind "torch", "keras" or "ceiling"; with `auto_only`, keras-gen's
+    "auto" configurations only."""
     out = [("CPU GFLOP/s (TensorFlow matmul/conv)", "ceiling", ["--bf16"] if has_bf16 else [])]
     for precision, torch_arg in (("fp32", "fp32"), ("bf16", "bf16")):
         if precision == "bf16" and not has_bf16:
@@ -156,6 +158,8 @@ def configs(has_bf16):
             (f"keras-gen {precision}, auto with XLA flipped", "keras",
              ["--precision", policy, "--jit", "not-auto", "--spe", "auto"]),
         ]
+    if auto_only:
+        out = [config for config in out if config[1] != "keras" or config[0].endswith(", auto")]
     return out
 
 
@@ -236,6 +240,8 @@ def main():
     p.add_argument("--torch-python", default=os.path.expanduser("~/.venvs/torchref/bin/python"))
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--baseline-tree", help="also run the keras-gen configurations from this source tree")
+    p.add_argument("--auto-only", action="store_true",
+                   help="of keras-gen's configurations, only what `keras-gen train` runs (auto)")
     p.add_argument("--quiet-wait", type=float, default=0,
                    help="wait up to this many seconds for an idle machine before each configuration")
     p.add_argument("--list", action="store_true", help="print the CPU and the configurations that would run")
@@ -255,7 +261,7 @@ def main():
                 f"auto: XLA {'on' if auto_jit_compile(flags) else 'off'}, "
                 f"{steps_per_execution_for(STEPS_PER_EPOCH)} steps per call")
     has_bf16 = has_native_bfloat16(flags)
-    todo = configs(has_bf16)
+    todo = configs(has_bf16, args.auto_only)
     if args.baseline_tree:
         tree = str(Path(args.baseline_tree).resolve())
         todo += [(f"{label} (baseline tree)", "baseline", argv) for label, kind, argv in todo if kind == "keras"]

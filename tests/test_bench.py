@@ -57,6 +57,11 @@ def test_the_dcgan_bench_skips_bfloat16_on_a_cpu_without_it(tmp_path):
     assert "PyTorch eager fp32" in outputs["avx2"] and "keras-gen fp32, auto" in outputs["avx2"]
     assert "PyTorch eager bf16" in outputs["bf16"] and "ceiling --bf16" in outputs["bf16"]
     assert "mixed_bfloat16" not in outputs["avx2"] and "mixed_bfloat16" in outputs["bf16"]
+    auto_only = subprocess.run([sys.executable, str(BENCH / "dcgan_throughput.py"), "--list", "--auto-only",
+                                "--cpuinfo", str(tmp_path / "bf16")], capture_output=True, text=True, check=True).stdout
+    keras_lines = [line for line in auto_only.splitlines() if line.startswith("keras-gen")]
+    assert [line.split(":")[0] for line in keras_lines] == ["keras-gen fp32, auto", "keras-gen bf16, auto"]
+    assert "PyTorch eager bf16" in auto_only and "ceiling --bf16" in auto_only
 
 
 def test_the_sampling_bench_times_each_zoo_model_from_its_entry():
