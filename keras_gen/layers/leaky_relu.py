@@ -13,17 +13,17 @@ class LeakyReLU(keras.layers.LeakyReLU):
     that tensor (`LeakyReluGrad(dy, x)`), so on a training graph the rewrite fails ("remapper
     failed: INVALID_ARGUMENT: Mutation::Apply error: fanout '.../LeakyReluGrad' exist for
     missing node '.../BiasAdd'" in TensorFlow's log) and that pass's rewrites are thrown away.
-    Keras requires α >= 0, so the output has the sign of the input, so `LeakyReluGrad(dy, y)` is the same
-    gradient, dy where x > 0 and α·dy elsewhere, and it reads the fused kernel's output. Its
-    own gradient is TensorFlow's (a penalty on D's input gradient differentiates it again).
+    Keras requires α >= 0, so the output has the input's sign and `LeakyReluGrad(dy, y)` is
+    the same gradient, dy where x > 0 and α·dy elsewhere, read from the fused kernel's output.
+    Its own gradient is TensorFlow's (a penalty on D's input gradient differentiates it again).
     Outputs and gradients equal Keras' (`tests/layers/test_leaky_relu.py`); another backend
     takes Keras' path.
     """
 
     def call(self, inputs):
-        alpha = float(self.negative_slope)
         if keras.backend.backend() != "tensorflow":
             return super().call(inputs)
+        alpha = float(self.negative_slope)
 
         @tf.custom_gradient
         def leaky_relu(x):
