@@ -10,14 +10,15 @@ from keras_gen.layers import BatchNormalization
 def pair(shape, dtype="float32", **kwargs):
     """Keras' layer and ours, built alike, with the same non-trivial gamma and beta."""
     rng = np.random.default_rng(1)
+    gamma = rng.normal(1.0, 0.3, size=shape[-1]).astype("float32")
+    beta = rng.normal(size=shape[-1]).astype("float32")
     layers = [keras.layers.BatchNormalization(dtype=dtype, **kwargs), BatchNormalization(dtype=dtype, **kwargs)]
     for layer in layers:
         layer.build(shape)
         if layer.scale:
-            layer.gamma.assign(rng.normal(1.0, 0.3, size=shape[-1]).astype("float32"))
+            layer.gamma.assign(gamma)
         if layer.center:
-            layer.beta.assign(rng.normal(size=shape[-1]).astype("float32"))
-        rng = np.random.default_rng(1)
+            layer.beta.assign(beta)
     return layers
 
 
