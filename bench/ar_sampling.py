@@ -4,8 +4,9 @@ The cached sampler (the network a pixel at a time from cached activations, Ramac
 al. 2017) is what `sample` runs; the naive one runs the network once per sub-pixel, on the
 rows that pixel can see.
 
-Models: `pixelcnn`, `pixelrnn` and `pixelcnn++` are the zoo entries pixelcnn-mnist5k,
-pixelrnn-mnist5k and pixelcnnpp-mnist5k (their recipes' sizes, trained weights), and
+Models: `pixelcnn`, `pixelcnn-large`, `pixelrnn` and `pixelcnn++` are the zoo entries
+pixelcnn-mnist5k, pixelcnn-large-mnist5k, pixelrnn-mnist5k and pixelcnnpp-mnist5k (their
+recipes' sizes, trained weights), and
 `gated-pixelcnn-zoo` the class-conditional zoo entry gated-pixelcnn-mnist5k (classes drawn
 from the seed); `gated-pixelcnn` is GatedPixelCNN at its default size (28x28x1, 64 filters,
 12 + 1 layers) and `pixelrnn-diagonal` the pixelrnn-mnist5k recipe's
@@ -18,7 +19,7 @@ too, which other processes on the machine disturb less). A naive run that takes 
 `--naive-batches` time the cached sampler only. `identical` says whether the two samplers
 drew the same images in every round that ran both.
 
-    python bench/ar_sampling.py [--models pixelcnn gated-pixelcnn pixelrnn pixelrnn-diagonal pixelcnn++] [--batches 1 16 64] [--rounds 3]
+    python bench/ar_sampling.py [--models pixelcnn pixelcnn-large gated-pixelcnn pixelrnn pixelrnn-diagonal pixelcnn++] [--batches 1 16 64] [--rounds 3]
     python bench/ar_sampling.py --models gated-pixelcnn-zoo --batches 1 16 64 --naive-batches 1 16
 """
 import argparse
@@ -31,7 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 TARGET_SECONDS = 1.0  # the issue's goal: 64 samples of 28x28 in under a second
 # Models timed with a zoo entry's trained weights; the others are built at a size with seeded weights.
 ZOO_ENTRIES = {"pixelcnn": "pixelcnn-mnist5k", "gated-pixelcnn-zoo": "gated-pixelcnn-mnist5k",
-               "pixelrnn": "pixelrnn-mnist5k", "pixelcnn++": "pixelcnnpp-mnist5k"}
+               "pixelrnn": "pixelrnn-mnist5k", "pixelcnn++": "pixelcnnpp-mnist5k",
+               "pixelcnn-large": "pixelcnn-large-mnist5k"}
 
 
 def load(name, precision):

@@ -15,8 +15,8 @@ from keras_gen.models import ADDA, DCGAN, PixelCNN
 
 
 GAN_ENTRIES = ["biggan-mnist5k", "cgan-mnist5k", "dcgan-mnist5k", "gan-mnist5k", "wgan-gp-mnist5k"]
-LIKELIHOOD_ENTRIES = ["gated-pixelcnn-mnist5k", "pixelcnn-mnist5k", "pixelcnnpp-mnist5k", "pixelrnn-diagonal-mnist5k",
-                      "pixelrnn-mnist5k"]
+LIKELIHOOD_ENTRIES = ["gated-pixelcnn-mnist5k", "pixelcnn-large-mnist5k", "pixelcnn-mnist5k", "pixelcnnpp-mnist5k",
+                      "pixelrnn-diagonal-mnist5k", "pixelrnn-mnist5k"]
 DOMAIN_ENTRIES = ["adda-mnist5k-mnistm5k", "dann-mnist5k-mnistm5k"]
 
 

@@ -480,10 +480,21 @@ class GenerativeModel(keras.Model):
 
     @staticmethod
     def optimizer_from(spec, default=None):
-        """An optimizer from an instance, a name, a Keras config dict, or `default()` for None."""
+        """An optimizer from an instance, a name, a Keras config dict, or `default()` for None.
+
+        A config's `learning_rate` may itself be a schedule's config, such as
+        {"class_name": "CosineDecay", "config": {"initial_learning_rate": 1e-3,
+        "decay_steps": 3000}}: Keras alone reads that only with a "module" key, which a
+        recipe written by hand lacks.
+        """
         if spec is None and default is not None:
             return default()
         try:
+            if isinstance(spec, dict) and isinstance(spec.get("config"), dict):
+                rate = spec["config"].get("learning_rate")
+                if isinstance(rate, dict):
+                    rate = keras.optimizers.schedules.deserialize(rate)
+                    spec = {**spec, "config": {**spec["config"], "learning_rate": rate}}
             return keras.optimizers.get(spec)
         except (ValueError, TypeError) as exc:
             raise KerasGenError(f"cannot make an optimizer from {spec!r}: {str(exc).splitlines()[0][:200]}") from None

@@ -184,3 +184,21 @@ def test_a_file_with_another_number_of_noise_generators_is_refused():
     store[f"{model.SEED_STATE_KEY}{len(store)}"] = np.zeros(2, np.uint32)
     with pytest.raises(KerasGenError, match="built differently"):
         model.load_own_variables(store)
+
+
+def test_an_optimizer_config_may_name_a_learning_rate_schedule_without_its_module():
+    """A recipe's `compile.optimizer` with a schedule as its learning rate (Keras itself needs
+    a "module" key there) gives that schedule; a schedule that does not exist is one line."""
+    spec = {"class_name": "Adam", "config": {
+        "learning_rate": {"class_name": "CosineDecay", "config": {"initial_learning_rate": 1e-3, "decay_steps": 100}},
+        "use_ema": True, "ema_momentum": 0.99}}
+    model = tiny_pixelcnn()
+    model.compile(optimizer=spec)
+    rate = model.optimizer._learning_rate
+    assert isinstance(rate, keras.optimizers.schedules.CosineDecay)
+    np.testing.assert_allclose(float(rate(50)), 1e-3 * 0.5 * (1 + np.cos(np.pi * 0.5)), rtol=1e-6)
+    assert model.optimizer.use_ema and model.optimizer.ema_momentum == 0.99
+    assert spec["config"]["learning_rate"]["class_name"] == "CosineDecay"  # the caller's dict is untouched
+    bad = {"class_name": "Adam", "config": {"learning_rate": {"class_name": "NoSuchDecay", "config": {}}}}
+    with pytest.raises(KerasGenError, match="cannot make an optimizer"):
+        tiny_pixelcnn().compile(optimizer=bad)
