@@ -330,10 +330,15 @@ def test_a_plain_fit_with_keras_backup_and_restore_continues_an_interrupted_kera
 # PixelCNN++ its per-step learning-rate decay (with no blocks, so no dropout: a block costs
 # 20 s of tracing here; `bench/resume_kill.py --recipe` kills PixelCNN++ with dropout, and
 # every noise generator's restore is tested above), the conditional GAN its labels' order,
-# DANN its λ and learning-rate schedule over the two domains' batches.
+# DANN its λ and learning-rate schedule over the two domains' batches, and a PixelCNN with a
+# cosine learning-rate schedule and Keras' moving average of the weights (`use_ema`, as the
+# pixelcnn-large-mnist5k and gated-pixelcnn-mnist5k recipes) the average it had kept.
 # The write to kill in, epoch 2's checkpoint: writes are recipe.json, then per epoch the
 # sample grid (none for DANN), the .keras file and its state.
-KILLED_WRITE = {"pixelcnn++": 6, "cgan": 6, "dann": 4}
+KILLED_WRITE = {"pixelcnn++": 6, "cgan": 6, "dann": 4, "pixelcnn-ema": 6}
+AVERAGING_ADAM = {"class_name": "Adam", "config": {
+    "learning_rate": {"class_name": "CosineDecay", "config": {"initial_learning_rate": 1e-2, "decay_steps": 40}},
+    "use_ema": True, "ema_momentum": 0.9}}
 OTHER_FAMILIES = {
     "pixelcnn++": Recipe("pixelcnn++", data="digits", image_size=8, epochs=2, batch_size=64, precision="float32",
                          hparams={"filters": 4, "num_mixtures": 2, "blocks_per_resolution": 0}),
@@ -341,6 +346,8 @@ OTHER_FAMILIES = {
                    hparams={"latent_dim": 8, "generator_widths": [16, 8], "discriminator_widths": [8, 16]}),
     "dann": Recipe("dann", data=("digits", "digits"), image_size=12, epochs=2, batch_size=64, precision="float32",
                    hparams={"filters": [4], "classifier_widths": [8], "discriminator_widths": [8]}),
+    "pixelcnn-ema": Recipe("pixelcnn", data="digits", image_size=8, epochs=2, batch_size=64, precision="float32",
+                           hparams={"filters": 4, "num_layers": 1}, compile={"optimizer": AVERAGING_ADAM}),
 }
 
 
