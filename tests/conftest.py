@@ -138,6 +138,15 @@ def tiny_cgan():
                 discriminator_widths=(8, 16), embed_dim=4, seed=1)
 
 
+def averaging_adam(initial_learning_rate, decay_steps, ema_momentum):
+    """A recipe's `compile.optimizer` as the pixelcnn-large-mnist5k recipe writes it: Adam with a
+    cosine learning-rate schedule (no "module" key) and Keras' moving average of the weights."""
+    return {"class_name": "Adam", "config": {
+        "learning_rate": {"class_name": "CosineDecay",
+                          "config": {"initial_learning_rate": initial_learning_rate, "decay_steps": decay_steps}},
+        "use_ema": True, "ema_momentum": ema_momentum}}
+
+
 def tiny_pixelcnn():
     """A PixelCNN on 4x4x1 images: one masked 3x3 layer and the 1x1 head."""
     from keras_gen.models import PixelCNN

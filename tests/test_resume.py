@@ -18,7 +18,7 @@ from keras_gen import resume, training
 from keras_gen.errors import KerasGenError
 from keras_gen.recipe import Recipe
 
-from conftest import run_cli
+from conftest import averaging_adam, run_cli
 
 _spec = importlib.util.spec_from_file_location("resume_kill", Path(__file__).parents[1] / "bench" / "resume_kill.py")
 resume_kill = importlib.util.module_from_spec(_spec)
@@ -336,9 +336,6 @@ def test_a_plain_fit_with_keras_backup_and_restore_continues_an_interrupted_kera
 # The write to kill in, epoch 2's checkpoint: writes are recipe.json, then per epoch the
 # sample grid (none for DANN), the .keras file and its state.
 KILLED_WRITE = {"pixelcnn++": 6, "cgan": 6, "dann": 4, "pixelcnn-ema": 6}
-AVERAGING_ADAM = {"class_name": "Adam", "config": {
-    "learning_rate": {"class_name": "CosineDecay", "config": {"initial_learning_rate": 1e-2, "decay_steps": 40}},
-    "use_ema": True, "ema_momentum": 0.9}}
 OTHER_FAMILIES = {
     "pixelcnn++": Recipe("pixelcnn++", data="digits", image_size=8, epochs=2, batch_size=64, precision="float32",
                          hparams={"filters": 4, "num_mixtures": 2, "blocks_per_resolution": 0}),
@@ -347,7 +344,7 @@ OTHER_FAMILIES = {
     "dann": Recipe("dann", data=("digits", "digits"), image_size=12, epochs=2, batch_size=64, precision="float32",
                    hparams={"filters": [4], "classifier_widths": [8], "discriminator_widths": [8]}),
     "pixelcnn-ema": Recipe("pixelcnn", data="digits", image_size=8, epochs=2, batch_size=64, precision="float32",
-                           hparams={"filters": 4, "num_layers": 1}, compile={"optimizer": AVERAGING_ADAM}),
+                           hparams={"filters": 4, "num_layers": 1}, compile={"optimizer": averaging_adam(1e-2, decay_steps=40, ema_momentum=0.9)}),
 }
 
 

@@ -116,11 +116,10 @@ def test_a_run_with_an_averaging_optimizer_ends_with_the_average(tmp_path):
     import keras
     import numpy as np
 
+    from conftest import averaging_adam
     from keras_gen import data
 
-    optimizer = {"class_name": "Adam", "config": {
-        "learning_rate": {"class_name": "CosineDecay", "config": {"initial_learning_rate": 1e-2, "decay_steps": 10}},
-        "use_ema": True, "ema_momentum": 0.5}}
+    optimizer = averaging_adam(1e-2, decay_steps=10, ema_momentum=0.5)
     recipe = Recipe("pixelcnn", data="digits", epochs=2, batch_size=256,
                     hparams={"filters": 4, "num_layers": 0, "first_kernel_size": 3}, compile={"optimizer": optimizer})
     training.train(recipe, tmp_path / "run", grid_size=2, verbose=0)

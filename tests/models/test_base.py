@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_cgan, tiny_dcgan, tiny_pixelcnn
+from conftest import averaging_adam, tiny_cgan, tiny_dcgan, tiny_pixelcnn
 from keras_gen.errors import KerasGenError
 from keras_gen.models import DCGAN
 from keras_gen.seeds import MAX_SAMPLES, MAX_SEED, check_count, check_seed
@@ -189,9 +189,7 @@ def test_a_file_with_another_number_of_noise_generators_is_refused():
 def test_an_optimizer_config_may_name_a_learning_rate_schedule_without_its_module():
     """A recipe's `compile.optimizer` with a schedule as its learning rate (Keras itself needs
     a "module" key there) gives that schedule; a schedule that does not exist is one line."""
-    spec = {"class_name": "Adam", "config": {
-        "learning_rate": {"class_name": "CosineDecay", "config": {"initial_learning_rate": 1e-3, "decay_steps": 100}},
-        "use_ema": True, "ema_momentum": 0.99}}
+    spec = averaging_adam(1e-3, decay_steps=100, ema_momentum=0.99)
     model = tiny_pixelcnn()
     model.compile(optimizer=spec)
     rate = model.optimizer._learning_rate
