@@ -55,15 +55,16 @@ def split_logistic_mixture(params, channels: int, num_mixtures: int):
     k, c = num_mixtures, channels
     pairs = c * (c - 1) // 2
     batch = tf.shape(params)[:-1]
-    logits = params[..., :k]
-    rest = params[..., k:]
+    # One split, not a slice per block: the samplers build this once per sub-pixel, and each
+    # slice is several graph nodes to trace and run.
+    logits, means, log_scales, coeffs = tf.split(params, [k, c * k, c * k, pairs * k], axis=-1)
 
-    def block(offset, rows):
-        return tf.reshape(rest[..., offset * k:(offset + rows) * k], tf.concat([batch, [rows, k]], 0))
+    def blocks(x, rows):
+        return tf.reshape(x, tf.concat([batch, [rows, k]], 0))
 
-    means = block(0, c)
-    log_scales = tf.maximum(block(c, c), MIN_LOG_SCALE)
-    coeffs = tf.tanh(block(2 * c, pairs)) if pairs else tf.zeros(tf.concat([batch, [0, k]], 0))
+    means = blocks(means, c)
+    log_scales = tf.maximum(blocks(log_scales, c), MIN_LOG_SCALE)
+    coeffs = tf.tanh(blocks(coeffs, pairs)) if pairs else tf.zeros(tf.concat([batch, [0, k]], 0))
     return logits, means, log_scales, coeffs
 
 
@@ -71,11 +72,16 @@ def _coupled_means(means, coeffs, scaled):
     """μ_c + Σ_{c'<c} a_{c,c'} x_{c'} per component (PixelCNN++'s linear RGB coupling: G on R,
     B on R and G), with `scaled` the observed sub-pixels in [-1, 1], `[..., C]`."""
     channels = means.shape[-2]
-    out, pair = [means[..., 0, :]], 0
+    if channels == 1:
+        return means
+    means = tf.unstack(means, axis=-2)
+    coeffs = tf.unstack(coeffs, axis=-2)
+    scaled = tf.unstack(scaled[..., None], axis=-2)  # each [..., 1]
+    out, pair = [means[0]], 0
     for c in range(1, channels):
-        m = means[..., c, :]
+        m = means[c]
         for earlier in range(c):
-            m = m + coeffs[..., pair, :] * scaled[..., earlier, None]
+            m = m + coeffs[pair] * scaled[earlier]
             pair += 1
         out.append(m)
     return tf.stack(out, axis=-2)
@@ -96,9 +102,9 @@ def discretised_logistic(mean, log_scale):
 HALF_RANGE = (NUM_LEVELS - 1) / 2.0  # 127.5: [-1, 1] units -> pixel levels
 
 
-def discretised_logistic_levels_log_prob(mean, log_scale):
-    """`discretised_logistic(mean, log_scale).log_prob(v)` for all 256 levels v at once, in
-    closed form: float32 `[..., 256, K]` from `mean`, `log_scale` `[..., K]`.
+def discretised_logistic_log_prob(values, mean, log_scale):
+    """`discretised_logistic(mean, log_scale).log_prob(values)` in closed form, float32, the
+    arguments broadcast together (`values` float levels in [0, 255]).
 
     With a = (v − ½ − m)/s and b = (v + ½ − m)/s (m, s the logistic's location and scale in
     pixel units), bin v holds σ(b) − σ(a) = σ(b) σ(−a) (1 − e^(a−b)), so
@@ -106,21 +112,28 @@ def discretised_logistic_levels_log_prob(mean, log_scale):
         log p(v) = −softplus(−b) − softplus(a) + log(−expm1(−1/s))     (0 < v < 255)
         log p(0) = −softplus(−b),    log p(255) = −softplus(a)           (the tails),
 
-    every term finite and accurate at any location and scale. The samplers' 256-way tables
-    use it: a few passes over the table instead of `tfd.QuantizedDistribution`'s general
-    log_prob, which took most of PixelCNN++'s sampling time (the tests hold the two equal).
+    every term finite and accurate at any location and scale. The samplers use it (the tests
+    hold it equal to TFP's): a few operations, where `tfd.QuantizedDistribution`'s general
+    log_prob builds about ten times the graph, which made most of the time of tracing and
+    running PixelCNN++'s colour samplers.
     """
     scale = tf.exp(log_scale) * HALF_RANGE
     location = (mean + 1.0) * HALF_RANGE
-    levels = tf.range(NUM_LEVELS, dtype=tf.float32)[:, None]  # [256, 1]
-    inverse = 1.0 / scale[..., None, :]  # [..., 1, K]
-    centre = (levels - location[..., None, :]) * inverse  # [..., 256, K]
+    inverse = 1.0 / scale
+    centre = (values - location) * inverse
     a, b = centre - 0.5 * inverse, centre + 0.5 * inverse
     upper, lower = -tf.nn.softplus(-b), -tf.nn.softplus(a)  # log σ(b), log σ(−a)
     inner = upper + lower + tf.math.log(-tf.math.expm1(-inverse))
-    first = tf.equal(levels, 0.0)
-    last = tf.equal(levels, float(NUM_LEVELS - 1))
+    first = tf.equal(values, 0.0)
+    last = tf.equal(values, float(NUM_LEVELS - 1))
     return tf.where(first, upper, tf.where(last, lower, inner))
+
+
+def discretised_logistic_levels_log_prob(mean, log_scale):
+    """`discretised_logistic_log_prob` at all 256 levels v at once: float32 `[..., 256, K]`
+    from `mean`, `log_scale` `[..., K]` (the samplers' 256-way tables)."""
+    levels = tf.range(NUM_LEVELS, dtype=tf.float32)[:, None]  # [256, 1]
+    return discretised_logistic_log_prob(levels, mean[..., None, :], log_scale[..., None, :])
 
 
 def logistic_mixture_pixel_log_prob(params, images, num_mixtures: int):
@@ -158,7 +171,7 @@ def _subpixel_mixture(params, earlier, channel: int, num_mixtures: int, channels
     mu = _coupled_means(means, coeffs, scaled)  # [B, C, K]; channel c reads x_{<c} only
     log_weights = tf.nn.log_softmax(logits, axis=-1)
     if channel:
-        seen = discretised_logistic(mu[:, :channel], log_scales[:, :channel]).log_prob(values[:, :channel, None])
+        seen = discretised_logistic_log_prob(values[:, :channel, None], mu[:, :channel], log_scales[:, :channel])
         log_weights = tf.nn.log_softmax(log_weights + tf.reduce_sum(seen, axis=1), axis=-1)  # posterior over k
     return log_weights, mu[:, channel], log_scales[:, channel]
 

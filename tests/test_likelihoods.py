@@ -140,6 +140,16 @@ def test_the_closed_form_table_of_256_levels_is_tfps_discretised_logistic(mean, 
     mass = expected > -80.0  # where float32 holds the probability; below, both are far under any draw
     np.testing.assert_allclose(table[mass], expected[mass], rtol=1e-3 if log_scale > 0 else 1e-5, atol=1e-4)
     np.testing.assert_allclose(np.exp(table.astype(np.float64)).sum(axis=1), 1.0, atol=1e-5)
+    # At given values (the samplers' posterior over components reads the pixel's earlier
+    # sub-pixels so): the table's entries and TFP's, edges included (the same formula; the
+    # last bit may differ with the shape's vectorisation).
+    values = tf.constant([[0.0, 128.0, 255.0], [1.0, 254.0, 77.0]])  # [2, K]
+    at_values = L.discretised_logistic_log_prob(values, means, log_scales).numpy()
+    np.testing.assert_allclose(at_values, np.take_along_axis(table[0], values.numpy().astype(int), axis=0),
+                               rtol=1e-6, atol=1e-6)
+    expected = L.discretised_logistic(means, log_scales).log_prob(values).numpy()
+    mass = expected > -80.0
+    np.testing.assert_allclose(at_values[mass], expected[mass], rtol=1e-3 if log_scale > 0 else 1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("channels", [1, 3])
