@@ -133,6 +133,14 @@ def _offset_and_total(n):
     return tf.reduce_sum(sizes[:replica]), tf.reduce_sum(sizes)
 
 
+def batch_position(n):
+    """`(offset, total)`: this replica's first row in the global batch and the global batch
+    size, int32 (`(0, n)` with one replica)."""
+    if _replica_context() is None:
+        return tf.constant(0, tf.int32), tf.cast(n, tf.int32)
+    return _offset_and_total(n)
+
+
 def global_batch_draw(draw, n):
     """This replica's `n` rows of `draw(global_batch_size)`.
 
