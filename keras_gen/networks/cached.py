@@ -159,15 +159,16 @@ class CausalConv:
         above = tf.linalg.matmul(tf.reshape(patches, [-1, self.kernel_above.shape[0]]), self.kernel_above)
         return tf.reshape(above, [width, -1, self.out_channels])
 
-    def at(self, window, x, above=None):
+    def at(self, window, x, above=None, bias=True):
         """`(y, window)`: the output `[B, out]` at the pixel whose input is `x` `[B, in]`, given the
         window of the cx inputs before it in the row and the row's `rows_above` at its column;
-        and the window for the next column (`x` pushed in, the oldest dropped)."""
+        and the window for the next column (`x` pushed in, the oldest dropped). `bias` False:
+        the caller's `above` holds the bias already."""
         inputs = (*window, accumulated(tf.cast(x, self.dtype)))  # columns j - cx .. j
         total = tf.linalg.matmul(inputs[0] if len(inputs) == 1 else tf.concat(inputs, axis=1), self.kernel_row)
         if above is not None:
             total = total + above
-        return with_bias(total, self.bias, self.dtype), inputs[1:]
+        return with_bias(total, self.bias if bias else None, self.dtype), inputs[1:]
 
     def with_latest(self, window, x):
         """A window from `at` with its newest input (the pixel's) replaced by `x`."""
