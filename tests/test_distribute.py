@@ -53,6 +53,7 @@ def test_with_one_replica_every_helper_returns_what_one_device_computes():
     assert distribute.global_batch_draw(lambda n: tf.fill([n, 2], 7.0), 5).shape == (5, 2)
     assert distribute.global_mean_part(x, 5) is x
     assert distribute.replica_part(x) is x
+    assert [int(v) for v in distribute.batch_position(5)] == [0, 5]  # this replica's rows: all
     assert float(distribute.batch_weight(5)) == 5.0  # a batch mean weighs by its examples
     assert float(distribute.global_std(x)) == float(tf.math.reduce_std(x))
     mean, variance = distribute.global_moments(x, [0])

@@ -344,7 +344,8 @@ OTHER_FAMILIES = {
     "dann": Recipe("dann", data=("digits", "digits"), image_size=12, epochs=2, batch_size=64, precision="float32",
                    hparams={"filters": [4], "classifier_widths": [8], "discriminator_widths": [8]}),
     "pixelcnn-ema": Recipe("pixelcnn", data="digits", image_size=8, epochs=2, batch_size=64, precision="float32",
-                           hparams={"filters": 4, "num_layers": 1}, compile={"optimizer": averaging_adam(1e-2, decay_steps=40, ema_momentum=0.9)}),
+                           hparams={"filters": 4, "num_layers": 1},
+                           compile={"optimizer": averaging_adam(1e-2, decay_steps=40, ema_momentum=0.9)}),
 }
 
 
