@@ -48,7 +48,7 @@ def strategy(name: str | None):
     if name not in STRATEGIES:
         raise KerasGenError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
     if name == "mirrored":
-        devices = _cpu_replica_devices()
+        devices = cpu_replica_devices()
         return tf.distribute.MirroredStrategy(devices) if devices else tf.distribute.MirroredStrategy()
     config = os.environ.get("TF_CONFIG")
     if not config:
@@ -60,13 +60,14 @@ def strategy(name: str | None):
     except (ValueError, KeyError, TypeError):
         raise KerasGenError("TF_CONFIG must be JSON with a cluster and a task "
                             '{"type": "worker", "index": N}') from None
-    _cpu_replica_devices()
+    cpu_replica_devices()
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
-def _cpu_replica_devices():
-    """Logical CPU devices for `KERAS_GEN_CPU_REPLICAS` = N > 1 (set before TensorFlow starts
-    computing), or None."""
+def cpu_replica_devices():
+    """Logical CPU devices for `KERAS_GEN_CPU_REPLICAS` = N > 1, or None. Made before
+    TensorFlow starts computing (`keras_gen.training.train` asks first, before a resumed run
+    reads its checkpoint); afterwards a KerasGenError unless TensorFlow already has N."""
     wanted = os.environ.get("KERAS_GEN_CPU_REPLICAS")
     if not wanted:
         return None
@@ -78,8 +79,12 @@ def _cpu_replica_devices():
     if n > 1:
         try:
             tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
-        except RuntimeError:  # TensorFlow already started: keep what it has
-            pass
+        except RuntimeError:  # TensorFlow already started: fine if it has these devices
+            have = len(tf.config.list_logical_devices("CPU"))
+            if have != n:
+                raise KerasGenError(
+                    f"KERAS_GEN_CPU_REPLICAS={n} asks for {n} CPU replicas, but TensorFlow started with {have} "
+                    "before they could be made; set up the strategy before running anything") from None
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     return devices if len(devices) > 1 and not tf.config.list_physical_devices("GPU") else None
 

@@ -223,6 +223,9 @@ def train(recipe: Recipe | None, out, *, grid_size=64, verbose="auto", download=
                                 "one worker (--strategy mirrored or none)")
         if strategy == "multiworker" and not distribute.is_chief():
             return _train_as_worker(recipe, out, grid_size=grid_size, download=download, callbacks=callbacks)
+        # The CPU's logical devices can only be made before TensorFlow starts, which reading
+        # a resumed run's checkpoint does: a resumed 2-replica run went on with 1.
+        distribute.cpu_replica_devices()
     if resume:
         recipe, first_epoch, state = resume_lib.prepare(out, recipe)
         out, made = Path(out), []

@@ -192,3 +192,27 @@ def test_multiworker_resume_is_refused_with_one_line(tmp_path, monkeypatch):
         training.train(None, tmp_path, resume=True, strategy="multiworker")
     with pytest.raises(KerasGenError, match="strategy must be one of"):
         training.train(None, tmp_path, strategy="gpu")
+
+
+def test_a_resumed_mirrored_run_keeps_its_replicas_and_ends_as_the_uninterrupted_one(tmp_path):
+    """Reading a run's checkpoint starts TensorFlow, after which the CPU's logical devices can
+    no longer be made: a resumed 2-replica run went on with 1 replica, silently. The run is
+    cut back to its state after epoch 1 of 2 (what a kill then leaves) and resumed in a
+    fresh process."""
+    import shutil
+
+    env = _env(KERAS_GEN_CPU_REPLICAS="2")
+    command = _train_command(tmp_path / "whole", "--strategy", "mirrored")
+    command[command.index("--epochs") + 1] = "2"
+    whole = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    cut = tmp_path / "cut"
+    shutil.copytree(tmp_path / "whole", cut)
+    for path in (cut / "run.json", cut / "model.keras", *cut.glob("checkpoints/epoch_002.*"), *cut.glob("samples/*2*")):
+        path.unlink()
+    resumed = subprocess.run([sys.executable, "-m", "keras_gen.cli", "train", "--resume", str(cut), "--strategy",
+                              "mirrored", "--quiet"], env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((cut / "run.json").read_text())["strategy"] == {"name": "mirrored", "replicas": 2}
+    for a, b in zip(_weights(tmp_path / "whole" / "model.keras"), _weights(cut / "model.keras")):
+        np.testing.assert_array_equal(a, b)
