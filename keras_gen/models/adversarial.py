@@ -51,6 +51,11 @@ class PlayerOptimizers:
     def learning_rate(self):
         return self.optimizers[1].learning_rate
 
+    @property
+    def variables(self):
+        """Both optimizers' state (what `model.summary()` counts)."""
+        return [v for o in self.optimizers for v in o.variables]
+
 
 def _logged_sum(*terms):
     """The sum of scalar losses, for a tracker: one Sum over the stacked terms (the value of
@@ -303,14 +308,14 @@ class AdversarialModel(LatentModel):
         return distribute.global_batch_draw(
             lambda n: keras.random.normal((n, self.latent_dim), seed=self.seed_generator), batch_size)
 
-    def require_labels(self, labels):
+    def require_labels(self, labels, images):
         if self.conditional and labels is None:
             raise KerasGenError(f"{type(self).__name__} is conditional: give (images, labels) batches")
-        return self.assert_labels_in_range(labels) if self.conditional else None
+        return self.batch_labels(labels, images) if self.conditional else None
 
     def train_step(self, data):
         images, labels = self.unpack(data)
-        labels = self.require_labels(labels)
+        labels = self.require_labels(labels, images)
         real = self.images_to_float(images)
         batch_size = tf.shape(real)[0]
 
@@ -375,7 +380,7 @@ class AdversarialModel(LatentModel):
         """The game's losses (and penalty) on held-out real images and fresh fakes; nothing is
         updated. Orthogonal regularisation, a property of the weights alone, is left out."""
         images, labels = self.unpack(data)
-        labels = self.require_labels(labels)
+        labels = self.require_labels(labels, images)
         real = self.images_to_float(images)
         batch_size = tf.shape(real)[0]
         z = distribute.global_batch_draw(

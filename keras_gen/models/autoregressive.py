@@ -77,8 +77,21 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         if self.conditional:
             if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
                 raise KerasGenError(f"{type(self).__name__} is conditional: call it with [images, labels]")
-            return inputs[0], inputs[1]
-        return inputs, None
+            return self.call_images(inputs[0]), inputs[1]
+        return self.call_images(inputs), None
+
+    def call_images(self, images):
+        """`call`'s images, checked where traced (`predict`, `model(x)`): integer values 0..255
+        `[B, rows, W, C]` with rows ≤ H (the samplers run the network on the rows so far). Float
+        images in [0, 1] would otherwise be read as levels 0 and 1."""
+        images = tf.convert_to_tensor(images)
+        h, w, c = self.image_shape
+        shape = tuple(images.shape) if images.shape.rank is not None else ()
+        if not images.dtype.is_integer or len(shape) != 4 or (shape[1] is not None and shape[1] > h) \
+                or shape[2] != w or shape[3] != c:
+            raise KerasGenError(f"{type(self).__name__} reads uint8 images [batch, {h}, {w}, {c}] (or their first "
+                                f"rows) with values 0..255, got {images.dtype.name} {list(shape)}")
+        return images
 
     def _outputs(self, images, labels, training=False):
         return self([images, labels] if self.conditional else images, training=training)
@@ -146,16 +159,16 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
                             bits_per_dim=likelihoods.bits_per_dim(-image_nll, self.num_dims))
         return self.metric_results()
 
-    def _training_labels(self, labels):
+    def _training_labels(self, labels, images):
         if not self.conditional:
             return None
         if labels is None:
             raise KerasGenError(f"{type(self).__name__} is conditional: train it on (images, labels)")
-        return self.assert_labels_in_range(labels)
+        return self.batch_labels(labels, images)
 
     def train_step(self, data):
         images, labels = self.unpack(data)
-        labels = self._training_labels(labels)
+        labels = self._training_labels(labels, images)
         with tf.GradientTape() as tape:
             image_nll = -self._image_log_prob(images, labels, training=True)
             # This replica's part of the global batch's mean (keras_gen.distribute).
@@ -166,7 +179,7 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
 
     def test_step(self, data):
         images, labels = self.unpack(data)
-        return self._step_metrics(-self._image_log_prob(images, self._training_labels(labels)))
+        return self._step_metrics(-self._image_log_prob(images, self._training_labels(labels, images)))
 
     # -- sampling and completion --------------------------------------------------------------------
     @property

@@ -122,7 +122,17 @@ def assert_sample_inputs(batch_size, seed, what="batch_size"):
 
 
 # What Keras' own array pipeline does besides shuffling and batching: left to it.
-_ARRAY_OPTIONS_KERAS_KEEPS = ("validation_split", "sample_weight", "class_weight", "steps_per_epoch", "steps")
+_ARRAY_OPTIONS_KERAS_KEEPS = ("validation_split", "steps_per_epoch", "steps")
+_EXAMPLE_WEIGHTS = ("sample_weight", "class_weight")
+
+
+def _check_same_length(x, y, what="x and y"):
+    """Refuse images and labels of different lengths (Keras' own "cardinality is ambiguous"
+    check, which keras-gen's array pipeline replaces)."""
+    lengths = [len(part) for part in (x, y) if hasattr(part, "shape") and hasattr(part, "__len__")
+               and getattr(part, "ndim", 0) >= 1]
+    if len(lengths) == 2 and lengths[0] != lengths[1]:
+        raise KerasGenError(f"{what} must hold one label per image: got {lengths[0]} images and {lengths[1]} labels")
 
 
 def without_autotune_stall(x, y, args, kwargs, shuffle):
@@ -137,20 +147,31 @@ def without_autotune_stall(x, y, args, kwargs, shuffle):
       in a fresh random order every epoch when `shuffle` (`kwargs["shuffle"]`, else the
       default given), batches of `batch_size` (Keras' default 32), the last one possibly
       smaller; `validation_data=(x_val[, y_val])` likewise, in order. Calls that give arrays
-      more than that (`validation_split`, weights, step counts, `shuffle="batch"`, positional
+      more than that (`validation_split`, step counts, `shuffle="batch"`, positional
       settings) go to Keras' own pipeline as they are.
+    - Refused with a one-line error: `sample_weight` and `class_weight` (no keras-gen step
+      weighs examples), and images and labels of different lengths.
     - `fit` on a dataset passes `shuffle=False` unless asked otherwise: Keras shuffles no
       dataset, but its default `shuffle=True` warns that it does not.
     """
     kwargs = dict(kwargs)
+    for weights in _EXAMPLE_WEIGHTS:
+        if kwargs.get(weights) is not None:
+            # A custom train_step reads (x, y) only: Keras would pass the weights as a third
+            # part of every batch, which the steps would ignore (or, for domain adaptation,
+            # take for target images).
+            raise KerasGenError(f"keras-gen models do not weigh examples: {weights} is not supported")
+    _check_same_length(x, y)
     shuffle = kwargs.get("shuffle", shuffle)
     batch_size = kwargs.get("batch_size") or 32
     if isinstance(x, np.ndarray) and (y is None or isinstance(y, np.ndarray)) and not args \
-            and shuffle in (True, False) and not any(kwargs.get(k) for k in _ARRAY_OPTIONS_KERAS_KEEPS):
+            and shuffle in (True, False) and not any(kwargs.get(k) is not None for k in _ARRAY_OPTIONS_KERAS_KEEPS):
         x, y = _array_batches(x if y is None else (x, y), batch_size, bool(shuffle)), None
         kwargs.pop("batch_size", None)
         kwargs.pop("shuffle", None)
     validation = kwargs.get("validation_data")
+    if isinstance(validation, (tuple, list)) and len(validation) == 2:
+        _check_same_length(*validation, what="validation_data")
     if isinstance(validation, (tuple, list)) and 1 <= len(validation) <= 2 \
             and all(isinstance(part, np.ndarray) for part in validation):
         validation_batch_size = kwargs.pop("validation_batch_size", None) or batch_size
@@ -248,6 +269,23 @@ class GenerativeModel(keras.Model):
     @property
     def metrics(self):
         return [self._metric_group] if self._metric_group is not None else []
+
+    @property
+    def metrics_names(self):
+        """The reported figures' names, `loss` first: the order of `evaluate`'s and
+        `train_on_batch`'s list (Keras' own would name the one group of trackers)."""
+        if self._metric_group is None:
+            return []
+        names = [m.name for m in self._metric_group.metrics]
+        return sorted(names, key=lambda name: name != "loss")
+
+    def _flatten_metrics_in_order(self, logs):
+        # What Keras returns without `return_dict`: `loss, accuracy = model.evaluate(...)`
+        # must not get them in alphabetical order. Keras' own order comes from `metrics`,
+        # which holds one group here.
+        names = [name for name in self.metrics_names if name in logs]
+        results = [logs[name] for name in names] + [logs[key] for key in sorted(logs) if key not in names]
+        return results[0] if len(results) == 1 else results
 
     def update_metrics(self, weight=None, **values):
         """Add each value to its tracker's running mean; `weight` (e.g.

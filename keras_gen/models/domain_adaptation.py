@@ -137,15 +137,27 @@ class DiscriminatorSaturation(keras.callbacks.Callback):
 
 class _Optimizers:
     """`model.optimizer` of a model with several optimizers (as `PlayerOptimizers` of the GAN
-    base): Keras' callbacks change each one in `.optimizers`; `.iterations` counts the steps of
-    the one that trains now. The optimizers themselves are saved as the model's attributes."""
+    base): Keras' callbacks (`ReduceLROnPlateau`, `LearningRateScheduler`) change each one in
+    `.optimizers`, here those of the stage that trains now (`model.stage_optimizers()`), so
+    that a stage's callbacks leave the next stage's optimizers as compiled; `.iterations`
+    counts the steps of the one that trains now. The optimizers themselves are saved as the
+    model's attributes."""
 
     def __init__(self, model, optimizers):
-        self.model, self.optimizers = model, list(optimizers)
+        self.model, self.all = model, list(optimizers)
+
+    @property
+    def optimizers(self):
+        return self.model.stage_optimizers()
 
     @property
     def built(self):
-        return all(o.built for o in self.optimizers)
+        return all(o.built for o in self.all)
+
+    @property
+    def variables(self):
+        """Every optimizer's state (what `model.summary()` counts)."""
+        return [v for o in self.all for v in o.variables]
 
     @property
     def current(self):
@@ -220,7 +232,9 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
 
     def call(self, images, training=False):
         """Class probabilities float32 `[B, num_classes]` of images `[B, H, W, C]` in 0..255
-        (what `predict` returns)."""
+        (what `predict` returns); checked where traced, as `classify` checks them."""
+        images = tf.convert_to_tensor(images)
+        self._check_batch_spec(images.shape, images.dtype, strict=True)
         return tf.nn.softmax(self.class_logits(self.images_to_float(images), training=training), axis=-1)
 
     def _classify_graph(self, images):
@@ -330,8 +344,7 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
             raise KerasGenError(f"{type(self).__name__} needs (images, labels) batches")
         images, labels = data[0], data[1]
         self._check_batch_spec(images.shape, images.dtype)
-        labels = self.assert_labels_in_range(tf.reshape(labels, [-1]))
-        return self._to_model_channels(self._nonempty(images)), labels
+        return self._to_model_channels(self._nonempty(images)), self.batch_labels(labels, images)
 
     def unpack_domains(self, data):
         """`(source images, source labels, target images)` of a triple, source images in the
@@ -612,6 +625,10 @@ class ADDA(DomainAdaptationModel):
 
     def current_optimizer(self):
         return self.source_optimizer if self.stage == 1 else self.target_optimizer
+
+    def stage_optimizers(self):
+        """The optimizers the current stage trains with."""
+        return [self.source_optimizer] if self.stage == 1 else [self.d_optimizer, self.target_optimizer]
 
     def training_batches(self):
         return self.PAIRS if self.stage == 1 else self.TRIPLES

@@ -60,6 +60,19 @@ class ClassLabels:
         ]):
             return tf.identity(labels)
 
+    def batch_labels(self, labels, images):
+        """A training or evaluation batch's labels as int32 `[B]`, checked in the graph: one
+        integer label per image of `images`, given as `[B]` or `[B, 1]` (or of unknown rank:
+        Keras relaxes a traced step's spec when `fit` sees both), each in range."""
+        if not labels.dtype.is_integer:
+            raise KerasGenError(f"labels must be integers 0..{self.num_classes - 1}, got {labels.dtype.name}")
+        labels = tf.reshape(labels, [-1])
+        message = "expected one integer label per image: labels [batch] or [batch, 1] (not one-hot)"
+        with tf.control_dependencies([
+            tf.debugging.assert_equal(tf.shape(labels)[0], tf.shape(images)[0], message=message),
+        ]):
+            return self.assert_labels_in_range(labels)
+
     def check_labels_dtype(self, dtype):
         if self.conditional and not tf.as_dtype(dtype).is_integer:
             raise KerasGenError(f"labels must be integers 0..{self.num_classes - 1}, got {tf.as_dtype(dtype).name}")

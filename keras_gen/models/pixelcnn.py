@@ -89,7 +89,7 @@ class PixelCNN(AutoregressiveModel):
     def call(self, images, training=False):
         """uint8 (or integer-valued) images `[B, H, W, C]` -> logits float32 `[B, H, W, C, 256]`
         (Bernoulli: the log-odds `[B, H, W, C, 1]` of a 1, given the binarised images)."""
-        return self.network(self.images_to_float(self.observed(images)), training=training)
+        return self.network(self.images_to_float(self.observed(self.call_images(images))), training=training)
 
     # -- the Bernoulli head (the categorical one is the base's) ------------------------------------
     def observed(self, images):

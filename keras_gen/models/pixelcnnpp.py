@@ -146,12 +146,8 @@ class PixelCNNPlusPlus(AutoregressiveModel):
     def call(self, inputs, training=False):
         """uint8 images `[B, rows, W, C]`, rows ≤ H (conditional: `[images, labels int [B]]`) ->
         mixture parameters float32 `[B, rows, W, P]`."""
-        images, labels = self.split_inputs(inputs)
-        h, w, c = self.image_shape
-        rows, width, channels = images.shape[1:4]
-        if (rows is not None and rows > h) or width != w or channels != c:
-            raise KerasGenError(f"{type(self).__name__} reads images [batch, rows <= {h}, {w}, {c}], "
-                                f"got {list(images.shape)}")
+        images, labels = self.split_inputs(inputs)  # checked: [batch, rows <= H, W, C]
+        w = self.image_shape[1]
         x = networks.network_inputs(self.images_to_float(images), w)
         params = self.network([x, labels] if self.conditional else x, training=training)
         return params[:, :tf.shape(images)[1], :w]

@@ -269,3 +269,128 @@ def test_fit_on_a_dataset_or_arrays_warns_nothing():
         warnings.simplefilter("error")
         model.fit(tf.data.Dataset.from_tensor_slices(images).batch(16), epochs=1, verbose=0)
         model.fit(images, batch_size=16, epochs=1, verbose=0)
+
+
+def tiny_conditional_pixelcnn():
+    from keras_gen.models import GatedPixelCNN
+    return GatedPixelCNN(image_shape=(8, 8, 1), num_classes=10, filters=8, num_layers=1, kernel_size=3,
+                         first_kernel_size=3)
+
+
+def tiny_cgan():
+    from keras_gen.models import CGAN
+    return CGAN(image_shape=(8, 8, 1), num_classes=10, latent_dim=8, seed=1)
+
+
+def tiny_adda():
+    from keras_gen.models import ADDA
+    return ADDA(image_shape=(28, 28, 1), filters=(4, 4), classifier_widths=(8,), discriminator_widths=(8,))
+
+
+def digits8_labelled(n=64):
+    x, y = data.load_arrays("digits", "train")
+    return x[:n], y[:n].astype("int32")
+
+
+@pytest.mark.parametrize("make", [tiny_gan, tiny_cgan, tiny_adda, tiny_pixelcnn])
+def test_summary_after_compile_counts_every_optimizers_state(make):
+    model = make()
+    model.compile()
+    lines = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    text = "\n".join(lines)
+    optimizer_params = sum(int(np.prod(v.shape)) for v in model.optimizer.variables)
+    assert optimizer_params > 0 and f"Optimizer params: {optimizer_params:,} (" in text
+
+
+def test_evaluate_and_train_on_batch_lists_put_loss_first():
+    from keras_gen.models import SourceOnly
+    model = SourceOnly(image_shape=(8, 8, 1), filters=(4,), classifier_widths=(8,))
+    model.compile()
+    x, y = digits8_labelled(48)
+    as_dict = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert model.metrics_names == ["loss", "accuracy"]
+    loss, accuracy = model.evaluate(x, y, verbose=0)
+    assert (loss, accuracy) == (as_dict["loss"], as_dict["accuracy"]) and loss != accuracy
+    first, second = model.train_on_batch(x[:16], y[:16])
+    assert first > 1.0 >= second  # an untrained 10-class classifier: loss near ln 10, accuracy at most 1
+    pixelcnn = tiny_pixelcnn()
+    pixelcnn.compile()
+    assert pixelcnn.metrics_names[0] == "loss"
+    values = pixelcnn.evaluate(digits8(32), verbose=0)
+    assert values[0] == pixelcnn.evaluate(digits8(32), verbose=0, return_dict=True)["loss"]
+
+
+@pytest.mark.parametrize("make", [tiny_conditional_pixelcnn, tiny_cgan])
+def test_labels_may_come_as_a_column_and_then_as_a_vector(make):
+    model = make()
+    model.compile()
+    x, y = digits8_labelled(32)
+    model.fit(x, y[:, None], batch_size=16, epochs=1, verbose=0)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)  # Keras relaxes the traced labels' rank
+    assert np.isfinite(model.evaluate(x, y[:, None], verbose=0, return_dict=True)["loss"])
+    one_hot = np.eye(10, dtype="int32")[y]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one integer label per image"):
+        model.fit(x, one_hot, batch_size=16, epochs=1, verbose=0)
+    with pytest.raises(KerasGenError, match="labels must be integers"):
+        model.fit(tf.data.Dataset.from_tensor_slices((x, y.astype("float32"))).batch(16), epochs=1, verbose=0)
+
+
+def test_images_and_labels_of_different_lengths_are_refused_before_training():
+    from keras_gen.models import SourceOnly
+    model = SourceOnly(image_shape=(8, 8, 1), filters=(4,), classifier_widths=(8,))
+    model.compile()
+    x, y = digits8_labelled(48)
+    before = [v.numpy().copy() for v in model.weights]
+    for call in (lambda: model.fit(x[:20], y, verbose=0), lambda: model.fit(x, y[:20], verbose=0),
+                 lambda: model.evaluate(x[:20], y, verbose=0),
+                 lambda: model.fit(x, y, verbose=0, validation_data=(x[:10], y[:12]))):
+        with pytest.raises(KerasGenError, match="one label per image: got"):
+            call()
+    gan = tiny_cgan()
+    gan.compile()
+    with pytest.raises(KerasGenError, match="got 20 images and 48 labels"):
+        gan.fit(x[:20], y, verbose=0)
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.weights))
+
+
+@pytest.mark.parametrize("weights", ["sample_weight", "class_weight"])
+def test_example_weights_are_refused_not_ignored(weights):
+    from keras_gen.models import SourceOnly
+    model = SourceOnly(image_shape=(8, 8, 1), filters=(4,), classifier_widths=(8,))
+    model.compile()
+    x, y = digits8_labelled(32)
+    value = np.ones(len(x)) if weights == "sample_weight" else {k: 1.0 for k in range(10)}
+    with pytest.raises(KerasGenError, match=f"do not weigh examples: {weights}"):
+        model.fit(x, y, verbose=0, **{weights: value})
+    with pytest.raises(KerasGenError, match="do not weigh examples"):
+        tiny_pixelcnn().fit(digits8(32), verbose=0, sample_weight=np.ones(32))
+
+
+def test_reduce_lr_in_adda_stage_1_leaves_stage_2s_optimizers_as_compiled():
+    model = tiny_adda()
+    model.compile()
+    x, y = data.load_arrays("mnist5k", "train")
+    x, y = x[::100][:32], y[::100][:32].astype("int32")
+    reduce = keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=0, factor=0.5, min_delta=10.0)
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[reduce])
+    assert float(model.source_optimizer.learning_rate) == pytest.approx(5e-4)  # 1e-3, halved after epoch 2
+    assert float(model.d_optimizer.learning_rate) == pytest.approx(2e-4)
+    assert float(model.target_optimizer.learning_rate) == pytest.approx(2e-4)
+    model.set_stage(2)
+    assert model.optimizer.optimizers == [model.d_optimizer, model.target_optimizer]
+
+
+def test_predict_and_call_refuse_float_or_misshapen_images_in_one_line():
+    from keras_gen.models import SourceOnly
+    classifier = SourceOnly(image_shape=(8, 8, 1), filters=(4,), classifier_widths=(8,))
+    pixelcnn = tiny_pixelcnn()
+    x = digits8(16)
+    assert classifier.predict(x, verbose=0).shape == (16, 10) and pixelcnn.predict(x, verbose=0).shape[:4] == x.shape
+    for model, labels in ((classifier, []), (pixelcnn, []), (tiny_conditional_pixelcnn(), [np.zeros(16, "int32")])):
+        for bad in (x.astype("float32") / 255, np.zeros((16, 9, 9, 1), np.uint8), np.repeat(x, 3, axis=-1)):
+            inputs = [bad, *labels] if labels else bad
+            with pytest.raises(KerasGenError, match=r"uint8 images \[batch, 8, 8, 1\]"):
+                model.predict(inputs, verbose=0)
+            with pytest.raises(KerasGenError, match=r"uint8 images \[batch, 8, 8, 1\]"):
+                model(inputs if labels else tf.constant(bad))
