@@ -202,8 +202,9 @@ class StopOnRequest(keras.callbacks.Callback):
     """Stop `fit` once `request.requested` (a `keras_gen.resume.StopRequest`, set by SIGINT):
     at the next batch end, or, when the request comes during an epoch's end, after that
     epoch's checkpoint (put this callback after `AtomicCheckpoint`). Raises
-    `keras_gen.resume.TrainingInterrupted` with the epoch in `.epoch` (1-based) and whether
-    that epoch was finished in `.finished`."""
+    `keras_gen.resume.TrainingInterrupted` with the epoch in `.epoch` (1-based), whether
+    that epoch was finished in `.finished`, and `fit`'s last epoch in `.epochs` (a run of
+    several fits numbers its epochs on: ADDA's stage 2 ends at the run's last)."""
 
     def __init__(self, request):
         super().__init__()
@@ -215,6 +216,7 @@ class StopOnRequest(keras.callbacks.Callback):
 
         error = TrainingInterrupted(f"interrupted in epoch {self.epoch + 1}")
         error.epoch, error.finished = self.epoch + 1, finished
+        error.epochs = self.params.get("epochs") if self.params else None
         raise error
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -121,7 +121,8 @@ def build_parser():
 
     s = sub.add_parser("sample", help="write a grid of samples as PNG")
     s.add_argument("source", help="run folder, .keras file or zoo entry")
-    s.add_argument("--n", type=_positive, default=64, help=f"samples to draw (at most {MAX_SAMPLES})")
+    s.add_argument("--n", type=_positive, default=64, help=f"samples to draw (at most {MAX_SAMPLES}); a "
+                   "conditional model draws one row per class, n // classes in each (at least 1)")
     s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--temperature", type=_temperature, help=TEMPERATURE_HELP)
     s.add_argument("--out", default="samples.png")
@@ -312,6 +313,15 @@ def recipe_from_args(args) -> Recipe:
     overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
     if args.xla is not None:
         overrides.append(f"compile.jit_compile={json.dumps(args.xla)}")
+    # A flag and a --set that both set one key: which one was meant? (--set came last and won.)
+    flagged = {o.split("=", 1)[0] for o in overrides}
+    for override in args.overrides:
+        key = override.split("=", 1)[0].strip()
+        if key in flagged:
+            flag = "--xla/--no-xla" if key == "compile.jit_compile" else f"--{key.replace('_', '-')}"
+            if key == "data":
+                flag = "--data/--target"
+            raise KerasGenError(f"--set {key}=... and {flag} both set {key}; give one of them")
     return recipe.with_overrides(overrides + args.overrides)
 
 
@@ -332,6 +342,8 @@ def _resumed_recipe(args):
 def cmd_train(args):
     import time
 
+    if args.out is not None and not args.out.strip():
+        raise KerasGenError("--out is empty; give a run folder (or leave --out out for runs/<model>-<data>-<time>)")
     if args.resume is not None:
         if args.out is not None and os.path.realpath(args.out) != os.path.realpath(args.resume):
             raise KerasGenError("--resume RUN_DIR continues the run in RUN_DIR; give no other --out")
@@ -387,6 +399,17 @@ def _train_settings(recipe) -> str:
 
 
 
+def _refuse_inside_the_zoo(path, flag):
+    """The zoo's entries are the package's data, written by `keras-gen zoo build` alone: no
+    command's output goes there (a grid over another entry's card picture, a JSON over its
+    recipe)."""
+    from keras_gen import zoo
+
+    real, root = os.path.realpath(path), os.path.realpath(zoo.root())
+    if os.path.commonpath([real, root]) == root:
+        raise KerasGenError(f"{flag} {path!r} is inside the zoo ({root}); refusing to write there, give a path outside")
+
+
 def _check_image_out(path, source=None):
     """`--out` for a picture: a .png or .jpg name in a writable folder, never a folder or a file
     that is not a picture already (a model, a checkpoint: data we must not overwrite), never the model
@@ -405,19 +428,11 @@ def _check_image_out(path, source=None):
         image_format(path)
     except KerasGenError as exc:
         raise KerasGenError(f"--out {exc}") from None
-    if source is not None and "\0" not in source:
-        real = os.path.realpath(path)
-        if os.path.exists(source):
-            protected = [os.path.realpath(source), os.path.realpath(os.path.join(source, "model.keras"))]
-            if real in protected:
-                raise KerasGenError(f"--out {path!r} is the model {source!r} it samples from; refusing to overwrite it")
-        else:
-            from keras_gen import zoo
-
-            if source in zoo.list():
-                entry = os.path.realpath(zoo.entry_dir(source))
-                if os.path.commonpath([real, entry]) == entry:
-                    raise KerasGenError(f"--out {path!r} is inside the zoo entry {source!r}; refusing to write there")
+    if source is not None and "\0" not in source and os.path.exists(source):
+        protected = [os.path.realpath(source), os.path.realpath(os.path.join(source, "model.keras"))]
+        if os.path.realpath(path) in protected:
+            raise KerasGenError(f"--out {path!r} is the model {source!r} it samples from; refusing to overwrite it")
+    _refuse_inside_the_zoo(path, "--out")
     try:
         if os.path.exists(path):
             with open(path, "rb") as f:
@@ -462,7 +477,16 @@ def cmd_sample(args):
             save_image(args.out, grid)
         except OSError as exc:  # a full disk, a folder that went away
             raise KerasGenError(f"cannot write {args.out!r}: {exc.strerror or exc}") from None
-    print(f"wrote {args.n} samples (seed {args.seed}{_at_temperature(args.temperature)}) to {args.out}")
+    classes = getattr(model, "num_classes", None)
+    drawn = f"{_count(args.n, 'sample')}" if not classes else (
+        f"{_count(max(1, args.n // classes) * classes, 'sample')}, {max(1, args.n // classes)} per class in "
+        f"{classes} rows")  # as `sample_grid` draws them
+    print(f"wrote {drawn} (seed {args.seed}{_at_temperature(args.temperature)}) to {args.out}")
+
+
+def _count(n, noun):
+    """"1 sample", "64 samples"."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _takes_temperature(model_or_class) -> bool:
@@ -514,8 +538,8 @@ def cmd_neighbours(args):
     samples = model.sample(args.n, args.seed)
     grid = analysis.neighbour_grid(samples, train, k=args.k, features=features)
     save_image(args.out, make_grid(grid, columns=args.k + 1, scale=readable_scale(model.image_shape)))
-    print(f"wrote {args.n} samples (seed {args.seed}), each beside its {args.k} nearest {args.data} training images "
-          f"({args.space}), to {args.out}")
+    print(f"wrote {_count(args.n, 'sample')} (seed {args.seed}), each beside its {args.k} nearest {args.data} "
+          f"training images ({args.space}), to {args.out}")
 
 
 def _test_images(args, model):
@@ -583,7 +607,8 @@ def cmd_complete(args):
         _save_picture(args.out, grid)
     given = (f", given class {args.label}" if args.label is not None else ", each given its own class") \
         if conditional else ""
-    print(f"wrote {args.n} {name} test images ({args.occlude} occluded), each with {args.samples} completions "
+    print(f"wrote {args.n} {name} test {'image' if args.n == 1 else 'images'} ({args.occlude} occluded), "
+          f"each with {args.samples} completions "
           f"(seeds {args.seed} to {args.seed + args.samples - 1}{given}{_at_temperature(args.temperature)}), "
           f"to {args.out}")
 
@@ -606,7 +631,8 @@ def cmd_heatmap(args):
         nll = analysis.nll_heatmap(model, images, labels if getattr(model, "num_classes", None) else None)
         _save_picture(args.out, analysis.heatmap_grid(images, nll))
     bits_per_dim = float(nll.sum() / (nll.size * images.shape[-1] * np.log(2)))
-    print(f"wrote {args.n} {name} test images above their per-pixel NLL heatmaps (black 0 nats, white "
+    print(f"wrote {args.n} {name} test {'image' if args.n == 1 else 'images'} above their per-pixel NLL heatmaps "
+          f"(black 0 nats, white "
           f"{analysis.uniform_pixel_nats(images.shape[-1]):.2f} nats = 8 bits per sub-pixel or more; "
           f"{bits_per_dim:.3f} bits/dim on these images) to {args.out}")
 
@@ -655,19 +681,33 @@ def _trained_on(source):
 
 
 def _check_json_out(path):
+    import tempfile
+
     from keras_gen.files import ensure_writable_dir
 
     if os.path.isdir(path):
         raise KerasGenError(f"--json {path!r} is a folder; give a .json file name")
     if not path.lower().endswith(".json"):
         raise KerasGenError(f"--json {path!r}: give a name ending in .json")
+    _refuse_inside_the_zoo(path, "--json")
     if os.path.exists(path):
         try:
             with open(path) as f:
-                json.load(f)
+                earlier = json.load(f)
         except (OSError, ValueError):
-            raise KerasGenError(f"--json {path!r} exists and is not JSON; refusing to overwrite it") from None
-    ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
+            earlier = None
+        # Only an earlier result of `evaluate --json` is replaced: a run's run.json or a
+        # recipe is data this command must not destroy.
+        if not (isinstance(earlier, dict) and {"source", "figures", "machine"} <= set(earlier)):
+            raise KerasGenError(f"--json {path!r} exists and is not a keras-gen evaluate result; "
+                                "refusing to overwrite it") from None
+    folder = ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
+    try:  # before the evaluation's minutes: some folders pass os.access but take no files (/proc)
+        fd, probe = tempfile.mkstemp(prefix=".keras-gen-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise KerasGenError(f"--json {path!r} cannot be written: {exc.strerror or exc}") from None
 
 
 def _figure_table(columns: dict) -> str:

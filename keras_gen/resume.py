@@ -41,6 +41,9 @@ from keras_gen.errors import KerasGenError
 from keras_gen.files import atomic_path, remove_stale_temporaries
 
 RECIPE = "recipe.json"  # the run's recipe (resolved), written before training starts
+# What a run writes before its first checkpoint (and after): nothing else may be in a folder resumed
+# from scratch.
+RUN_ENTRIES = (RECIPE, "checkpoints", "logs", "samples", "stage1.keras", "stage2.keras")
 CHECKPOINT = re.compile(r"^epoch_(\d{3,})\.(keras|json)$")
 
 
@@ -182,6 +185,15 @@ def prepare(run_dir, recipe=None):
     folder = run_dir / "checkpoints"
     done = complete_checkpoints(folder)
     epoch = done[-1] if done else 0
+    if not epoch:
+        # Started again from scratch, in place: only where a run killed before its first
+        # checkpoint stood, never in a zoo entry or another folder that holds a recipe.json.
+        strays = sorted(p.name for p in run_dir.iterdir() if p.name not in RUN_ENTRIES and not p.name.startswith("."))
+        if strays:
+            raise KerasGenError(
+                f"{str(run_dir)!r} holds {', '.join(strays[:4])}{' ...' if len(strays) > 4 else ''} besides a run's "
+                f"files and no checkpoint: not a keras-gen run folder that can be resumed (to train its recipe, "
+                f"keras-gen train --recipe {run_dir / RECIPE} --out NEW_FOLDER)")
     # What an interrupted epoch or checkpoint left: it is made again, the same.
     for path in folder.glob("epoch_*") if folder.is_dir() else ():
         m = CHECKPOINT.match(path.name)

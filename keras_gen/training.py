@@ -246,9 +246,10 @@ def train(recipe: Recipe | None, out, *, grid_size=64, verbose="auto", download=
                       callbacks=callbacks, strategy=strategy)
     except resume_lib.TrainingInterrupted as exc:
         newest = resume_lib.newest_checkpoint(checkpoints)
-        where = f"interrupted in epoch {getattr(exc, 'epoch', '?')} of {recipe.epochs}"
+        epochs = getattr(exc, "epochs", None) or recipe.epochs  # ADDA: both stages' epochs
+        where = f"interrupted in epoch {getattr(exc, 'epoch', '?')} of {epochs}"
         if getattr(exc, "finished", False):
-            where = f"interrupted after epoch {exc.epoch} of {recipe.epochs}"
+            where = f"interrupted after epoch {exc.epoch} of {epochs}"
         if newest is None and resume:
             raise resume_lib.TrainingInterrupted(
                 f"{where}, before the first checkpoint; keras-gen train --resume {out} starts it again") from None

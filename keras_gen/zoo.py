@@ -259,7 +259,10 @@ def write_readme_table(readme, zoo_dir=None) -> None:
     from keras_gen.files import atomic_path
 
     readme = Path(readme)
-    text = readme.read_text()
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise KerasGenError(f"{readme} is not a UTF-8 text file; give the README to fill") from None
     start, end = README_TABLE
     if start not in text or end not in text:
         raise KerasGenError(f"{readme} has no {start} ... {end} block to fill")

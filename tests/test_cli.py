@@ -189,3 +189,23 @@ def test_the_closing_line_names_what_the_run_folder_holds(tmp_path):
     adda = {"stages": [{"stage": 1, "epochs": 2, "model": "stage1.keras"}, {"stage": 2, "epochs": 3, "model": "stage2.keras"}]}
     assert run_folder_line(tmp_path / "adda", adda) == (
         f"run folder: {tmp_path / 'adda'} (run.json, model.keras, stage1.keras, stage2.keras, logs/, checkpoints/)")
+
+
+def test_sample_says_how_many_it_drew(tmp_path):
+    """A conditional model draws n // classes per class (one row each): the message said
+    "wrote 7 samples" for a grid of 10."""
+    from PIL import Image
+
+    from keras_gen import zoo
+
+    result = run_cli_here("sample", "cgan-mnist5k", "--n", "25", "--out", tmp_path / "c.png")
+    assert result.returncode == 0, result.stderr
+    assert "wrote 20 samples, 2 per class in 10 rows (seed 0)" in result.stdout
+    grid = np.asarray(Image.open(tmp_path / "c.png"))
+    model = zoo.load("cgan-mnist5k", compile=False)
+    from keras_gen.images import make_grid, readable_scale
+    expected = make_grid(model.sample(20, 0, labels=np.repeat(np.arange(10), 2)), columns=2,
+                         scale=readable_scale(model.image_shape), row_labels=range(10))
+    assert grid.shape == expected.shape[:2]  # 10 rows of 2, as drawn
+    result = run_cli_here("sample", "dcgan-mnist5k", "--n", "1", "--out", tmp_path / "one.png")
+    assert result.returncode == 0 and "wrote 1 sample (seed 0)" in result.stdout, result.stderr

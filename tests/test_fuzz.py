@@ -75,6 +75,7 @@ def files(tmp_path_factory):
     (root / "folder.keras").mkdir()
     (root / "not-a-png.png").write_text("precious notes\n")
     (root / "a-file").write_text("x")
+    (root / "run.json").write_text('{"recipe": {"model": "dcgan"}, "history": {}}\n')  # a run's record
     return root
 
 
@@ -230,13 +231,23 @@ CLI_CASES = [
     (["sample", "dcgan-mnist5k", "--out", "/proc/x.png"], 1, "cannot be written"),
     (["sample", "dcgan-mnist5k", "--out", "/proc/no-such-dir/x.png"], 1, "cannot create output folder"),
     (["sample", "dcgan-mnist5k", "--out", "g\0.png"], 1, "NUL"),
-    (["sample", "dcgan-mnist5k", "--out", ZOO_OUT], 1, "inside the zoo entry"),
-    (["sample", "dcgan-mnist5k", "--out", "{zoo}/dcgan-mnist5k/mine.png"], 1, "inside the zoo entry"),
+    (["sample", "dcgan-mnist5k", "--out", ZOO_OUT], 1, "inside the zoo"),
+    (["sample", "dcgan-mnist5k", "--out", "{zoo}/dcgan-mnist5k/mine.png"], 1, "inside the zoo"),
+    # another entry's card picture, a file of the zoo's own
+    (["sample", "dcgan-mnist5k", "--out", "{zoo}/pixelcnn-mnist5k/samples.png"], 1, "inside the zoo"),
+    (["interpolate", "dcgan-mnist5k", "--out", "{zoo}/cgan-mnist5k/new.png"], 1, "inside the zoo"),
+    (["evaluate", "dcgan-mnist5k", "--json", "{zoo}/dcgan-mnist5k/recipe.json"], 1, "inside the zoo"),
+    (["evaluate", "dcgan-mnist5k", "--json", "{files}/run.json"], 1, "not a keras-gen evaluate result"),
+    (["evaluate", "dcgan-mnist5k", "--json", "/proc/x.json"], 1, "cannot be written"),
     (["interpolate", "dcgan-mnist5k", "--out", "/proc/x.png"], 1, "cannot be written"),
     (["neighbours", "dcgan-mnist5k", "--out", "{files}/not-a-png.png"], 1, "refusing to overwrite"),
     (["zoo", "build", "stylegan-mnist5k"], 1, "unknown zoo entry"),
     (["train"], 1, "name a model or give --recipe"),
     (["train", "--recipe", "{files}/missing.json"], 1, "does not exist"),
+    (["train", "dcgan", "--out", ""], 1, "--out is empty"),
+    (["train", "dcgan", "--epochs", "1", "--set", "epochs=2"], 1, "--set epochs=... and --epochs both set epochs"),
+    (["train", "dcgan", "--data", "digits", "--set", 'data=["mnist5k"]'], 1, "and --data/--target both set data"),
+    (["train", "dcgan", "--no-xla", "--set", "compile.jit_compile=true"], 1, "and --xla/--no-xla both set"),
     (["train", "--recipe", "{files}/text.keras"], 1, "recipe"),
     (["export", "dcgan-mnist5k", "--out", "{files}/a-file"], 1, "cannot create output folder"),
     (["export", "dcgan-mnist5k", "--out", "/proc/serving"], 1, "cannot create output folder"),

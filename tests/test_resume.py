@@ -5,6 +5,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_gen import resume, training
+from keras_gen import resume, training, zoo
 from keras_gen.errors import KerasGenError
 from keras_gen.recipe import Recipe
 
@@ -213,6 +214,14 @@ def test_resume_refuses_another_recipe_a_finished_run_and_other_folders(tmp_path
     (tmp_path / "other" / "notes.txt").write_text("x")
     with pytest.raises(KerasGenError, match="not a keras-gen run folder"):
         resume.prepare(tmp_path / "other", recipe)
+    # A zoo entry (a recipe.json beside weights, a card) is no run to start again in place.
+    entry = tmp_path / "entry"
+    shutil.copytree(zoo.entry_dir("dcgan-mnist5k"), entry)
+    files = sorted(entry.iterdir())
+    with pytest.raises(KerasGenError, match=r"holds README.md, config.json, .* besides a run's files and no "
+                                            r"checkpoint: not a keras-gen run folder"):
+        resume.prepare(entry)
+    assert sorted(entry.iterdir()) == files
     result = run_cli("train", "--resume", run, "--epochs", "4")
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     (run / "run.json").unlink()
@@ -364,3 +373,24 @@ def test_other_families_killed_in_a_checkpoint_write_resume_bit_identical(family
     assert not resume_kill.temporaries(tmp_path / "killed")
     assert resume_kill.differences(resume_kill.digest(tmp_path / "reference"),
                                    resume_kill.digest(tmp_path / "killed")) == []
+
+
+def test_an_interrupted_adda_run_names_its_epoch_out_of_both_stages(tmp_path):
+    """ADDA numbers its epochs on through its stages (2 + 2 here): Ctrl-C in the last one said
+    "epoch 4 of 2" (the recipe's stage-2 epochs)."""
+    import keras
+
+    class CtrlCInEpoch4(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 3 and batch == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+    recipe = Recipe("adda", data=("mnist5k", "mnistm5k"), epochs=2, batch_size=500,
+                    hparams={"filters": [4, 4], "classifier_widths": [8], "discriminator_widths": [8],
+                             "source_epochs": 2})
+    with pytest.raises(resume.TrainingInterrupted, match=r"interrupted in epoch 4 of 4; the newest checkpoint is "
+                                                          r".*epoch_003\.keras"):
+        training.train(recipe, tmp_path / "run", verbose=0, callbacks=[CtrlCInEpoch4()])

@@ -231,6 +231,10 @@ def test_build_writes_an_entry_that_loads(tmp_path, capsys):
     readme.write_text("# x\n<!-- zoo-table -->\nold\n<!-- /zoo-table -->\nafter\n")
     zoo.write_readme_table(readme, tmp_path)
     assert readme.read_text() == f"# x\n<!-- zoo-table -->\n{table}\n<!-- /zoo-table -->\nafter\n"
+    picture = (folder / "samples.png").read_bytes()
+    with pytest.raises(KerasGenError, match="samples.png is not a UTF-8 text file"):
+        zoo.write_readme_table(folder / "samples.png", tmp_path)
+    assert (folder / "samples.png").read_bytes() == picture
     model = zoo.load("tiny-gan", zoo_dir=tmp_path)
     assert isinstance(model, DCGAN) and model.latent_dim == 8
     assert keras.ops.convert_to_numpy(model.sample(3, 0)).shape == (3, 8, 8, 1)
