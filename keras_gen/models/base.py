@@ -126,6 +126,11 @@ _ARRAY_OPTIONS_KERAS_KEEPS = ("validation_split", "steps_per_epoch", "steps")
 _EXAMPLE_WEIGHTS = ("sample_weight", "class_weight")
 
 
+def _as_tuples(generator):
+    for item in generator:
+        yield item if isinstance(item, (tuple, list)) else (item,)
+
+
 def _check_same_length(x, y, what="x and y"):
     """Refuse images and labels of different lengths (Keras' own "cardinality is ambiguous"
     check, which keras-gen's array pipeline replaces)."""
@@ -151,7 +156,8 @@ def without_autotune_stall(x, y, args, kwargs, shuffle):
       settings) go to Keras' own pipeline as they are.
     - Refused with a one-line error: `sample_weight` and `class_weight` (no keras-gen step
       weighs examples), and images and labels of different lengths.
-    - `fit` on a dataset passes `shuffle=False` unless asked otherwise: Keras shuffles no
+    - A generator's bare arrays become 1-tuples (Keras takes tuples only).
+    - `fit` on a dataset or generator passes `shuffle=False` unless asked otherwise: Keras shuffles no
       dataset, but its default `shuffle=True` warns that it does not.
     """
     kwargs = dict(kwargs)
@@ -162,6 +168,10 @@ def without_autotune_stall(x, y, args, kwargs, shuffle):
             # take for target images).
             raise KerasGenError(f"keras-gen models do not weigh examples: {weights} is not supported")
     _check_same_length(x, y)
+    if inspect.isgenerator(x):
+        # Keras takes from a generator only tuples; a generator of bare image batches (what
+        # an unconditional model trains on) failed with a message that printed the batch.
+        x = _as_tuples(x)
     shuffle = kwargs.get("shuffle", shuffle)
     batch_size = kwargs.get("batch_size") or 32
     if isinstance(x, np.ndarray) and (y is None or isinstance(y, np.ndarray)) and not args \
@@ -179,8 +189,8 @@ def without_autotune_stall(x, y, args, kwargs, shuffle):
                                                    validation_batch_size, False)
     elif validation is not None:
         kwargs["validation_data"] = without_autotune(validation)
-    if shuffle is True and "shuffle" not in kwargs and isinstance(x, tf.data.Dataset):
-        # `fit`'s default shuffle=True has Keras 3.15 warn on every dataset that it ignores it.
+    if shuffle is True and "shuffle" not in kwargs and (isinstance(x, tf.data.Dataset) or inspect.isgenerator(x)):
+        # `fit`'s default shuffle=True has Keras 3.15 warn on every dataset (and generator) that it ignores it.
         kwargs["shuffle"] = False
     return without_autotune(x), y, kwargs
 
@@ -386,6 +396,12 @@ class GenerativeModel(keras.Model):
             if y is not None and hasattr(y, "dtype"):
                 self.check_training_labels(np.asarray(y))
 
+    def _check_validation_data(self, validation):
+        """`fit`'s `validation_data` as arrays, checked as `evaluate` checks them, before the
+        first epoch's training rather than deep in its validation."""
+        if isinstance(validation, (tuple, list)) and validation and hasattr(validation[0], "shape"):
+            self._check_training_data(validation[0], validation[1] if len(validation) > 1 else None)
+
     @staticmethod
     def _check_not_empty(dataset):
         """Refuse a dataset without batches before Keras runs a step on it: Keras 3 runs one
@@ -419,6 +435,7 @@ class GenerativeModel(keras.Model):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_training_data(x, y)
+        self._check_validation_data(kwargs.get("validation_data"))
         x, y, kwargs = without_autotune_stall(x, y, args, kwargs, shuffle=True)
         return super().fit(x, y, *args, **kwargs)
 

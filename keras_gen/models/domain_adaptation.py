@@ -317,6 +317,9 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_batches(x, y, self.training_batches(), "trains")
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, (tuple, list)) and len(validation) == 2 and hasattr(validation[0], "shape"):
+            self._check_batches(validation[0], validation[1], self.PAIRS, "evaluates")
         self.show_metrics(*self.training_metrics())
         x, y, kwargs = without_autotune_stall(x, y, args, kwargs, shuffle=True)
         return keras.Model.fit(self, x, y, *args, **kwargs)

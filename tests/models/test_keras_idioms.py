@@ -394,3 +394,23 @@ def test_predict_and_call_refuse_float_or_misshapen_images_in_one_line():
                 model.predict(inputs, verbose=0)
             with pytest.raises(KerasGenError, match=r"uint8 images \[batch, 8, 8, 1\]"):
                 model(inputs if labels else tf.constant(bad))
+
+
+def test_a_generator_of_bare_image_batches_trains_and_bad_validation_labels_fail_first():
+    from keras_gen.models import SourceOnly
+    pixelcnn = tiny_pixelcnn()
+    pixelcnn.compile()
+    x = digits8(32)
+    history = pixelcnn.fit((x[i:i + 16] for i in (0, 16)), epochs=1, steps_per_epoch=2, verbose=0).history
+    assert np.isfinite(history["loss"][0])
+    classifier = SourceOnly(image_shape=(8, 8, 1), filters=(4,), classifier_widths=(8,))
+    classifier.compile()
+    before = [v.numpy().copy() for v in classifier.weights]
+    images, labels = digits8_labelled(32)
+    with pytest.raises(KerasGenError, match=r"labels must be in 0\.\.9"):
+        classifier.fit(images, labels, verbose=0, validation_data=(images, labels + 10))
+    conditional = tiny_conditional_pixelcnn()
+    conditional.compile()
+    with pytest.raises(KerasGenError, match=r"labels must be in 0\.\.9"):
+        conditional.fit(images, labels, verbose=0, validation_data=(images, labels + 10))
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, classifier.weights))
