@@ -82,9 +82,6 @@ def export(model, out, name: str, version: int | None = None) -> Path:
       name: the served model's name.
       version: an integer; by default the next free one.
     """
-    import keras
-    import tensorflow as tf
-
     if not _NAME.match(name):
         raise KerasGenError(f"export name {name!r} must be letters, digits, '_', '-' or '.'")
     explicit = version is not None
@@ -97,26 +94,53 @@ def export(model, out, name: str, version: int | None = None) -> Path:
     base = ensure_writable_dir(Path(out) / name)
     if explicit and (base / str(version)).exists():
         raise KerasGenError(f"{base / str(version)} already exists; TF Serving versions are immutable")
+    # A non-numeric temporary name, so TF Serving never loads a half-written version; a
+    # killed export's is removed by the next one.
+    return _write(model, base, name, lambda tmp: _publish(tmp, base, version if explicit else next_version(base),
+                                                          explicit))
+
+
+def export_to(model, path) -> Path:
+    """The export of `export` written to the folder `path` itself (a new folder, or an empty
+    one), through a temporary folder beside it and a rename: what `model.export(path)` does,
+    Keras' own call, for a keras-gen model."""
+    path = Path(path)
+    if path.exists() and not (path.is_dir() and not any(path.iterdir())):
+        raise KerasGenError(f"{path} already exists; give a new folder for the export")
+    parent = ensure_writable_dir(path.parent)
+
+    def publish(tmp):
+        try:
+            publish_dir(tmp, path)
+        except OSError as exc:  # another writer took the name meanwhile
+            raise KerasGenError(f"cannot write the export to {path}: {exc.strerror or exc}") from None
+        return path
+
+    return _write(model, parent, path.name, publish)
+
+
+def _write(model, folder: Path, name: str, publish) -> Path:
+    """Write `model`'s signatures to a temporary folder in `folder` and `publish` it."""
+    import keras
+    import tensorflow as tf
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     for endpoint in model.serving_endpoints():
         archive.add_endpoint(endpoint.name, _shape_checked(endpoint), input_signature=endpoint.input_signature)
-    # A non-numeric temporary name, so TF Serving never loads a half-written version; a
-    # killed export's is removed by the next one.
-    remove_orphaned_temporaries(base, name)
-    tmp = writer_temporary_dir(base, name)
+    remove_orphaned_temporaries(folder, name)
+    tmp = writer_temporary_dir(folder, name)
     try:
         archive.write_out(str(tmp), verbose=False)
-        return _publish(tmp, base, version if explicit else next_version(base), explicit)
+        return publish(tmp)
     except OSError as exc:
-        raise KerasGenError(f"cannot write the export to {base}: {exc.strerror or exc}") from None
+        raise KerasGenError(f"cannot write the export to {folder}: {exc.strerror or exc}") from None
     except tf.errors.OpError as exc:
         # TensorFlow's own writers (variables, the graph) report a full disk as an op error
         # (ResourceExhausted for ENOSPC, OutOfRange for EFBIG) whose message ends with the
         # system's reason.
         reason = exc.message.rsplit(";", 1)[-1].split("[Op:")[0].strip() or type(exc).__name__
-        raise KerasGenError(f"cannot write the export to {base}: {reason}") from None
+        raise KerasGenError(f"cannot write the export to {folder}: {reason}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone already when published
 

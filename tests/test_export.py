@@ -181,3 +181,26 @@ def test_an_export_killed_before_it_is_published_leaves_no_version_and_the_next_
     model = PixelCNN(image_shape=(2, 2, 1), filters=4, num_layers=0, first_kernel_size=3)
     assert export.export(model, tmp_path, "m").name == "1"
     assert [p.name for p in (tmp_path / "m").iterdir()] == ["1"]
+
+
+def test_keras_model_export_writes_the_named_signatures_to_the_folder_given(tmp_path):
+    """Keras' own call, `model.export(path)`, failed on a keras-gen model ("never called")."""
+    model = DCGAN(image_shape=(8, 8, 1), latent_dim=8, generator_widths=(16, 8))
+    path = model.export(tmp_path / "gan")
+    assert path == tmp_path / "gan" and (path / "saved_model.pb").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["gan"]  # no temporary left beside it
+    z = np.random.default_rng(1).normal(size=(3, 8)).astype(np.float32)
+    (tmp_path / "io").mkdir()
+    out, stdout = call_in_fresh_process(path, [("serving_default", {"z": z})], tmp_path / "io")
+    assert "'sample'" in stdout
+    expected = np.round(keras.ops.convert_to_numpy(model.generate(z)) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(out["0/images"], expected)
+    before = sorted(p.name for p in path.rglob("*"))
+    with pytest.raises(KerasGenError, match="already exists"):
+        model.export(path)
+    assert sorted(p.name for p in path.rglob("*")) == before
+    with pytest.raises(KerasGenError, match="format='tf_saved_model', not 'onnx'"):
+        model.export(tmp_path / "other", format="onnx")
+    with pytest.raises(KerasGenError, match="takes no input_signature"):
+        model.export(tmp_path / "other", input_signature=[])
+    assert not (tmp_path / "other").exists()

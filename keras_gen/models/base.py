@@ -490,6 +490,23 @@ class GenerativeModel(keras.Model):
         return tf.cast(images, tf.float32) / 127.5 - 1.0
 
     # -- what subclasses provide ---------------------------------------------------------
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Keras' `model.export(filepath)`: a SavedModel with the model's named signatures
+        (`keras_gen.export`; Keras' own export knows no keras-gen model's inputs), written to
+        the new folder `filepath` through a temporary one. For TF Serving's versioned layout
+        use `keras_gen.export.export(model, out, name)` or `keras-gen export`."""
+        from keras_gen import export
+
+        if format != "tf_saved_model":
+            raise KerasGenError(f"a keras-gen model exports as format='tf_saved_model', not {format!r}")
+        if input_signature is not None or kwargs:
+            given = ["input_signature"] * (input_signature is not None) + sorted(kwargs)
+            raise KerasGenError(f"a keras-gen model exports its own named signatures; it takes no {', '.join(given)}")
+        path = export.export_to(self, filepath)
+        if verbose:
+            print(f"exported {type(self).__name__} to {path}:\n{export.describe(self)}")
+        return path
+
     def serving_endpoints(self) -> list[Endpoint]:
         """The named signatures a SavedModel export carries; the first is also serving_default."""
         raise NotImplementedError
