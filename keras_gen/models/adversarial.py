@@ -127,6 +127,10 @@ class AdversarialModel(LatentModel):
         self._networks_passed_in = generator is not None or discriminator is not None
         self.generator = generator if generator is not None else self.build_generator()
         self.discriminator = discriminator if discriminator is not None else self.build_discriminator()
+        if discriminator is not None and "features" not in [layer.name for layer in discriminator.layers]:
+            # `discriminator_features` (and the nearest-neighbour and probe tools) read it.
+            raise KerasGenError("a discriminator passed in needs a layer named 'features' (its penultimate "
+                                "activations, e.g. the Flatten before the last Dense)")
         self.ema_generator = None
         if self.ema_decay is not None:
             self.ema_generator = (

@@ -126,6 +126,15 @@ _ARRAY_OPTIONS_KERAS_KEEPS = ("validation_split", "steps_per_epoch", "steps")
 _EXAMPLE_WEIGHTS = ("sample_weight", "class_weight")
 
 
+def check_data_kind(x, what):
+    """Refuse, in one line, what Keras would take for something else or fail on deep inside:
+    no data, a string, a dict or a Python list or tuple (Keras reads those as several inputs)."""
+    if x is None or isinstance(x, (str, bytes, dict, list, tuple, int, float)):
+        got = "nothing" if x is None else f"a {type(x).__name__}"
+        raise KerasGenError(f"{what} takes uint8 images as one array [batch, H, W, C], a tf.data.Dataset, a "
+                            f"PyDataset or a generator (labels as y, or in the batches); got {got}")
+
+
 def _as_tuples(generator):
     for item in generator:
         yield item if isinstance(item, (tuple, list)) else (item,)
@@ -381,8 +390,9 @@ class GenerativeModel(keras.Model):
                 f"0..255, got {tf.as_dtype(dtype).name} {list(shape)}{hint}"
             )
 
-    def _check_training_data(self, x, y=None):
+    def _check_training_data(self, x, y=None, what="fit"):
         """Fail before Keras starts on arrays and datasets that cannot be images of this model."""
+        check_data_kind(x, what)
         if isinstance(x, tf.data.Dataset):
             spec = x.element_spec
             if isinstance(spec, (tuple, list)):
@@ -440,7 +450,7 @@ class GenerativeModel(keras.Model):
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        self._check_training_data(x, y)
+        self._check_training_data(x, y, "evaluate")
         x, y, kwargs = without_autotune_stall(x, y, args, kwargs, shuffle=False)
         return super().evaluate(x, y, *args, **kwargs)
 

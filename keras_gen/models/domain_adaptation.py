@@ -35,7 +35,8 @@ give the reported figure (`evaluate` after training, `test` in run.json). The or
 exception by definition: it trains on target labels, to show the ceiling.
 
 Every model: `classify(images)` -> (probabilities float32 [B, 10], labels int32 [B]);
-`evaluate((images, labels))` reports `loss` (cross-entropy) and `accuracy`; the export's
+`evaluate(images, labels)` (or a dataset of (images, labels) batches) reports `loss`
+(cross-entropy) and `accuracy`; the export's
 `classify` signature (also `serving_default`) does what `classify` does.
 """
 from __future__ import annotations
@@ -51,8 +52,8 @@ from keras_gen import distribute
 from keras_gen.data import to_channels
 from keras_gen.errors import KerasGenError
 from keras_gen.layers import GradientReversal
-from keras_gen.models.base import (MAX_SAMPLES, Endpoint, GenerativeModel, check_size, check_sizes,
-                                   without_autotune_stall)
+from keras_gen.models.base import (MAX_SAMPLES, Endpoint, GenerativeModel, check_data_kind, check_size,
+                                   check_sizes, without_autotune_stall)
 from keras_gen.models.labels import ClassLabels
 from keras_gen.networks import domain as networks
 
@@ -294,6 +295,7 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
     def _check_batches(self, x, y, parts, verb):
         """Refuse, before Keras starts, data that cannot give `parts` batches."""
         what = f"{type(self).__name__} {verb} on ({', '.join(parts)}) batches"
+        check_data_kind(x, "fit" if verb == "trains" else "evaluate")
         if isinstance(x, tf.data.Dataset):
             spec = x.element_spec
             if not isinstance(spec, (tuple, list)) or len(spec) != len(parts):

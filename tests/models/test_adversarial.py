@@ -124,6 +124,9 @@ def test_bad_options_are_one_line_errors():
         tiny(ema_decay=1.5)
     with pytest.raises(KerasGenError, match="latent_dim"):
         DCGAN(latent_dim=0)
+    without_features = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    with pytest.raises(KerasGenError, match="needs a layer named 'features'"):
+        DCGAN(image_shape=(8, 8, 1), latent_dim=8, generator_widths=(16, 8), discriminator=without_features)
     opt = keras.optimizers.Adam()
     with pytest.raises(KerasGenError, match="two optimizer instances"):
         tiny().compile(d_optimizer=opt, g_optimizer=opt)

@@ -414,3 +414,16 @@ def test_a_generator_of_bare_image_batches_trains_and_bad_validation_labels_fail
     with pytest.raises(KerasGenError, match=r"labels must be in 0\.\.9"):
         conditional.fit(images, labels, verbose=0, validation_data=(images, labels + 10))
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, classifier.weights))
+
+
+def test_no_data_strings_dicts_and_python_lists_are_one_line_errors():
+    from keras_gen.models import SourceOnly
+    x = digits8(8)
+    models = [tiny_gan(), tiny_pixelcnn(), SourceOnly(image_shape=(8, 8, 1), filters=(4,), classifier_widths=(8,))]
+    for model in models:
+        model.compile()
+        for bad, got in ((None, "nothing"), ("images", "a str"), ({"x": x}, "a dict"), (list(x), "a list"),
+                         ((x, x), "a tuple")):
+            for call in (model.fit, model.evaluate):
+                with pytest.raises(KerasGenError, match=f"takes uint8 images as one array .*; got {got}$"):
+                    call(bad, verbose=0)
