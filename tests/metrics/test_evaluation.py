@@ -110,7 +110,7 @@ def test_cli_evaluate_and_metrics_refuse_bad_input_in_one_line(tmp_path, capsys)
     precious.write_text("not json, and precious")
     cases = [
         (["evaluate", "dcgan-mnist5k", "--data", "tfds:fashion_mnist"], "no feature network scores tfds:fashion_mnist"),
-        (["evaluate", "dcgan-mnist5k", "--json", str(precious)], "exists and is not JSON"),
+        (["evaluate", "dcgan-mnist5k", "--json", str(precious)], "exists and is not a keras-gen evaluate result"),
         (["evaluate", "dcgan-mnist5k", "--json", str(tmp_path)], "is a folder"),
         (["evaluate", "no-such-entry"], "neither a run folder"),
         (["evaluate", "dcgan-mnist5k", "--likelihood-only"], "DCGAN has no likelihood"),
