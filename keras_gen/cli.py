@@ -410,12 +410,20 @@ def _refuse_inside_the_zoo(path, flag):
         raise KerasGenError(f"{flag} {path!r} is inside the zoo ({root}); refusing to write there, give a path outside")
 
 
+def _probe_folder(folder):
+    """Write and remove a file in `folder`: some places pass `os.access` but take no files
+    (/proc, read-only mounts). Raises the `OSError`."""
+    import tempfile
+
+    fd, probe = tempfile.mkstemp(prefix=".keras-gen-probe-", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
+
+
 def _check_image_out(path, source=None):
     """`--out` for a picture: a .png or .jpg name in a writable folder, never a folder or a file
     that is not a picture already (a model, a checkpoint: data we must not overwrite), never the model
-    `source` it draws from (its file, a run folder's model.keras, a zoo entry's files)."""
-    import tempfile
-
+    `source` it draws from (its file, a run folder's model.keras), nothing in the zoo."""
     from keras_gen.files import ensure_writable_dir
 
     from keras_gen.images import IMAGE_MAGIC, image_format
@@ -439,11 +447,7 @@ def _check_image_out(path, source=None):
                 head = f.read(8)
             if not any(head.startswith(magic) for magic in IMAGE_MAGIC.values()):
                 raise KerasGenError(f"--out {path!r} exists and is not a PNG or JPEG picture; refusing to overwrite it")
-        folder = ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
-        # Prove it: some places pass os.access but take no files (/proc, read-only mounts).
-        fd, probe = tempfile.mkstemp(prefix=".keras-gen-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+        _probe_folder(ensure_writable_dir(os.path.dirname(os.path.abspath(path))))
     except OSError as exc:
         raise KerasGenError(f"--out {path!r} cannot be written: {exc.strerror or exc}") from None
 
@@ -681,8 +685,6 @@ def _trained_on(source):
 
 
 def _check_json_out(path):
-    import tempfile
-
     from keras_gen.files import ensure_writable_dir
 
     if os.path.isdir(path):
@@ -702,10 +704,8 @@ def _check_json_out(path):
             raise KerasGenError(f"--json {path!r} exists and is not a keras-gen evaluate result; "
                                 "refusing to overwrite it") from None
     folder = ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
-    try:  # before the evaluation's minutes: some folders pass os.access but take no files (/proc)
-        fd, probe = tempfile.mkstemp(prefix=".keras-gen-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+    try:  # before the evaluation's minutes
+        _probe_folder(folder)
     except OSError as exc:
         raise KerasGenError(f"--json {path!r} cannot be written: {exc.strerror or exc}") from None
 
