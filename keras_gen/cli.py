@@ -482,15 +482,10 @@ def cmd_sample(args):
         except OSError as exc:  # a full disk, a folder that went away
             raise KerasGenError(f"cannot write {args.out!r}: {exc.strerror or exc}") from None
     classes = getattr(model, "num_classes", None)
-    drawn = f"{_count(args.n, 'sample')}" if not classes else (
-        f"{_count(max(1, args.n // classes) * classes, 'sample')}, {max(1, args.n // classes)} per class in "
+    drawn = f"{count(args.n, 'sample')}" if not classes else (
+        f"{count(max(1, args.n // classes) * classes, 'sample')}, {max(1, args.n // classes)} per class in "
         f"{classes} rows")  # as `sample_grid` draws them
     print(f"wrote {drawn} (seed {args.seed}{_at_temperature(args.temperature)}) to {args.out}")
-
-
-def _count(n, noun):
-    """"1 sample", "64 samples"."""
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _takes_temperature(model_or_class) -> bool:
@@ -542,7 +537,7 @@ def cmd_neighbours(args):
     samples = model.sample(args.n, args.seed)
     grid = analysis.neighbour_grid(samples, train, k=args.k, features=features)
     save_image(args.out, make_grid(grid, columns=args.k + 1, scale=readable_scale(model.image_shape)))
-    print(f"wrote {_count(args.n, 'sample')} (seed {args.seed}), each beside its {args.k} nearest {args.data} "
+    print(f"wrote {count(args.n, 'sample')} (seed {args.seed}), each beside its {args.k} nearest {args.data} "
           f"training images ({args.space}), to {args.out}")
 
 
@@ -611,7 +606,7 @@ def cmd_complete(args):
         _save_picture(args.out, grid)
     given = (f", given class {args.label}" if args.label is not None else ", each given its own class") \
         if conditional else ""
-    print(f"wrote {args.n} {name} test {'image' if args.n == 1 else 'images'} ({args.occlude} occluded), "
+    print(f"wrote {count(args.n, f'{name} test image')} ({args.occlude} occluded), "
           f"each with {args.samples} completions "
           f"(seeds {args.seed} to {args.seed + args.samples - 1}{given}{_at_temperature(args.temperature)}), "
           f"to {args.out}")
@@ -635,7 +630,7 @@ def cmd_heatmap(args):
         nll = analysis.nll_heatmap(model, images, labels if getattr(model, "num_classes", None) else None)
         _save_picture(args.out, analysis.heatmap_grid(images, nll))
     bits_per_dim = float(nll.sum() / (nll.size * images.shape[-1] * np.log(2)))
-    print(f"wrote {args.n} {name} test {'image' if args.n == 1 else 'images'} above their per-pixel NLL heatmaps "
+    print(f"wrote {count(args.n, f'{name} test image')} above their per-pixel NLL heatmaps "
           f"(black 0 nats, white "
           f"{analysis.uniform_pixel_nats(images.shape[-1]):.2f} nats = 8 bits per sub-pixel or more; "
           f"{bits_per_dim:.3f} bits/dim on these images) to {args.out}")

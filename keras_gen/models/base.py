@@ -406,11 +406,15 @@ class GenerativeModel(keras.Model):
             if y is not None and hasattr(y, "dtype"):
                 self.check_training_labels(np.asarray(y))
 
+    def _check_evaluation_data(self, x, y=None):
+        """What `evaluate` refuses before Keras starts (a model's own data checks)."""
+        self._check_training_data(x, y, "evaluate")
+
     def _check_validation_data(self, validation):
         """`fit`'s `validation_data` as arrays, checked as `evaluate` checks them, before the
         first epoch's training rather than deep in its validation."""
         if isinstance(validation, (tuple, list)) and validation and hasattr(validation[0], "shape"):
-            self._check_training_data(validation[0], validation[1] if len(validation) > 1 else None)
+            self._check_evaluation_data(validation[0], validation[1] if len(validation) > 1 else None)
 
     @staticmethod
     def _check_not_empty(dataset):
@@ -450,7 +454,7 @@ class GenerativeModel(keras.Model):
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        self._check_training_data(x, y, "evaluate")
+        self._check_evaluation_data(x, y)
         x, y, kwargs = without_autotune_stall(x, y, args, kwargs, shuffle=False)
         return super().evaluate(x, y, *args, **kwargs)
 

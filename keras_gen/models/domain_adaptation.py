@@ -319,9 +319,7 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_batches(x, y, self.training_batches(), "trains")
-        validation = kwargs.get("validation_data")
-        if isinstance(validation, (tuple, list)) and len(validation) == 2 and hasattr(validation[0], "shape"):
-            self._check_batches(validation[0], validation[1], self.PAIRS, "evaluates")
+        self._check_validation_data(kwargs.get("validation_data"))
         self.show_metrics(*self.training_metrics())
         x, y, kwargs = without_autotune_stall(x, y, args, kwargs, shuffle=True)
         return keras.Model.fit(self, x, y, *args, **kwargs)
@@ -329,7 +327,7 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """`loss` (cross-entropy) and `accuracy` on labelled (images, labels), through the
         classifying path; also `fit`'s validation."""
-        self._check_batches(x, y, self.PAIRS, "evaluates")
+        self._check_evaluation_data(x, y)
         shown = self._metric_group
         self.show_metrics(*self.EVALUATION_METRICS)
         try:
@@ -337,6 +335,9 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
             return keras.Model.evaluate(self, x, y, *args, **kwargs)
         finally:
             self._metric_group = shown  # fit's validation: the epoch goes on with its own
+
+    def _check_evaluation_data(self, x, y=None):
+        self._check_batches(x, y, self.PAIRS, "evaluates")
 
     def _nonempty(self, images):
         with tf.control_dependencies([tf.debugging.assert_positive(
