@@ -321,7 +321,8 @@ def build(name: str, zoo_dir=None, verbose="auto", from_run=None) -> Path:
         grids = _write_grids(model, entry_recipe, staging)
         metadata = {
             "model": entry_recipe.model,
-            "conditional": bool(getattr(model, "num_classes", None)),
+            # Class-conditional generation; a classifier's classes are its outputs, not a condition.
+            "conditional": bool(getattr(model, "num_classes", None)) and hasattr(model, "sample"),
             "weights_sha256": sha256(staging / WEIGHTS),
             "parameters": int(model.count_params()),
             "train_seconds": info["train_seconds"],

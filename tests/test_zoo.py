@@ -35,6 +35,9 @@ def test_entries_are_complete_and_small(name):
     assert (folder / zoo.WEIGHTS).stat().st_size <= 10 * 2**20
     metadata = json.loads((folder / "metadata.json").read_text())
     assert metadata["weights_sha256"] == zoo.sha256(folder / zoo.WEIGHTS)
+    # Class-conditional generation only: the domain-adaptation classifiers are not "conditional".
+    config = json.loads((folder / "config.json").read_text())
+    assert metadata.get("conditional", False) == (name not in DOMAIN_ENTRIES and bool(config.get("num_classes")))
     card = (folder / "README.md").read_text()
     assert metadata["weights_sha256"] in card
     assert zoo.recipe(name).description in card  # the card is written from the recipe that trained it
@@ -217,6 +220,9 @@ def test_build_writes_an_entry_that_loads(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-gan"]  # no staging left behind
     metadata = json.loads((folder / "metadata.json").read_text())
     assert metadata["weights_sha256"] == zoo.sha256(folder / zoo.WEIGHTS)
+    # Class-conditional generation only: the domain-adaptation classifiers are not "conditional".
+    config = json.loads((folder / "config.json").read_text())
+    assert metadata.get("conditional", False) == (name not in DOMAIN_ENTRIES and bool(config.get("num_classes")))
     assert "train d_loss (last epoch)" in metadata["figures"] and metadata["train_seconds"] > 0
     card = (folder / "README.md").read_text()
     assert "A tiny DCGAN" in card and metadata["weights_sha256"] in card
@@ -379,7 +385,9 @@ def test_a_domain_adaptation_entry_carries_its_target_accuracy_beside_its_floor_
         assert baseline.hparams == network and baseline.epochs == 1 and baseline.data == ("mnist5k", "mnistm5k")
         assert (baseline.seed, baseline.batch_size, baseline.precision) == (0, 500, entry_recipe.precision)
     folder = zoo.build("tiny-dann", zoo_dir=tmp_path, verbose=0)
-    figures = json.loads((folder / "metadata.json").read_text())["figures"]
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["conditional"] is False  # a classifier of 10 classes does not draw by class
+    figures = metadata["figures"]
     floor, ceiling = (next(v for k, v in figures.items() if k.startswith(
         f"test accuracy of {name} (same data, seed, network and precision; 1 epoch, ")) for name in zoo.BASELINES)
     assert 0 <= floor <= 1 and 0 <= ceiling <= 1
