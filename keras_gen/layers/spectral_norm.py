@@ -77,6 +77,10 @@ class SpectralNorm(keras.layers.Wrapper):
             autocast=False,
             name="vector_u",
         )
+        # A unit vector, as power iteration keeps it: σ = v W uᵀ scales with |u|, so a raw
+        # N(0, 1) draw (|u| ≈ √out) made an untrained layer's inference-mode σ that much too
+        # large, and its kernel that much too small.
+        self.vector_u.assign(_l2_normalize(ops.convert_to_tensor(self.vector_u)))
 
     def normalized_kernel(self, training=False):
         """W / σ(W) in float32, in the kernel's shape; in training mode u is advanced first."""

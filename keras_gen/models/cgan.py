@@ -109,7 +109,9 @@ class ACGAN(_ClassConditionalGAN):
 
     Args: as `CGAN`. D takes images only and returns `[logits [B, 1], class_logits [B, K]]`;
     the class cross-entropy (`keras_gen.losses.acgan_*`) is added to both players' losses.
-    Default loss "non_saturating", as in the paper.
+    Default loss "non_saturating": the paper's G maximises L_C − L_S (eq. 2–3), the saturating
+    form of its source term; the non-saturating one (Goodfellow et al. 2014, sec. 3) is the
+    usual practical choice, "minimax" gives the paper's.
     """
 
     def build_discriminator(self):

@@ -22,6 +22,12 @@ and fake images (`penalty="gradient_penalty"`), λ = 10; n_critic = 5; Adam(α =
 β₁ = 0, β₂ = 0.9). The penalty is per example, so the critic has no batch norm (true of the
 DCGAN discriminator used here).
 
+One departure from both papers' Algorithm 1, which samples a new real minibatch for each of
+the n_critic critic steps: here (as in the keras-io WGAN-GP example) the `d_steps` critic
+updates of one `train_step` all see the real batch that step was given, each against fresh
+fakes. Per real image the critic thus makes n_critic updates where the papers make one, and
+an epoch makes as many generator updates as it has batches, not a fifth as many.
+
 Both use the DCGAN networks (`keras_gen.networks.dcgan`) and differ from `DCGAN` only in
 their compile defaults; any of them can be overridden in `compile`.
 

@@ -69,6 +69,17 @@ def test_forward_pass_uses_the_normalised_kernel(case):
     np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_an_untrained_layer_divides_by_at_most_the_largest_singular_value(case):
+    """Before any training call, inference divides by σ = |u Wᵀ| (v = u Wᵀ / |u Wᵀ|): at most
+    σ_max(W) for a unit u, so the kernel's largest singular value is at least 1. A u drawn
+    N(0, 1) and left unnormalised (|u| ≈ √out) shrank it to 0.2–0.5."""
+    layer, _ = _built(case)
+    assert np.linalg.norm(layer.vector_u.numpy()) == pytest.approx(1.0, abs=1e-5)
+    top = largest_singular_value(layer.normalized_kernel().numpy())
+    assert 1.0 - 1e-5 <= top < 5.0
+
+
 def test_inference_mode_does_not_update_u():
     layer, shape = _built("conv2d")
     u = layer.vector_u.numpy().copy()
