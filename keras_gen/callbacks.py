@@ -63,12 +63,15 @@ class EpochLine(keras.callbacks.Callback):
     For output that is not a terminal (a pipe, a log file, CI), where Keras' progress bar
     writes kilobytes of ANSI escapes and carriage returns per epoch; `fit(verbose=0)` with
     this callback last sees every figure other callbacks add (e.g. `val_fid`). The seconds
-    are the epoch's wall time, callbacks included.
+    are the epoch's wall time, callbacks included. Whoever runs ADDA's stages (one `fit` each)
+    sets `stage`, which heads the line, and `epochs`, both stages' total:
+    `stage 2, epoch 23/40 - ...`, the epochs numbered on through the stages.
     """
 
     def __init__(self, stream=None):
         super().__init__()
         self.stream = stream
+        self.stage = self.epochs = None
         self._start = None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -77,7 +80,9 @@ class EpochLine(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - (self._start or time.perf_counter())
         figures = "".join(f" - {name} {format_value(value)}" for name, value in (logs or {}).items())
-        print(f"epoch {epoch + 1}/{self.params.get('epochs', '?')}{figures} - {seconds:.1f} s",
+        stage = "" if self.stage is None else f"stage {self.stage}, "
+        epochs = self.epochs or self.params.get("epochs", "?")
+        print(f"{stage}epoch {epoch + 1}/{epochs}{figures} - {seconds:.1f} s",
               file=self.stream or sys.stdout, flush=True)
 
 

@@ -114,7 +114,7 @@ def build_parser():
     loud = t.add_mutually_exclusive_group()
     loud.add_argument("--quiet", action="store_true", help="print only the final lines (no progress)")
     loud.add_argument("--verbose", action="store_true",
-                      help="also print, first, the settings that run on this CPU (precision, XLA). Progress is a "
+                      help="also print, first, the settings that run on this CPU (precision, XLA, strategy). Progress is a "
                       "bar on a terminal and one line per epoch when output is piped or logged")
 
     from keras_gen.seeds import MAX_SAMPLES
@@ -327,13 +327,16 @@ def recipe_from_args(args) -> Recipe:
 
 def _resumed_recipe(args):
     """`train --resume DIR`: the run's own recipe, with any flags given applied (so that
-    `train.train` can refuse them if they change it); a MODEL or --recipe is taken as is."""
-    if args.model or args.recipe:
-        return recipe_from_args(args)
+    `train.train` can refuse them if they change it); a --recipe is taken as is, a MODEL only
+    if it is the run's own."""
     path = os.path.join(args.resume, "recipe.json")
-    if not os.path.isfile(path):
-        return None  # training.train says what is wrong with the folder
+    if args.recipe or not os.path.isfile(path):
+        # training.train compares a --recipe with the run's, or says what is wrong with the folder.
+        return recipe_from_args(args) if args.model or args.recipe else None
     saved = Recipe.from_file(path)
+    if args.model and args.model != saved.model:
+        raise KerasGenError(f"the run in {args.resume!r} trains {saved.model}, not {args.model}; "
+                            f"--resume continues it with its own recipe: leave out the model name")
     args.model = saved.model
     args.recipe = path
     return recipe_from_args(args)
@@ -353,7 +356,7 @@ def cmd_train(args):
         data = "-".join(d.replace(":", "_") for d in recipe.data)  # a source and a target: both
         out = args.out or os.path.join("runs", f"{recipe.model}-{data}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.verbose and recipe is not None:
-        print(_train_settings(recipe.resolved()), flush=True)
+        print(_train_settings(recipe.resolved(), args.strategy), flush=True)
     _import_tensorflow_quietly()
     from keras_gen import resume, training
 
@@ -363,15 +366,22 @@ def cmd_train(args):
     except resume.TrainingInterrupted as exc:  # Ctrl-C: one line, the exit status of SIGINT
         print(f"keras-gen: {exc}", file=sys.stderr)
         raise SystemExit(130) from None
-    recipe = Recipe.from_dict(info["recipe"])
-    epochs = info["recipe"]["epochs"]
-    print(f"trained {recipe.model} for {count(epochs, 'epoch')} in {info['train_seconds']:.0f} s")
+    print(trained_line(info))
     if info.get("best"):
         monitor, value = next((k, v) for k, v in info["best"].items() if k != "epoch")
         print(f"kept epoch {info['best']['epoch']}, the best by held-out {monitor.removeprefix('val_')} ({value:.4g})")
     if info["test"]:
         print(_figure_table({"held-out test split": info["test"]}))
     print(run_folder_line(out, info))
+
+
+def trained_line(info) -> str:
+    """`trained dcgan for 20 epochs in 95 s`; ADDA's epochs are its stages', numbered on as
+    its epoch lines number them: `trained adda for 40 epochs (stage 1: 20, stage 2: 20) in 63 s`."""
+    stages = info.get("stages") or ()
+    epochs = sum(stage["epochs"] for stage in stages) or info["recipe"]["epochs"]
+    per_stage = " (" + ", ".join(f"stage {s['stage']}: {s['epochs']}" for s in stages) + ")" if stages else ""
+    return f"trained {info['recipe']['model']} for {count(epochs, 'epoch')}{per_stage} in {info['train_seconds']:.0f} s"
 
 
 def run_folder_line(out, info) -> str:
@@ -384,8 +394,9 @@ def run_folder_line(out, info) -> str:
     return f"run folder: {out} ({', '.join(held)})"
 
 
-def _train_settings(recipe) -> str:
-    """One line naming what a run will use on this machine (no TensorFlow needed)."""
+def _train_settings(recipe, strategy=None) -> str:
+    """One line naming what a run will use on this machine (no TensorFlow needed); `strategy`
+    as `--strategy` (None: one device)."""
     from keras_gen.hardware import auto_jit_compile, describe_cpu, resolve_precision
 
     precision = resolve_precision(recipe.precision)
@@ -394,9 +405,8 @@ def _train_settings(recipe) -> str:
     jit = recipe.compile.get("jit_compile")
     xla = ("on" if jit else "off") if jit is not None else f"auto -> {'on' if auto_jit_compile() else 'off'}"
     return (f"training {recipe.model} on {', '.join(recipe.data)}: {count(recipe.epochs, 'epoch')}, batch "
-            f"{recipe.batch_size}, seed {recipe.seed}, precision {precision}, XLA {xla}; CPU {describe_cpu()}")
-
-
+            f"{recipe.batch_size}, seed {recipe.seed}, precision {precision}, XLA {xla}, "
+            f"{f'tf.distribute {strategy}' if strategy else 'one device'}; CPU {describe_cpu()}")
 
 
 def _refuse_inside_the_zoo(path, flag):

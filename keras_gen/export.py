@@ -83,7 +83,8 @@ def export(model, out, name: str, version: int | None = None) -> Path:
       version: an integer; by default the next free one.
     """
     if not _NAME.match(name):
-        raise KerasGenError(f"export name {name!r} must be letters, digits, '_', '-' or '.'")
+        raise KerasGenError(f"export name {name!r} must be letters, digits, '_', '-' or '.', "
+                            "beginning with a letter or digit")
     explicit = version is not None
     if explicit:
         if isinstance(version, bool) or not isinstance(version, int) and not str(version).isdigit():

@@ -511,8 +511,10 @@ def _train_domains(recipe, out, first_epoch, state, devices, *, verbose, downloa
         save_stage,
         checkpoint,  # after every callback that adds to the logs
     ]
+    epoch_line = EpochLine()
+    epoch_line.epochs = total_epochs
     if verbose == 2:
-        run_callbacks.append(EpochLine())
+        run_callbacks.append(epoch_line)
     run_callbacks.append(StopOnRequest(request))
     if first_epoch:
         if staged and first_epoch > model.source_epochs:
@@ -533,6 +535,7 @@ def _train_domains(recipe, out, first_epoch, state, devices, *, verbose, downloa
                     raise KerasGenError(f"batch size {recipe.batch_size} is larger than the training split: "
                                         "no full batch to train on")
                 save_stage.stage, save_stage.last_epoch = stage, end
+                epoch_line.stage = stage
                 if fitted:  # the stages' times add up (fit restarts the checkpoint's clock)
                     checkpoint.seconds_before = checkpoint.train_seconds()
                 fitted = True

@@ -113,7 +113,8 @@ def test_train_a_pixelcnn_run_reports_test_bits_per_dim(tmp_path):
     result = run_cli("train", "pixelcnn", "--data", "digits", "--epochs", "1", "--out", run, "--verbose")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines()[0].startswith(
-        "training pixelcnn on digits: 1 epoch, batch 64, seed 0, precision auto -> float32, XLA auto -> off; CPU ")
+        "training pixelcnn on digits: 1 epoch, batch 64, seed 0, precision auto -> float32, XLA auto -> off, "
+        "one device; CPU ")
     assert "bits_per_dim" in result.stdout.splitlines()[1]  # epoch 1/1 - ... - bits_per_dim ...
     info = json.loads((run / "run.json").read_text())
     assert 0.0 < info["test"]["bits_per_dim"] < 8.0
@@ -189,6 +190,17 @@ def test_the_closing_line_names_what_the_run_folder_holds(tmp_path):
     adda = {"stages": [{"stage": 1, "epochs": 2, "model": "stage1.keras"}, {"stage": 2, "epochs": 3, "model": "stage2.keras"}]}
     assert run_folder_line(tmp_path / "adda", adda) == (
         f"run folder: {tmp_path / 'adda'} (run.json, model.keras, stage1.keras, stage2.keras, logs/, checkpoints/)")
+
+
+def test_the_trained_line_counts_both_of_addas_stages():
+    """ADDA's epoch lines run "stage 2, epoch 5/5": the closing line said "for 3 epochs" (stage 2's alone)."""
+    from keras_gen.cli import trained_line
+
+    assert trained_line({"recipe": {"model": "dcgan", "epochs": 1}, "train_seconds": 9.6}) == \
+        "trained dcgan for 1 epoch in 10 s"
+    adda = {"recipe": {"model": "adda", "epochs": 3}, "train_seconds": 63.2,
+            "stages": [{"stage": 1, "epochs": 2, "model": "stage1.keras"}, {"stage": 2, "epochs": 3, "model": "stage2.keras"}]}
+    assert trained_line(adda) == "trained adda for 5 epochs (stage 1: 2, stage 2: 3) in 63 s"
 
 
 def test_sample_says_how_many_it_drew(tmp_path):

@@ -62,6 +62,10 @@ def test_versions_count_up_and_leave_no_temporaries(tmp_path):
         export.export(model, tmp_path, "m", version=7)
     with pytest.raises(KerasGenError, match="export name"):
         export.export(model, tmp_path, "../escape")
+    # '.' is allowed inside a name, not first: the message says so (".." was refused as if '.' never was).
+    with pytest.raises(KerasGenError, match=r"export name '\.\.' must be .* or '\.', beginning with a letter or digit"):
+        export.export(model, tmp_path, "..")
+    assert export.export(model, tmp_path, "m.v2").parent.name == "m.v2"
 
 
 def test_an_export_is_synced_before_it_is_published_and_a_killed_ones_leftovers_go(tmp_path, monkeypatch):

@@ -192,5 +192,9 @@ def test_the_cli_xla_flags_set_the_recipe_and_the_settings_line_says_auto(monkey
         recipe = cli.recipe_from_args(args)
         assert recipe.compile.get("jit_compile") == expected
     monkeypatch.setenv(hardware.AUTO_JIT_ENV, "1")
-    assert "XLA auto -> on;" in cli._train_settings(cli.recipe_from_args(parser.parse_args(["train", "dcgan"])).resolved())
-    assert "XLA off;" in cli._train_settings(cli.recipe_from_args(parser.parse_args(["train", "dcgan", "--no-xla"])).resolved())
+    assert "XLA auto -> on, one device;" in cli._train_settings(cli.recipe_from_args(parser.parse_args(["train", "dcgan"])).resolved())
+    assert "XLA off, one device;" in cli._train_settings(
+        cli.recipe_from_args(parser.parse_args(["train", "dcgan", "--no-xla"])).resolved())
+    # --strategy is named beside them (a resumed mirrored run says so before TensorFlow starts).
+    args = parser.parse_args(["train", "dcgan", "--strategy", "mirrored"])
+    assert ", tf.distribute mirrored; CPU " in cli._train_settings(cli.recipe_from_args(args).resolved(), args.strategy)

@@ -227,6 +227,14 @@ def test_resume_refuses_another_recipe_a_finished_run_and_other_folders(tmp_path
     (run / "run.json").unlink()
     result = run_cli("train", "--resume", run, "--epochs", "4")
     assert result.returncode == 1 and "another recipe (epochs 2 there, 4 asked)" in result.stderr
+    # The run's own model name changes nothing; another model's is named as the mistake (not
+    # that model's own complaint, e.g. adda's missing --target).
+    result = run_cli("train", "dcgan", "--resume", run, "--epochs", "4")
+    assert result.returncode == 1 and "another recipe (epochs 2 there, 4 asked)" in result.stderr
+    result = run_cli("train", "adda", "--resume", run)
+    assert result.returncode == 1 and result.stderr.strip() == (
+        f"keras-gen: error: the run in {str(run)!r} trains dcgan, not adda; --resume continues it with its own "
+        "recipe: leave out the model name")
 
 
 def test_every_seed_generator_is_found_and_restored():

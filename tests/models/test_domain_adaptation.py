@@ -359,12 +359,15 @@ def test_the_domain_batches_carry_no_target_labels_unpaired_orders_and_resume_ex
 
 
 @pytest.mark.parametrize("model", ["dann", "adda"])
-def test_a_tiny_run_from_mnist5k_to_mnistm5k_writes_the_model_and_the_target_test_accuracy(model, tmp_path):
+def test_a_tiny_run_from_mnist5k_to_mnistm5k_writes_the_model_and_the_target_test_accuracy(model, tmp_path, capsys):
     hparams = {**{k: list(v) for k, v in TINY.items()}, "discriminator_widths": [8]}
     if model == "adda":
         hparams["source_epochs"] = 1
     recipe = Recipe(model, data=("mnist5k", "mnistm5k"), epochs=1, batch_size=500, hparams=hparams)
-    trained, info = training.train(recipe, tmp_path / "run", verbose=0)
+    trained, info = training.train(recipe, tmp_path / "run", verbose=2)
+    # One line per epoch, ADDA's headed by their stage and numbered on through both.
+    heads = [line.split(" - ")[0] for line in capsys.readouterr().out.splitlines()]
+    assert heads == (["stage 1, epoch 1/2", "stage 2, epoch 2/2"] if model == "adda" else ["epoch 1/1"])
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert 0.0 <= run["test"]["accuracy"] <= 1.0 and run["test"] == info["test"]
     assert run["evaluated_on"] == {"test": "mnistm5k test split", "validation": "mnist5k test split"}
