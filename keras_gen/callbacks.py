@@ -62,7 +62,7 @@ class EpochLine(keras.callbacks.Callback):
 
     For output that is not a terminal (a pipe, a log file, CI), where Keras' progress bar
     writes kilobytes of ANSI escapes and carriage returns per epoch; `fit(verbose=0)` with
-    this callback last sees every figure other callbacks add (e.g. `val_fid`). The seconds
+    this callback last sees every figure other callbacks add (e.g. `fid`). The seconds
     are the epoch's wall time, callbacks included. Whoever runs ADDA's stages (one `fit` each)
     sets `stage`, which heads the line, and `epochs`, both stages' total:
     `stage 2, epoch 23/40 - ...`, the epochs numbered on through the stages.
@@ -239,66 +239,78 @@ class StopOnRequest(keras.callbacks.Callback):
 
 
 class QualityCheckpoint(keras.callbacks.Callback):
-    """Score samples against held-out images every `every` epochs and keep the best model.
+    """Score samples against reference images every `every` epochs and keep the best model.
 
     After each scored epoch it draws `n` seeded samples, computes their FID (and the number
-    of classes they cover) against the held-out `reference` images in the feature space of a
-    shipped feature network (`keras_gen.metrics`), and adds `val_fid` and
-    `val_classes_covered` to the epoch's logs (so History, TensorBoard and any other callback
-    see them). The best model so far (lowest FID, or the best `monitor`) is written to `path` (atomically) and its
-    weights are put back into the model when training ends: GANs peak and then degrade, so
-    the run keeps its best epoch, not its last.
+    of classes they cover) against the `reference` images in the feature space of a shipped
+    feature network (`keras_gen.metrics`), and adds them to the epoch's logs as
+    `<prefix>fid` and `<prefix>classes_covered` (so History, TensorBoard and any other
+    callback see them). The best model so far (lowest FID, or the best `monitor`) is written
+    to `path` (atomically) and its weights are put back into the model when training ends:
+    GANs peak and then degrade, so the run keeps its best epoch, not its last.
+
+    What picks the epoch must not be what reports the result: a figure chosen as the lowest
+    of many epochs is biased low. `keras_gen.training` therefore scores against the
+    training split (`prefix=""`, as Keras names figures of the training data) with samples
+    of another seed than those `evaluate` and the zoo cards score against the test split.
 
     Args:
-      reference: uint8 held-out images `[N, H, W, C]` (e.g. the test split).
+      reference: uint8 images `[N, H, W, C]` the samples are compared with.
       network: a feature network name (e.g. "mnist28") or a loaded `FeatureNetwork`.
       path: where the best model goes (`.keras`); None keeps it in memory only.
       n, seed: how many samples, drawn with which seed (the same every time).
       every: score every this many epochs (and always after the last).
       restore_best: put the best weights back at the end of training.
       monitor: the figure that picks the best epoch (`MONITORS`: FID and KID lowest,
-        precision, recall, coverage and classes covered highest).
+        precision, recall, coverage and classes covered highest), with or without the prefix.
+      prefix: of the logged names: "val_" (the default) for held-out reference images,
+        "" for training images.
     """
 
     # What each monitor keeps: the lowest or the highest value.
-    MONITORS = {"val_fid": "min", "val_kid": "min", "val_precision": "max", "val_recall": "max",
-                "val_coverage": "max", "val_classes_covered": "max"}
+    MONITORS = {"fid": "min", "kid": "min", "precision": "max", "recall": "max", "coverage": "max",
+                "classes_covered": "max"}
 
     def __init__(self, reference, network="mnist28", path=None, n=1000, seed=0, every=1, restore_best=True,
-                 monitor="val_fid"):
+                 monitor="fid", prefix="val_"):
         super().__init__()
         from keras_gen import metrics
         from keras_gen.errors import KerasGenError
 
-        if monitor not in self.MONITORS:
-            raise KerasGenError(f"QualityCheckpoint monitors one of {', '.join(self.MONITORS)}, got {monitor!r}")
+        if prefix not in ("val_", ""):
+            raise KerasGenError(f"QualityCheckpoint's prefix is 'val_' or '', got {prefix!r}")
+        figure = monitor[len(prefix):] if prefix and isinstance(monitor, str) and monitor.startswith(prefix) else monitor
+        if figure not in self.MONITORS:
+            raise KerasGenError(f"QualityCheckpoint monitors one of {', '.join(prefix + m for m in self.MONITORS)}, "
+                                f"got {monitor!r}")
         self.network = metrics.load_feature_network(network) if isinstance(network, str) else network
         self.reference_features, self.reference_classes = self.network.features_and_classes(reference)
         self.path = Path(path) if path else None
         self.n, self.seed, self.every, self.restore_best = n, seed, every, restore_best
-        self.monitor, self.mode = monitor, self.MONITORS[monitor]
+        self.prefix, self.figure = prefix, figure
+        self.monitor, self.mode = prefix + figure, self.MONITORS[figure]
         self.best, self.best_epoch, self.best_weights = None, None, None
 
     def score(self) -> dict:
-        """`{"val_fid": ..., "val_classes_covered": ..., and the monitored figure}` of the
-        model's seeded samples against the reference."""
+        """`{"<prefix>fid": ..., "<prefix>classes_covered": ..., and the monitored figure}` of
+        the model's seeded samples against the reference."""
         from keras_gen import metrics
         from keras_gen.images import to_uint8
 
         samples = to_uint8(keras.ops.convert_to_numpy(self.model.sample(self.n, self.seed)))
         features, classes = self.network.features_and_classes(samples)
         coverage = metrics.class_coverage(classes, self.reference_classes, classes.shape[1])
-        scores = {"val_fid": metrics.fid(features, self.reference_features),
-                  "val_classes_covered": coverage.classes_covered}
-        if self.monitor == "val_kid":
+        scores = {"fid": metrics.fid(features, self.reference_features),
+                  "classes_covered": coverage.classes_covered}
+        if self.figure == "kid":
             size = max(2, min(len(features), len(self.reference_features)) // 2)  # as evaluate_samples
-            scores["val_kid"] = metrics.kid(features, self.reference_features, subset_size=size, seed=self.seed)[0]
-        elif self.monitor in ("val_precision", "val_recall"):
+            scores["kid"] = metrics.kid(features, self.reference_features, subset_size=size, seed=self.seed)[0]
+        elif self.figure in ("precision", "recall"):
             precision, recall = metrics.precision_recall(self.reference_features, features, k=metrics.PR_K)
-            scores.update(val_precision=precision, val_recall=recall)
-        elif self.monitor == "val_coverage":
-            scores["val_coverage"] = metrics.density_coverage(self.reference_features, features, k=metrics.DC_K)[1]
-        return scores
+            scores.update(precision=precision, recall=recall)
+        elif self.figure == "coverage":
+            scores["coverage"] = metrics.density_coverage(self.reference_features, features, k=metrics.DC_K)[1]
+        return {self.prefix + name: value for name, value in scores.items()}
 
     def _improved(self, value) -> bool:
         return self.best is None or (value < self.best if self.mode == "min" else value > self.best)

@@ -369,7 +369,8 @@ def cmd_train(args):
     print(trained_line(info))
     if info.get("best"):
         monitor, value = next((k, v) for k, v in info["best"].items() if k != "epoch")
-        print(f"kept epoch {info['best']['epoch']}, the best by held-out {monitor.removeprefix('val_')} ({value:.4g})")
+        print(f"kept epoch {info['best']['epoch']}, the best by {monitor.replace('_', ' ')} against the training "
+              f"split ({value:.4g}; other samples than the figures below)")
     if info["test"]:
         print(_figure_table({"held-out test split": info["test"]}))
     print(run_folder_line(out, info))

@@ -6,7 +6,7 @@ A run folder holds:
                       out: per-epoch history, test figures, training time, versions
   model.keras         the final model (weights, optimizer state, compile config); where
                       samples can be scored (a feature network for the data), the weights of
-                      the epoch with the lowest held-out FID
+                      the epoch whose samples had the lowest FID against the training split
   checkpoints/best.keras   that best epoch's whole model
   samples/epoch_NNN.png   a fixed, seeded sample grid after every epoch (models that sample)
   checkpoints/epoch_NNN.keras   the newest whole-model checkpoints, each followed by
@@ -95,6 +95,14 @@ def _epochs(one_epoch, first_epoch, epochs, steps):
     # The options of the datasets inside `flat_map` do not reach this pipeline's iterator.
     return without_autotune(epochs_ds.apply(tf.data.experimental.assert_cardinality(epochs * steps))
                             .prefetch(tf.data.AUTOTUNE))
+
+
+def selection_seed(seed: int) -> int:
+    """The seed of the samples that pick a GAN run's best epoch: the next one after the run's
+    (wrapping), so that `evaluate` at the run's seed scores other samples than those chosen."""
+    from keras_gen.seeds import MAX_SEED
+
+    return (seed + 1) % (MAX_SEED + 1)
 
 
 def quality_network(data_name, model):
@@ -348,10 +356,13 @@ def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, cal
     quality = None
     run_callbacks = [StopOnNonFinite()]
     network = quality_network(data_name, model)
-    if network is not None:  # first, so that val_fid reaches the other callbacks' logs
-        reference, _ = data.load_arrays(data_name, "test", image_size=recipe.image_size)
+    if network is not None:  # first, so that its fid reaches the other callbacks' logs
+        # The epoch is picked by the FID of the training split, from samples of another seed than
+        # the run's: the test split and the run's seed stay for the figures reported, which a
+        # choice of the lowest of many epochs would bias low.
+        reference, _ = data.load_arrays(data_name, "train", image_size=recipe.image_size)
         # The best model goes to best.keras by AtomicCheckpoint, once the epoch's checkpoint is complete.
-        quality = QualityCheckpoint(reference, network, None, seed=recipe.seed)
+        quality = QualityCheckpoint(reference, network, None, seed=selection_seed(recipe.seed), prefix="")
         run_callbacks.append(quality)
     if first_epoch:
         resume_lib.restore(model, checkpoints, first_epoch, state, quality, best_path)
@@ -370,7 +381,7 @@ def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, cal
         *([resume_lib.restoring_callback(list(callbacks), state.get("callbacks"))] if first_epoch else []),
         checkpoint,  # after every callback that adds to the logs, so the checkpoint's history has it all
     ]
-    if verbose == 2:  # after the checkpoint, so its line holds what the other callbacks logged (val_fid)
+    if verbose == 2:  # after the checkpoint, so its line holds what the other callbacks logged (fid)
         run_callbacks.append(EpochLine())
     run_callbacks.append(StopOnRequest(request))  # last: stops after the epoch's checkpoint and line
     # SIGINT is a request until the run folder is whole: after fit, the short rest is finished.
@@ -392,7 +403,7 @@ def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, cal
             # Every epoch's logs, from the first epoch of the run (also when it was resumed).
             "history": checkpoint.history,
             "test": {k: float(v) for k, v in test.items()} if test else None,
-            # The model saved is the epoch with the lowest held-out FID, where one was measured.
+            # The model saved is the epoch with the lowest training-split FID, where one was measured.
             "best": {"epoch": quality.best_epoch, quality.monitor: float(quality.best)} if quality is not None else None,
             "versions": versions(),
         }

@@ -304,7 +304,8 @@ def build(name: str, zoo_dir=None, verbose="auto", from_run=None) -> Path:
     if info["test"]:
         figures.update({f"test {k}": round(v, 4) for k, v in info["test"].items()})
     if info.get("best"):
-        figures["kept epoch (lowest held-out FID)"] = info["best"]["epoch"]
+        held_out = "val_fid" in info["best"]  # entries built before the epoch was picked on the training split
+        figures[f"kept epoch (lowest {'held-out' if held_out else 'training-split'} FID)"] = info["best"]["epoch"]
     evaluated, how = _evaluated_figures(model, entry_recipe)
     figures.update(evaluated)
     figures.update(_baseline_figures(entry_recipe, model, verbose))

@@ -1,4 +1,4 @@
-"""Callbacks of a training run: the best model by held-out FID is the one kept."""
+"""Callbacks of a training run: the best model by FID is the one kept."""
 import keras
 import numpy as np
 
@@ -52,6 +52,13 @@ def test_quality_checkpoint_refuses_an_unknown_monitor():
 
     with pytest.raises(KerasGenError, match="val_fid"):
         QualityCheckpoint(np.zeros((4, 28, 28, 1), np.uint8), monitor="val_accuracy")
+    with pytest.raises(KerasGenError, match="one of fid, kid, "):
+        QualityCheckpoint(np.zeros((4, 28, 28, 1), np.uint8), monitor="val_fid", prefix="")
+    with pytest.raises(KerasGenError, match="prefix"):
+        QualityCheckpoint(np.zeros((4, 28, 28, 1), np.uint8), prefix="test_")
+    # The monitor with or without the prefix, logged with it.
+    for monitor in ("coverage", "val_coverage"):
+        assert QualityCheckpoint(np.zeros((4, 28, 28, 1), np.uint8), monitor=monitor).monitor == "val_coverage"
 
 
 def test_epoch_lines_are_plain_text_with_every_logged_figure():
