@@ -768,9 +768,16 @@ def cmd_evaluate(args):
               "n": args.n, "seed": args.seed, "figures": figures, "seconds": round(seconds, 1),
               "date": datetime.date.today().isoformat(), "machine": describe_machine()}
     if network is not None:
+        from keras_gen.metrics.features import network_images
+
         floors = metrics.reference_floors(network, n=args.n)
-        columns["real train (floor)"], columns["uniform noise (ceiling)"] = floors["floor"], floors["ceiling"]
-        result.update(feature_network=network.name, floor=floors["floor"], ceiling=floors["ceiling"])
+        # The floor is at most every real training image: fewer than n, it is no floor at n
+        # (FID falls with the sample size), and its column says how many it scored.
+        floor_images = min(args.n, len(network_images(network, "train")[0]))
+        floor = "real train (floor)" if floor_images == args.n else f"real train (floor: all {floor_images:,})"
+        columns[floor], columns["uniform noise (ceiling)"] = floors["floor"], floors["ceiling"]
+        result.update(feature_network=network.name, floor=floors["floor"], floor_images=floor_images,
+                      ceiling=floors["ceiling"])
     what = f"{args.n:,} samples (seed {args.seed}) vs the {data} test split in {network.name}'s features" if network \
         else f"the {data} test split"
     print(f"{name} ({type(model).__name__}): {what}; {seconds:.1f} s")

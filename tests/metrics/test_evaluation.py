@@ -103,6 +103,15 @@ def test_cli_evaluate_prints_a_table_beside_floors_and_writes_json(tmp_path, cap
     assert result["figures"] == pytest.approx(metrics.evaluate(model, "mnist5k", n=100, seed=2))
     assert result["floor"]["fid"] < result["figures"]["fid"] and result["floor"]["fid"] < result["ceiling"]["fid"]
     assert result["feature_network"] == "mnist28" and result["n"] == 100 and result["machine"]
+    assert result["floor_images"] == 100
+    # More samples than real training images: the floor scores all of those, and says so.
+    model = tiny_dcgan(28)
+    model.compile()
+    model.save(tmp_path / "tiny28.keras")
+    assert cli.main(["evaluate", str(tmp_path / "tiny28.keras"), "--data", "digits", "--n", "1500", "--json",
+                     str(tmp_path / "digits.json")]) == 0
+    assert "real train (floor: all 1,438)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "digits.json").read_text())["floor_images"] == 1438
 
 
 def test_cli_evaluate_and_metrics_refuse_bad_input_in_one_line(tmp_path, capsys):
