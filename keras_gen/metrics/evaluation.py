@@ -123,7 +123,8 @@ def evaluate(model, data: str = "mnist5k", n: int = 1000, seed: int = 0, *, imag
         recall, density, coverage, classes_covered, class_kl, near_copy_fraction);
       class-conditional models: label_accuracy (the network's argmax of sample(labels=k) is k);
       likelihood models: test_bits_per_dim over the whole test split (conditional ones given
-        the true labels, and bayes_accuracy: argmax_y log p(x | y) against the true labels).
+        the true labels, and bayes_accuracy: argmax_y log p(x | y) against the true labels);
+        test_bits_per_binary_dim instead for a Bernoulli head (of the binarised images).
     """
     from keras_gen.metrics import evaluate_samples
 
@@ -153,7 +154,10 @@ def evaluate(model, data: str = "mnist5k", n: int = 1000, seed: int = 0, *, imag
 
         test, test_labels = dataset_images(data, "test", image_size)
         conditional = bool(getattr(model, "num_classes", None))
-        figures["test_bits_per_dim"] = test_bits_per_dim(model, test, test_labels if conditional else None)
+        # A Bernoulli head's likelihood is of the binarised images: bits per binary dimension,
+        # under its own name, never beside 256-level figures as if it were one of them.
+        key = "test_bits_per_binary_dim" if getattr(model, "head", None) == "bernoulli" else "test_bits_per_dim"
+        figures[key] = test_bits_per_dim(model, test, test_labels if conditional else None)
         if conditional:
             figures["bayes_accuracy"] = bayes_accuracy(model, test, test_labels)
     if not figures:

@@ -49,6 +49,11 @@ def test_likelihood_models_add_test_bits_per_dim_and_still_sample():
     log_prob = np.concatenate([keras.ops.convert_to_numpy(model.log_prob(b)) for b in np.split(test, 4)])
     assert figures["test_bits_per_dim"] == pytest.approx(-log_prob.mean() / (784 * math.log(2)), rel=1e-5)
     assert "fid" in figures
+    # A Bernoulli head's figure is of binary dimensions (an untrained one scores 0.8, an untrained
+    # categorical one 8): it is named so, never "test_bits_per_dim".
+    binary = PixelCNN(image_shape=(28, 28, 1), filters=4, num_layers=1, first_kernel_size=3, head="bernoulli")
+    figures = metrics.evaluate(binary, "mnist5k", n=10, seed=0, samples=False)
+    assert set(figures) == {"test_bits_per_binary_dim"} and 0 < figures["test_bits_per_binary_dim"] < 1.5
 
 
 def test_networks_are_found_by_dataset_and_image_size():
