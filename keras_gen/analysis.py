@@ -480,10 +480,24 @@ def nll_heatmap(model, images, labels=None) -> np.ndarray:
     return np.concatenate(chunks).astype(np.float32)
 
 
-def uniform_pixel_nats(channels: int) -> float:
-    """C ln 256: the NLL in nats of a pixel of C channels under a uniform guess (8 bits per
-    sub-pixel); `heatmap_grid`'s default top of the colour scale."""
-    return float(channels * np.log(256.0))
+def uniform_pixel_nats(channels: int, levels: int = 256) -> float:
+    """C ln L: the NLL in nats of a pixel of C channels under a uniform guess over L levels
+    (8 bits per sub-pixel for 256; 1 for a head over binarised images); `heatmap_grid`'s
+    default top of the colour scale is the 256 levels'."""
+    return float(channels * np.log(float(levels)))
+
+
+def model_heatmap(model, images, labels=None):
+    """`(grid, nll, scale)` for a likelihood model: `images` as the model observes them
+    (binarised for a Bernoulli head) above their `nll_heatmap` (`nll`), on a colour scale from 0
+    to a uniform guess over the levels the model's head tells apart; `scale` says so in words."""
+    levels = getattr(model, "num_levels", 256)
+    top = uniform_pixel_nats(model.image_shape[-1], levels)
+    observed = np.asarray(model.observed(np.asarray(images))).astype(np.uint8)
+    nll = nll_heatmap(model, images, labels)
+    bits = float(np.log2(levels))
+    return (heatmap_grid(observed, nll, max_nats=top), nll,
+            f"black 0 nats to white {top:.2f} nats = {bits:g} bit{'' if bits == 1 else 's'} per sub-pixel or more")
 
 
 def nll_colours(nll, max_nats: float) -> np.ndarray:

@@ -588,7 +588,7 @@ def cmd_complete(args):
     from keras_gen.files import made_dirs
     from keras_gen.seeds import MAX_SEED, check_count
 
-    check_count(args.n, "--n")  # bounded before minutes of sampling
+    check_count(args.n, "--n", maximum=None)  # test images: bounded by the split (_test_images)
     if args.seed + args.samples - 1 > MAX_SEED:
         raise KerasGenError(f"--seed {args.seed} with --samples {args.samples}: completion k uses seed + k, "
                             f"which must stay at most {MAX_SEED}")
@@ -629,7 +629,7 @@ def cmd_heatmap(args):
     from keras_gen.files import made_dirs
     from keras_gen.seeds import check_count
 
-    check_count(args.n, "--n")
+    check_count(args.n, "--n", maximum=None)  # test images: bounded by the split (_test_images)
     if "\0" in args.out:
         raise KerasGenError(f"--out {args.out!r} contains a NUL character; give a .png file name")
     with made_dirs(os.path.dirname(os.path.abspath(args.out))):  # removed again if anything fails
@@ -638,13 +638,13 @@ def cmd_heatmap(args):
         from keras_gen import analysis
 
         images, labels, name = _test_images(args, model)
-        nll = analysis.nll_heatmap(model, images, labels if getattr(model, "num_classes", None) else None)
-        _save_picture(args.out, analysis.heatmap_grid(images, nll))
+        labels = labels if getattr(model, "num_classes", None) else None
+        grid, nll, scale = analysis.model_heatmap(model, images, labels)
+        _save_picture(args.out, grid)
     bits_per_dim = float(nll.sum() / (nll.size * images.shape[-1] * np.log(2)))
-    print(f"wrote {count(args.n, f'{name} test image')} above their per-pixel NLL heatmaps "
-          f"(black 0 nats, white "
-          f"{analysis.uniform_pixel_nats(images.shape[-1]):.2f} nats = 8 bits per sub-pixel or more; "
-          f"{bits_per_dim:.3f} bits/dim on these images) to {args.out}")
+    binary = " (binarised)" if getattr(model, "num_levels", 256) == 2 else ""
+    print(f"wrote {count(args.n, f'{name} test image')}{binary} above their per-pixel NLL heatmaps "
+          f"({scale}; {bits_per_dim:.3f} bits/dim on these images) to {args.out}")
 
 
 def cmd_probe(args):

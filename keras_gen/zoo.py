@@ -577,11 +577,10 @@ def _write_grids(model, entry_recipe, folder: Path, skip=()) -> dict:
         save_png(folder / "completions.png", make_grid(rows, columns=5, scale=scale))
         grids["completions.png"] = ("8 test images spread over the split, each beside its bottom half occluded "
                                     f"(grey checkerboard) and 3 completions (seeds 0, 1, 2{given})")
-        save_png(folder / "heatmap.png", analysis.heatmap_grid(images, analysis.nll_heatmap(model, images, labels)))
+        grid, _, scale = analysis.model_heatmap(model, images, labels)
+        save_png(folder / "heatmap.png", grid)
         grids["heatmap.png"] = (f"8 test images above their per-pixel NLL heatmaps{given}: where the model finds "
-                                f"them surprising (black 0 nats to white "
-                                f"{analysis.uniform_pixel_nats(model.image_shape[-1]):.2f} nats = 8 bits per "
-                                "sub-pixel or more)")
+                                f"them surprising ({scale})")
     return grids
 
 

@@ -178,6 +178,22 @@ def test_heatmap_grid_pairs_each_image_with_its_heatmap_on_one_scale():
         analysis.heatmap_grid(images, nll[:, :4])
 
 
+def test_a_bernoulli_heads_heatmap_shows_binarised_images_on_a_one_bit_scale():
+    """A binary sub-pixel costs at most ln 2 under a uniform guess: on the 256 levels' scale
+    (5.55 nats) its whole heatmap stayed dark red, above grey images it never saw."""
+    from keras_gen.models import PixelCNN
+
+    model = PixelCNN(image_shape=(8, 8, 1), filters=4, num_layers=1, first_kernel_size=3, head="bernoulli")
+    images = digits8(2)
+    grid, nll, scale = analysis.model_heatmap(model, images)
+    assert scale == f"black 0 nats to white {np.log(2):.2f} nats = 1 bit per sub-pixel or more"
+    binarised = np.asarray(model.observed(images))
+    assert set(np.unique(binarised)) <= {0, 255}
+    np.testing.assert_array_equal(grid, analysis.heatmap_grid(binarised, nll, max_nats=np.log(2)))
+    categorical = PixelCNN(image_shape=(8, 8, 1), filters=4, num_layers=1, first_kernel_size=3)
+    assert analysis.model_heatmap(categorical, images)[2].endswith("5.55 nats = 8 bits per sub-pixel or more")
+
+
 # -- the command line --------------------------------------------------------------------
 @pytest.mark.parametrize("argv", [["complete", "--help"], ["heatmap", "--help"],
                                   ["complete", "x.keras", "--occlude", "top-half"]])
@@ -293,6 +309,9 @@ def test_cli_refuses_what_it_cannot_draw(saved_pixelcnn, tmp_path):
                                    "--out", tmp_path / "z.png"), "unconditional; it takes no --label")
     assert_one_line_error(run_main("heatmap", saved_pixelcnn, "--data", "digits", "--n", "400",
                                    "--out", tmp_path / "z.png"), "the digits test split has only 359 images")
+    for command in ("complete", "heatmap"):  # over the samples' cap: the split is named, no "different seeds"
+        assert_one_line_error(run_main(command, saved_pixelcnn, "--data", "digits", "--n", "100000",
+                                       "--out", tmp_path / "z.png"), "--n 100000: the digits test split has only 359")
 
 
 def test_cli_completes_a_conditional_model_given_each_images_class(tmp_path, monkeypatch):

@@ -26,7 +26,9 @@ from keras_gen.models.base import (
     Endpoint,
     GenerativeModel,
     assert_sample_inputs,
+    batch_size_of,
     check_count,
+    in_chunks,
     stateless_seed,
 )
 from keras_gen.models.labels import ClassLabels
@@ -37,6 +39,18 @@ from keras_gen.seeds import check_seed
 # Columns the cached sampler draws per step of its column loop (at most): more make a bigger
 # graph (slower to trace), fewer pay the loop's per-step overhead more often.
 COLUMNS_PER_STEP = 7
+
+# Images per pass of the network in the likelihoods (`log_prob`, `pixel_log_prob`,
+# `class_log_likelihoods`, `classify`, and their signatures). A pass holds every layer's
+# activations and the logits [B, H, W, C, 256]: about 6.7 MB per 28x28 image for the zoo's
+# PixelCNN, so the 10,000 images a call may take would need 67 GB at once (2,000 ran out of
+# memory on a 12 GB limit).
+LIKELIHOOD_CHUNK = 100
+
+# Sampling temperatures allowed: logits / T overflows float32 (3.4e38) for T below about 1e-37
+# (the draw then returned level 256, out of range, or a wrong level); from 1e-30 on, logits up
+# to 1e8 stay finite, and any T that small draws the most likely level.
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-30, 1e30
 
 
 def _static_or_float32(temperature):
@@ -102,6 +116,11 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         return self.check_labels(labels, n)
 
     # -- the head: distribution parameters -> log-probabilities and draws ------------------------
+    @property
+    def num_levels(self) -> int:
+        """The values of a sub-pixel the head tells apart (256; 2 for a binarising head)."""
+        return likelihoods.NUM_LEVELS
+
     def observed(self, images):
         """The values the head models, from integer images `[B, H, W, C]`: the images themselves
         for heads over the 256 levels (a binarising head maps them to 0 and 255). Applied before
@@ -128,24 +147,46 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
     def _image_log_prob(self, images, labels=None, training=False):
         return tf.reduce_sum(self._pixel_log_prob(images, labels, training=training), axis=[1, 2, 3])
 
+    def _chunked(self, kind, images, labels=None):
+        """The likelihood `kind` of images `[B, H, W, C]` in chunks of `LIKELIHOOD_CHUNK`
+        (the graph every public likelihood and signature runs): "log_prob" `[B]`,
+        "pixel_log_prob" `[B, H, W, C]`, "class_log_likelihoods" `[B, num_classes]`."""
+        if kind == "class_log_likelihoods":
+            def every_class(x):
+                return tf.stack([self._image_log_prob(x, tf.fill([tf.shape(x)[0]], k))
+                                 for k in range(self.num_classes)], axis=1)
+
+            return in_chunks(every_class, (images,), LIKELIHOOD_CHUNK, [(tf.float32, [self.num_classes])])
+        fn, shape = {"log_prob": (self._image_log_prob, []),
+                     "pixel_log_prob": (self._pixel_log_prob, list(self.image_shape))}[kind]
+        return in_chunks(fn, (images, labels), LIKELIHOOD_CHUNK, [(tf.float32, shape)])
+
+    def _likelihood(self, kind, images, labels=None):
+        """`_chunked` as one traced function per kind, whether called eagerly, in a `tf.function`
+        or `Dataset.map`: the same graph as the exports', so that the same images get the same
+        figure everywhere (eager execution rounds mixed bfloat16 differently: several nats per
+        image apart in PixelCNN++)."""
+        with_labels = self.conditional and kind != "class_log_likelihoods"
+        spec = [tf.TensorSpec([None, *self.image_shape], tf.uint8), *([tf.TensorSpec([None], tf.int32)] * with_labels)]
+        fn = self._compiled(kind, lambda images, *labels: self._chunked(kind, images, *labels), spec)
+        return fn(images, *([labels] if with_labels else []))
+
     def pixel_log_prob(self, images, labels=None):
         """log p(x_{i,c} | x_{<(i,c)}, y) in nats, float32 `[B, H, W, C]`, for uint8 `[B, H, W, C]`
         (and, for a conditional model, labels: an int or one per image)."""
         images = self.check_images(images, max_batch=MAX_SAMPLES)
-        return self._pixel_log_prob(images, self._checked_labels(labels, int(images.shape[0])))
+        return self._likelihood("pixel_log_prob", images, self._checked_labels(labels, batch_size_of(images)))
 
     def log_prob(self, images, labels=None):
         """log p(x | y) in nats per image, float32 `[B]`, for uint8 images `[B, H, W, C]`."""
         images = self.check_images(images, max_batch=MAX_SAMPLES)
-        return self._image_log_prob(images, self._checked_labels(labels, int(images.shape[0])))
+        return self._likelihood("log_prob", images, self._checked_labels(labels, batch_size_of(images)))
 
     def class_log_likelihoods(self, images):
         """log p(x | y) for every class y, float32 `[B, num_classes]` (conditional models)."""
         if not self.conditional:
             raise KerasGenError(f"{type(self).__name__} is unconditional: it has no classes")
-        images = self.check_images(images, max_batch=MAX_SAMPLES)
-        n = int(images.shape[0])
-        return tf.stack([self._image_log_prob(images, tf.fill([n], k)) for k in range(self.num_classes)], axis=1)
+        return self._likelihood("class_log_likelihoods", self.check_images(images, max_batch=MAX_SAMPLES))
 
     def classify(self, images):
         """Bayes' rule with a uniform prior: p(y | x) ∝ p(x | y). Returns `(probabilities float32
@@ -332,8 +373,9 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
     @staticmethod
     def _check_temperature(temperature) -> float:
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating, np.integer)) \
-                or not 0.0 < float(temperature) < float("inf"):
-            raise KerasGenError(f"temperature must be a positive number, got {temperature!r}")
+                or not MIN_TEMPERATURE <= float(temperature) <= MAX_TEMPERATURE:
+            raise KerasGenError(f"temperature must be a positive number from {MIN_TEMPERATURE:g} to "
+                                f"{MAX_TEMPERATURE:g}, got {temperature!r}")
         return float(temperature)
 
     def _call_at(self, temperature, name, graph, signature, *args):
@@ -389,6 +431,11 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         """
         images = self.check_images(images, max_batch=MAX_SAMPLES)
         n = int(images.shape[0])
+        mask_dtype = getattr(mask, "dtype", None)  # NumPy's, TensorFlow's, or none (a list)
+        mask_dtype = np.dtype(getattr(mask_dtype, "as_numpy_dtype", mask_dtype)) if mask_dtype is not None \
+            else np.asarray(mask).dtype
+        if mask_dtype != np.bool_:  # np.asarray(mask, bool) took 0.3 as known and a string as all known
+            raise KerasGenError(f"mask must be bool (True = known), got {mask_dtype.name}")
         try:
             known = np.broadcast_to(np.asarray(mask, dtype=bool), images.shape)
         except ValueError:
@@ -430,7 +477,7 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
 
         def log_prob(images, *labels):
             images, labels = batch_checked(images, *labels)
-            lp = self._image_log_prob(images, labels)
+            lp = self._chunked("log_prob", images, labels)
             return {"log_prob": lp, "bits_per_dim": likelihoods.bits_per_dim(lp, self.num_dims)}
 
         def complete(images, mask, seed, *labels):
@@ -468,8 +515,7 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         if self.conditional:
             def classify(images):
                 images, _ = batch_checked(images)
-                n = tf.shape(images)[0]
-                scores = tf.stack([self._image_log_prob(images, tf.fill([n], k)) for k in range(self.num_classes)], 1)
+                scores = self._chunked("class_log_likelihoods", images)
                 return {"probabilities": tf.nn.softmax(scores, axis=1),
                         "label": tf.argmax(scores, axis=1, output_type=tf.int32)}
 

@@ -29,6 +29,37 @@ from keras_gen.seeds import MAX_SAMPLES, MAX_SEED, check_count, check_seed, whol
 KERAS_COMPILE_ARGS = ("jit_compile", "run_eagerly", "steps_per_execution")
 
 
+def in_chunks(fn, inputs, chunk, outputs):
+    """`fn(*inputs)` over consecutive slices of `chunk` rows, concatenated: what one call gives
+    for a computation row by row, at the memory of `chunk` rows.
+
+    A `tf.while_loop`, so that eager and traced calls alike take any batch size, known or not
+    (inside a `tf.function`, `Dataset.map`, an export). `inputs`: tensors sharing their first
+    dimension (None entries are passed as None); `outputs`: `(dtype, shape after the batch
+    dimension)` of each of fn's results (fn returns one tensor, or a tuple of several).
+    """
+    n = tf.shape(inputs[0])[0]
+    steps = (n + chunk - 1) // chunk
+    arrays = tuple(tf.TensorArray(dtype, size=steps, infer_shape=False, element_shape=tf.TensorShape([None, *shape]))
+                   for dtype, shape in outputs)
+
+    def body(i, arrays):
+        start = i * chunk
+        results = fn(*(x if x is None else x[start:start + chunk] for x in inputs))
+        results = results if isinstance(results, tuple) else (results,)
+        return i + 1, tuple(array.write(i, result) for array, result in zip(arrays, results))
+
+    _, arrays = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), arrays))
+    results = tuple(array.concat() for array in arrays)
+    return results if len(results) > 1 else results[0]
+
+
+def batch_size_of(images):
+    """The number of images: a Python int where the shape says it, else a scalar tensor (traced
+    with the batch dimension unknown)."""
+    return int(images.shape[0]) if images.shape[0] is not None else tf.shape(images)[0]
+
+
 class LossWatch:
     """Two step counters kept by each replica (`ON_READ`: no communication in the step; read
     from the first replica, whose loss the logs show): `steps`, the steps run, and `first_bad`,
@@ -166,8 +197,9 @@ def without_autotune_stall(x, y, args, kwargs, shuffle):
     - Refused with a one-line error: `sample_weight` and `class_weight` (no keras-gen step
       weighs examples), and images and labels of different lengths.
     - A generator's bare arrays become 1-tuples (Keras takes tuples only).
-    - `fit` on a dataset or generator passes `shuffle=False` unless asked otherwise: Keras shuffles no
-      dataset, but its default `shuffle=True` warns that it does not.
+    - `fit` on a dataset or generator (also arrays made one here) passes `shuffle=False` unless
+      asked otherwise: Keras shuffles no dataset, but its default `shuffle=True` warns that it
+      does not.
     """
     kwargs = dict(kwargs)
     for weights in _EXAMPLE_WEIGHTS:
@@ -181,6 +213,7 @@ def without_autotune_stall(x, y, args, kwargs, shuffle):
         # Keras takes from a generator only tuples; a generator of bare image batches (what
         # an unconditional model trains on) failed with a message that printed the batch.
         x = _as_tuples(x)
+    fitting = shuffle  # fit's default is True; evaluate and predict take no `shuffle`
     shuffle = kwargs.get("shuffle", shuffle)
     batch_size = kwargs.get("batch_size") or 32
     if isinstance(x, np.ndarray) and (y is None or isinstance(y, np.ndarray)) and not args \
@@ -198,8 +231,9 @@ def without_autotune_stall(x, y, args, kwargs, shuffle):
                                                    validation_batch_size, False)
     elif validation is not None:
         kwargs["validation_data"] = without_autotune(validation)
-    if shuffle is True and "shuffle" not in kwargs and (isinstance(x, tf.data.Dataset) or inspect.isgenerator(x)):
-        # `fit`'s default shuffle=True has Keras 3.15 warn on every dataset (and generator) that it ignores it.
+    if fitting and "shuffle" not in kwargs and (isinstance(x, tf.data.Dataset) or inspect.isgenerator(x)):
+        # `fit`'s default shuffle=True has Keras 3.15 warn on every dataset (and generator) that it
+        # ignores it; so did an explicit shuffle=False on arrays, once they were made a dataset here.
         kwargs["shuffle"] = False
     return without_autotune(x), y, kwargs
 
@@ -545,7 +579,8 @@ class GenerativeModel(keras.Model):
         """
         unknown = sorted(set(keras_args) - set(KERAS_COMPILE_ARGS))
         if unknown:
-            own = [p for p in inspect.signature(self.compile).parameters if p != "kwargs"]
+            # Named parameters only: not the **keyword catch-all (e.g. "keras_args").
+            own = [name for name, p in inspect.signature(self.compile).parameters.items() if p.kind != p.VAR_KEYWORD]
             raise KerasGenError(
                 f"{type(self).__name__}.compile() got unknown argument(s) {', '.join(unknown)}; "
                 f"it takes {', '.join(own + list(KERAS_COMPILE_ARGS))}"

@@ -53,7 +53,7 @@ from keras_gen.data import to_channels
 from keras_gen.errors import KerasGenError
 from keras_gen.layers import GradientReversal
 from keras_gen.models.base import (MAX_SAMPLES, Endpoint, GenerativeModel, check_data_kind, check_size,
-                                   check_sizes, without_autotune_stall)
+                                   check_sizes, in_chunks, without_autotune_stall)
 from keras_gen.models.labels import ClassLabels
 from keras_gen.networks import domain as networks
 
@@ -247,12 +247,13 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
         model's (the target's) shape."""
         images = self.check_images(images, max_batch=MAX_SAMPLES)
         if self._classify_fn is None:
+            # In chunks inside the traced function: any batch size, also where traced with it
+            # unknown (a tf.function, Dataset.map).
+            outputs = [(tf.float32, [self.num_classes]), (tf.int32, [])]
             self._classify_fn = tf.function(
-                self._classify_graph, input_signature=[tf.TensorSpec([None, *self.image_shape], tf.uint8)],
-                jit_compile=False)
-        parts = [self._classify_fn(images[i:i + CLASSIFY_CHUNK]) for i in range(0, int(images.shape[0]),
-                                                                                 CLASSIFY_CHUNK)]
-        return tf.concat([p for p, _ in parts], 0), tf.concat([y for _, y in parts], 0)
+                lambda x: in_chunks(self._classify_graph, (x,), CLASSIFY_CHUNK, outputs),
+                input_signature=[tf.TensorSpec([None, *self.image_shape], tf.uint8)], jit_compile=False)
+        return self._classify_fn(images)
 
     def _reset_functions(self):
         """Forget traced steps (after a change of what they compute, e.g. ADDA's stage)."""

@@ -31,7 +31,9 @@ class ClassLabels:
         return self.num_classes is not None
 
     def check_labels(self, labels, n):
-        """Class labels as int32 `[n]`: an int (every image), a sequence of n, or None (uniform)."""
+        """Class labels as int32 `[n]`: an int (every image), a sequence of n (`[n, 1]` too, as
+        `fit` takes them), or None (uniform). `n` is a scalar tensor where traced with the batch
+        size unknown."""
         if not self.conditional:
             if labels is not None:
                 raise KerasGenError(f"{type(self).__name__} is unconditional; it takes no labels")
@@ -39,15 +41,26 @@ class ClassLabels:
         if labels is None:
             return None
         if tf.is_tensor(labels) and not tf.executing_eagerly():  # traced: `predict`, a tf.function
+            if labels.shape.rank == 2 and labels.shape[1] == 1:
+                labels = labels[:, 0]
             return self.assert_labels_in_range(labels)
         labels = np.asarray(labels)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+        known = isinstance(n, int)
+        what = f"{n} ints" if known else "one int per image"
+        if labels.ndim > 1 or (known and labels.ndim == 1 and len(labels) != n) \
+                or not np.issubdtype(labels.dtype, np.integer):
+            raise KerasGenError(f"labels must be an int or {what}, got {labels.tolist()!r}"[:300])
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise KerasGenError(f"labels must be in 0..{self.num_classes - 1}, got {sorted(set(labels.ravel().tolist()))}")
         if labels.ndim == 0:
-            labels = np.full([n], labels)
-        if labels.ndim != 1 or len(labels) != n or not np.issubdtype(labels.dtype, np.integer):
-            raise KerasGenError(f"labels must be an int or {n} ints, got {labels.tolist()!r}"[:300])
-        if labels.min() < 0 or labels.max() >= self.num_classes:
-            raise KerasGenError(f"labels must be in 0..{self.num_classes - 1}, got {sorted(set(labels.tolist()))}")
-        return tf.constant(labels, tf.int32)
+            return tf.fill([n], tf.constant(int(labels), tf.int32))
+        if known:
+            return tf.constant(labels, tf.int32)
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                tf.size(labels), tf.cast(n, tf.int32), message="labels must hold one int per image")]):
+            return tf.identity(tf.constant(labels, tf.int32))
 
     def assert_labels_in_range(self, labels):
         """Labels as int32, with graph-time checks (a named InvalidArgumentError, never an

@@ -92,6 +92,10 @@ class PixelCNN(AutoregressiveModel):
         return self.network(self.images_to_float(self.observed(self.call_images(images))), training=training)
 
     # -- the Bernoulli head (the categorical one is the base's) ------------------------------------
+    @property
+    def num_levels(self) -> int:
+        return 2 if self.head == "bernoulli" else likelihoods.NUM_LEVELS
+
     def observed(self, images):
         return likelihoods.binarised(images) if self.head == "bernoulli" else images
 

@@ -275,6 +275,9 @@ def test_keras_round_trip_gives_the_same_classify_and_optimizer_state(make, tmp_
     np.testing.assert_array_equal(np_(loaded.classify(images)[0]), np_(model.classify(images)[0]))
     np.testing.assert_array_equal(np_(loaded.classify(images)[1]), np_(model.classify(images)[1]))
     assert int(np_(loaded.optimizer.iterations)) == int(np_(model.optimizer.iterations)) == 1
+    # classify where the batch size is unknown (a tf.function, Dataset.map): it took int(shape[0]).
+    traced = tf.function(model.classify, input_signature=[tf.TensorSpec([None, 28, 28, channels], tf.uint8)])
+    np.testing.assert_array_equal(np_(traced(images)[1]), np_(model.classify(images)[1]))
 
 
 @pytest.mark.parametrize("make", [

@@ -78,8 +78,10 @@ def test_compile_arguments_are_checked_and_optimizer_sets_both_players():
         model.compile(optimizer="adam", d_optimizer="adam")
     with pytest.raises(KerasGenError, match="unknown argument.*loss_weights"):
         model.compile(loss_weights=[1.0])
-    with pytest.raises(KerasGenError, match="unknown argument.*metrics"):
+    with pytest.raises(KerasGenError, match="unknown argument.*metrics") as refused:
         tiny_pixelcnn().compile(metrics=["accuracy"])
+    # It lists the arguments there are, not the name of the **keyword catch-all.
+    assert "it takes optimizer, jit_compile" in str(refused.value) and "keras_args" not in str(refused.value)
     with pytest.raises(KerasGenError, match="optimizer"):
         tiny_pixelcnn().compile(optimizer="not-an-optimizer")
 
@@ -255,6 +257,12 @@ def test_arrays_become_batches_in_a_fresh_order_every_epoch_or_in_order():
     assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[0], images)
     in_order, _, _ = without_autotune_stall(images, None, (), {"batch_size": 8}, shuffle=False)
     np.testing.assert_array_equal(np.concatenate(list(in_order.as_numpy_iterator())), images)
+    # fit(arrays, shuffle=False): in order, and Keras is told shuffle=False (it warned "shuffle=True
+    # was passed" of the dataset that stood for the arrays); evaluate and predict are told nothing.
+    in_order, _, kwargs = without_autotune_stall(images, None, (), {"batch_size": 8, "shuffle": False}, shuffle=True)
+    assert kwargs == {"shuffle": False}
+    np.testing.assert_array_equal(np.concatenate(list(in_order.as_numpy_iterator())), images)
+    assert without_autotune_stall(images, None, (), {"batch_size": 8}, shuffle=False)[2] == {}
 
 
 def test_fit_on_a_dataset_or_arrays_warns_nothing():
