@@ -368,9 +368,7 @@ def cmd_train(args):
         raise SystemExit(130) from None
     print(trained_line(info))
     if info.get("best"):
-        monitor, value = next((k, v) for k, v in info["best"].items() if k != "epoch")
-        print(f"kept epoch {info['best']['epoch']}, the best by {monitor.replace('_', ' ')} against the training "
-              f"split ({value:.4g}; other samples than the figures below)")
+        print(kept_line(info["best"]))
     if info["test"]:
         print(_figure_table({"held-out test split": info["test"]}))
     print(run_folder_line(out, info))
@@ -383,6 +381,14 @@ def trained_line(info) -> str:
     epochs = sum(stage["epochs"] for stage in stages) or info["recipe"]["epochs"]
     per_stage = " (" + ", ".join(f"stage {s['stage']}: {s['epochs']}" for s in stages) + ")" if stages else ""
     return f"trained {info['recipe']['model']} for {count(epochs, 'epoch')}{per_stage} in {info['train_seconds']:.0f} s"
+
+
+def kept_line(best) -> str:
+    """`kept epoch 98, the best by the fid of its samples against the training split (4.52)`,
+    from run.json's `best` (`keras_gen.training` scores the samples against the training split)."""
+    monitor, value = next((k, v) for k, v in best.items() if k != "epoch")
+    return (f"kept epoch {best['epoch']}, the best by the {monitor.replace('_', ' ')} of its samples against the "
+            f"training split ({value:.4g})")
 
 
 def run_folder_line(out, info) -> str:

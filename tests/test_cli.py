@@ -192,6 +192,15 @@ def test_the_closing_line_names_what_the_run_folder_holds(tmp_path):
         f"run folder: {tmp_path / 'adda'} (run.json, model.keras, stage1.keras, stage2.keras, logs/, checkpoints/)")
 
 
+def test_the_kept_line_says_what_picked_the_epoch():
+    from keras_gen.cli import kept_line
+
+    assert kept_line({"epoch": 98, "fid": 4.5213}) == \
+        "kept epoch 98, the best by the fid of its samples against the training split (4.521)"
+    assert kept_line({"epoch": 3, "classes_covered": 10}) == \
+        "kept epoch 3, the best by the classes covered of its samples against the training split (10)"
+
+
 def test_the_trained_line_counts_both_of_addas_stages():
     """ADDA's epoch lines run "stage 2, epoch 5/5": the closing line said "for 3 epochs" (stage 2's alone)."""
     from keras_gen.cli import trained_line
