@@ -279,7 +279,7 @@ class QualityCheckpoint(keras.callbacks.Callback):
 
         if prefix not in ("val_", ""):
             raise KerasGenError(f"QualityCheckpoint's prefix is 'val_' or '', got {prefix!r}")
-        figure = monitor[len(prefix):] if prefix and isinstance(monitor, str) and monitor.startswith(prefix) else monitor
+        figure = monitor.removeprefix(prefix) if isinstance(monitor, str) else monitor
         if figure not in self.MONITORS:
             raise KerasGenError(f"QualityCheckpoint monitors one of {', '.join(prefix + m for m in self.MONITORS)}, "
                                 f"got {monitor!r}")

@@ -29,6 +29,7 @@ from keras_gen.models.base import (
     batch_size_of,
     check_count,
     in_chunks,
+    numpy_dtype,
     stateless_seed,
 )
 from keras_gen.models.labels import ClassLabels
@@ -431,9 +432,7 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         """
         images = self.check_images(images, max_batch=MAX_SAMPLES)
         n = int(images.shape[0])
-        mask_dtype = getattr(mask, "dtype", None)  # NumPy's, TensorFlow's, or none (a list)
-        mask_dtype = np.dtype(getattr(mask_dtype, "as_numpy_dtype", mask_dtype)) if mask_dtype is not None \
-            else np.asarray(mask).dtype
+        mask_dtype = numpy_dtype(mask)
         if mask_dtype != np.bool_:  # np.asarray(mask, bool) took 0.3 as known and a string as all known
             raise KerasGenError(f"mask must be bool (True = known), got {mask_dtype.name}")
         try:

@@ -54,6 +54,12 @@ def in_chunks(fn, inputs, chunk, outputs):
     return results if len(results) > 1 else results[0]
 
 
+def numpy_dtype(x) -> np.dtype:
+    """The NumPy dtype of an array, a TensorFlow tensor, or anything `np.asarray` takes (a list)."""
+    dtype = getattr(x, "dtype", None)
+    return np.dtype(getattr(dtype, "as_numpy_dtype", dtype)) if dtype is not None else np.asarray(x).dtype
+
+
 def batch_size_of(images):
     """The number of images: a Python int where the shape says it, else a scalar tensor (traced
     with the batch dimension unknown)."""
@@ -383,7 +389,7 @@ class GenerativeModel(keras.Model):
         expected = f"[batch, {', '.join(map(str, self.image_shape))}]"
         if len(shape) != 4 or tuple(shape[1:]) != self.image_shape:
             raise KerasGenError(f"expected uint8 images of shape {expected}, got shape {list(shape)}")
-        dtype = np.dtype(getattr(images.dtype, "as_numpy_dtype", images.dtype))
+        dtype = numpy_dtype(images)
         if dtype != np.uint8:
             raise KerasGenError(f"expected uint8 images {expected} with values 0..255, got dtype {dtype.name}")
         if shape[0] is not None:
