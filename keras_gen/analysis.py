@@ -448,7 +448,9 @@ def completion_grid(model, images, mask, samples: int = 3, seed: int = 0, labels
 
 
 # -- per-pixel likelihood heatmaps -------------------------------------------------------
-# Images per `pixel_log_prob` call: its 256 logits per sub-pixel stay in the tens of MB.
+# Images per `pixel_log_prob` call (which runs the network on smaller chunks itself): any
+# number of images stays under the per-call cap (`seeds.MAX_SAMPLES`), and each call's
+# [B, H, W, C] result small.
 HEATMAP_BATCH = 256
 
 

@@ -323,7 +323,7 @@ def build(name: str, zoo_dir=None, verbose="auto", from_run=None) -> Path:
         metadata = {
             "model": entry_recipe.model,
             # Class-conditional generation; a classifier's classes are its outputs, not a condition.
-            "conditional": bool(getattr(model, "num_classes", None)) and hasattr(model, "sample"),
+            "conditional": bool(getattr(model, "num_classes", None)) and model.offers("sample"),
             "weights_sha256": sha256(staging / WEIGHTS),
             "parameters": int(model.count_params()),
             "train_seconds": info["train_seconds"],
