@@ -16,12 +16,15 @@ One tape and one optimizer per player, as in the papers; both optimizers are bui
 """
 from __future__ import annotations
 
+import math
+
 import keras
 import tensorflow as tf
 
 from keras_gen import augment as augment_lib
 from keras_gen import distribute, losses, regularizers
 from keras_gen.errors import KerasGenError
+from keras_gen.models.base import check_size, in_chunks
 from keras_gen.models.latent import LatentModel
 
 PENALTIES = ("gradient_penalty", "dragan", "r1")
@@ -415,19 +418,28 @@ class AdversarialModel(LatentModel):
     def discriminator_features(self, images, batch_size=256):
         """D's penultimate activations (its layer `features`) for uint8 images: float32 `[B, F]`.
 
-        For a conditional D the features come before the labels enter (the projection).
+        For a conditional D the features come before the labels enter (the projection). Any
+        number of images, `batch_size` at a time, also where traced with the batch size
+        unknown (a `tf.function`, `Dataset.map`).
         """
         images = self.check_images(images)
-        if getattr(self, "_feature_model", None) is None:
+        batch_size = check_size("batch_size", batch_size)
+        if getattr(self, "_features_fn", None) is None:
             features = self.discriminator.get_layer("features").output
-            self._feature_model = keras.Model(self.discriminator.inputs, features)
-        outputs = []
-        for start in range(0, int(images.shape[0]), batch_size):
-            x = self.images_to_float(images[start:start + batch_size])
-            inputs = [x, tf.zeros([tf.shape(x)[0]], tf.int32)] if len(self._feature_model.inputs) > 1 else x
-            outputs.append(tf.reshape(tf.cast(self._feature_model(inputs, training=False), tf.float32),
-                                      [tf.shape(x)[0], -1]))
-        return tf.concat(outputs, axis=0)
+            feature_model = keras.Model(self.discriminator.inputs, features)
+            size = math.prod(int(d) for d in features.shape[1:])
+            with_labels = len(feature_model.inputs) > 1  # the labels enter after the features
+
+            def chunk_features(images):
+                x = self.images_to_float(images)
+                inputs = [x, tf.zeros([tf.shape(x)[0]], tf.int32)] if with_labels else x
+                return tf.reshape(tf.cast(feature_model(inputs, training=False), tf.float32), [-1, size])
+
+            self._features_fn = tf.function(
+                lambda x, chunk: in_chunks(chunk_features, (x,), chunk, [(tf.float32, [size])]),
+                input_signature=[tf.TensorSpec([None, *self.image_shape], tf.uint8), tf.TensorSpec([], tf.int32)],
+                jit_compile=False)
+        return self._features_fn(images, tf.constant(batch_size, tf.int32))
 
     def get_config(self):
         config = super().get_config()

@@ -28,8 +28,10 @@ import tensorflow as tf
 
 from keras_gen import losses
 from keras_gen.models.adversarial import AdversarialModel
-from keras_gen.models.base import check_size, check_sizes
+from keras_gen.models.base import MAX_SAMPLES, Endpoint, check_size, check_sizes, in_chunks
 from keras_gen.networks import conditional as networks
+
+CLASSIFY_CHUNK = 256  # images per call of D in the exported `classify`
 
 
 class _ClassConditionalGAN(AdversarialModel):
@@ -133,11 +135,40 @@ class ACGAN(_ClassConditionalGAN):
         return losses.acgan_generator_loss(fake_aux, labels)
 
     def classify(self, images, batch_size=256):
-        """Class probabilities float32 `[B, K]` from D's classifier, for uint8 images `[B, H, W, C]`."""
+        """`(probabilities float32 [B, K], label int32 [B])` from D's classifier for uint8 images
+        `[B, H, W, C]`: any number of images, `batch_size` at a time, also where traced with the
+        batch size unknown."""
         images = self.check_images(images)
-        outputs = []
-        for start in range(0, int(images.shape[0]), batch_size):
-            x = self.images_to_float(images[start:start + batch_size])
-            _, class_logits = self.discriminator(x, training=False)
-            outputs.append(tf.nn.softmax(tf.cast(class_logits, tf.float32), axis=-1))
-        return tf.concat(outputs, axis=0)
+        batch_size = check_size("batch_size", batch_size)
+        if getattr(self, "_classify_fn", None) is None:
+            outputs = [(tf.float32, [self.num_classes]), (tf.int32, [])]
+            self._classify_fn = tf.function(
+                lambda x, chunk: in_chunks(self._classify_graph, (x,), chunk, outputs),
+                input_signature=[tf.TensorSpec([None, *self.image_shape], tf.uint8), tf.TensorSpec([], tf.int32)],
+                jit_compile=False)
+        return self._classify_fn(images, tf.constant(batch_size, tf.int32))
+
+    def _classify_graph(self, images):
+        _, class_logits = self.discriminator(self.images_to_float(images), training=False)
+        class_logits = tf.cast(class_logits, tf.float32)
+        return tf.nn.softmax(class_logits, axis=-1), tf.argmax(class_logits, axis=-1, output_type=tf.int32)
+
+    def serving_endpoints(self):
+        """`LatentModel`'s, and `classify`: D's classifier."""
+        h, w, c = self.image_shape
+
+        def classify(images):
+            message = f"images must hold 1 to {MAX_SAMPLES} uint8 images [batch, {h}, {w}, {c}]"
+            with tf.control_dependencies([
+                tf.debugging.assert_greater_equal(tf.shape(images)[0], 1, message=message),
+                tf.debugging.assert_less_equal(tf.shape(images)[0], MAX_SAMPLES, message=message),
+            ]):
+                images = tf.identity(images)
+            probabilities, label = in_chunks(self._classify_graph, (images,), CLASSIFY_CHUNK,
+                                             [(tf.float32, [self.num_classes]), (tf.int32, [])])
+            return {"probabilities": probabilities, "label": label}
+
+        return [*super().serving_endpoints(), Endpoint(
+            "classify", classify, [tf.TensorSpec([None, h, w, c], tf.uint8, name="images")],
+            f"images uint8 [batch, {h}, {w}, {c}] (1 to {MAX_SAMPLES} images) -> probabilities float32 "
+            f"[batch, {self.num_classes}] from D's classifier, label int32 [batch]")]

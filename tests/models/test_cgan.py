@@ -131,7 +131,7 @@ def test_samples_of_class_k_look_like_digit_k_after_training(cls):
     if cls is ACGAN:  # its classifier head learned the classes of real digits too
         xt, yt = data.load_arrays("digits", "test")
         xt, yt = xt[yt < 2], yt[yt < 2]
-        assert (np_(model.classify(xt)).argmax(1) == yt).mean() >= 0.85
+        assert (np_(model.classify(xt)[1]) == yt).mean() >= 0.85
 
 
 # -- training --------------------------------------------------------------------------------
@@ -230,16 +230,22 @@ def test_acgan_fit_adds_the_class_losses_to_both_players():
     np.testing.assert_allclose(history["g_loss"][0], g_adversarial + g_classes_ce, rtol=1e-5)
 
 
-def test_acgan_classify_gives_probabilities_from_the_class_head():
+def test_acgan_classify_gives_probabilities_and_labels_from_the_class_head():
     model = tiny(ACGAN, num_classes=3)
     x, _ = digits8(5)
-    probs = np_(model.classify(x, batch_size=2))  # across batches
+    probs, label = model.classify(x, batch_size=2)  # across batches
+    probs, label = np_(probs), np_(label)
     assert probs.shape == (5, 3) and probs.dtype == np.float32
+    assert label.dtype == np.int32
+    np.testing.assert_array_equal(label, probs.argmax(1))
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-6)
     _, class_logits = model.discriminator(model.images_to_float(x))
     np.testing.assert_allclose(probs, np_(tf.nn.softmax(class_logits)), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np_(model.classify(x, batch_size=256)[0]), probs, rtol=1e-6, atol=1e-7)
     with pytest.raises(KerasGenError, match="uint8"):
         model.classify(x.astype(np.float32))
+    with pytest.raises(KerasGenError, match="batch_size"):
+        model.classify(x, batch_size=0)
     assert len(model.discriminator.inputs) == 1  # AC-GAN's D reads the class off the image
 
 
@@ -306,7 +312,7 @@ def test_keras_round_trip_is_identical(cls, tmp_path):
     np.testing.assert_array_equal(np_(loaded.generate(z, labels)), np_(model.generate(z, labels)))
     np.testing.assert_array_equal(np_(loaded.sample(5, seed=3)), np_(model.sample(5, seed=3)))
     if cls is ACGAN:
-        np.testing.assert_array_equal(np_(loaded.classify(x)), np_(model.classify(x)))
+        np.testing.assert_array_equal(np_(loaded.classify(x)[0]), np_(model.classify(x)[0]))
 
 
 def test_export_signatures_match_generate_and_sample_in_a_fresh_process(tmp_path):
@@ -349,3 +355,31 @@ def test_labels_are_checked_wherever_they_enter():
     bad = tf.data.Dataset.from_tensor_slices((x, y + 3)).batch(8)
     with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be in 0..2"):
         model.fit(bad, epochs=1, verbose=0, shuffle=False)
+
+
+def test_classify_and_features_run_where_the_batch_size_is_unknown():
+    """Inside a `tf.function` or `Dataset.map` the batch dimension is None: the calls chunk in
+    the graph, and give what the eager calls give."""
+    model = tiny(ACGAN, num_classes=3)
+    x, _ = digits8(7)
+    spec = tf.TensorSpec([None, 8, 8, 1], tf.uint8)
+    probs = tf.function(lambda images: model.classify(images, batch_size=3)[0], input_signature=[spec])(x)
+    np.testing.assert_allclose(np_(probs), np_(model.classify(x)[0]), rtol=1e-6, atol=1e-7)
+    features = tf.function(lambda images: model.discriminator_features(images, batch_size=3),
+                           input_signature=[spec])(x)
+    np.testing.assert_allclose(np_(features), np_(model.discriminator_features(x)), rtol=1e-6, atol=1e-6)
+    mapped = tf.data.Dataset.from_tensor_slices(x).batch(4).map(lambda images: model.classify(images)[1])
+    np.testing.assert_array_equal(np.concatenate([np_(b) for b in mapped]), np_(model.classify(x)[1]))
+
+
+def test_acgan_export_classify_is_its_classifier_in_a_fresh_process(tmp_path):
+    model = tiny(ACGAN, num_classes=3)
+    model.compile()
+    x, y = digits8(16)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    path = export.export(model, tmp_path / "serving", "acgan")
+    out, stdout = call_in_fresh_process(path, [("classify", {"images": x[:5]})], tmp_path)
+    assert "'classify'" in stdout and "'sample'" in stdout
+    probs, label = model.classify(x[:5])
+    np.testing.assert_allclose(out["0/probabilities"], np_(probs), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(out["0/label"], np_(label))
