@@ -25,6 +25,7 @@ from keras_gen.models.base import (
     MAX_SEED,
     Endpoint,
     GenerativeModel,
+    assert_image_batch,
     assert_sample_inputs,
     batch_size_of,
     check_count,
@@ -462,17 +463,12 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         label_doc = ", labels int32 [batch]" if self.conditional else ""
 
         def batch_checked(images, labels=None):
-            message = f"images must hold 1 to {MAX_SAMPLES} uint8 images [batch, {h}, {w}, {c}]"
-            checks = [
-                tf.debugging.assert_greater_equal(tf.shape(images)[0], 1, message=message),
-                tf.debugging.assert_less_equal(tf.shape(images)[0], MAX_SAMPLES, message=message),
-            ]
-            if labels is not None:
-                checks.append(tf.debugging.assert_equal(tf.shape(labels)[0], tf.shape(images)[0],
-                                                        message="labels must hold one int32 label per image"))
-            with tf.control_dependencies(checks):
-                images = tf.identity(images)
-            return images, None if labels is None else self.assert_labels_in_range(labels)
+            images = assert_image_batch(images, self.image_shape)
+            if labels is None:
+                return images, None
+            with tf.control_dependencies([tf.debugging.assert_equal(
+                    tf.shape(labels)[0], tf.shape(images)[0], message="labels must hold one int32 label per image")]):
+                return tf.identity(images), self.assert_labels_in_range(labels)
 
         def log_prob(images, *labels):
             images, labels = batch_checked(images, *labels)

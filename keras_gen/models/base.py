@@ -158,6 +158,19 @@ def assert_sample_inputs(batch_size, seed, what="batch_size"):
         return tf.identity(batch_size), tf.identity(seed)
 
 
+def assert_image_batch(images, image_shape):
+    """Graph-time check of a signature's uint8 images `[batch, H, W, C]` (the spec fixes the
+    rest): 1 to `MAX_SAMPLES` of them, else an InvalidArgumentError that says so. Returns them,
+    checked."""
+    h, w, c = image_shape
+    message = f"images must hold 1 to {MAX_SAMPLES} uint8 images [batch, {h}, {w}, {c}]"
+    with tf.control_dependencies([
+        tf.debugging.assert_greater_equal(tf.shape(images)[0], 1, message=message),
+        tf.debugging.assert_less_equal(tf.shape(images)[0], MAX_SAMPLES, message=message),
+    ]):
+        return tf.identity(images)
+
+
 # What Keras' own array pipeline does besides shuffling and batching: left to it.
 _ARRAY_OPTIONS_KERAS_KEEPS = ("validation_split", "steps_per_epoch", "steps")
 _EXAMPLE_WEIGHTS = ("sample_weight", "class_weight")

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from keras_gen import losses
 from keras_gen.models.adversarial import AdversarialModel
-from keras_gen.models.base import MAX_SAMPLES, Endpoint, check_size, check_sizes, in_chunks
+from keras_gen.models.base import MAX_SAMPLES, Endpoint, assert_image_batch, check_size, check_sizes, in_chunks
 from keras_gen.networks import conditional as networks
 
 CLASSIFY_CHUNK = 256  # images per call of D in the exported `classify`
@@ -158,12 +158,7 @@ class ACGAN(_ClassConditionalGAN):
         h, w, c = self.image_shape
 
         def classify(images):
-            message = f"images must hold 1 to {MAX_SAMPLES} uint8 images [batch, {h}, {w}, {c}]"
-            with tf.control_dependencies([
-                tf.debugging.assert_greater_equal(tf.shape(images)[0], 1, message=message),
-                tf.debugging.assert_less_equal(tf.shape(images)[0], MAX_SAMPLES, message=message),
-            ]):
-                images = tf.identity(images)
+            images = assert_image_batch(images, self.image_shape)
             probabilities, label = in_chunks(self._classify_graph, (images,), CLASSIFY_CHUNK,
                                              [(tf.float32, [self.num_classes]), (tf.int32, [])])
             return {"probabilities": probabilities, "label": label}

@@ -52,8 +52,8 @@ from keras_gen import distribute
 from keras_gen.data import to_channels
 from keras_gen.errors import KerasGenError
 from keras_gen.layers import GradientReversal
-from keras_gen.models.base import (MAX_SAMPLES, Endpoint, GenerativeModel, check_data_kind, check_size,
-                                   check_sizes, in_chunks, without_autotune_stall)
+from keras_gen.models.base import (MAX_SAMPLES, Endpoint, GenerativeModel, assert_image_batch, check_data_kind,
+                                   check_size, check_sizes, in_chunks, without_autotune_stall)
 from keras_gen.models.labels import ClassLabels
 from keras_gen.networks import domain as networks
 
@@ -413,12 +413,7 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
         h, w, c = self.image_shape
 
         def classify(images):
-            message = f"images must hold 1 to {MAX_SAMPLES} uint8 images [batch, {h}, {w}, {c}]"
-            with tf.control_dependencies([
-                tf.debugging.assert_greater_equal(tf.shape(images)[0], 1, message=message),
-                tf.debugging.assert_less_equal(tf.shape(images)[0], MAX_SAMPLES, message=message),
-            ]):
-                probabilities, label = self._classify_graph(tf.identity(images))
+            probabilities, label = self._classify_graph(assert_image_batch(images, self.image_shape))
             return {"probabilities": probabilities, "label": label}
 
         return [Endpoint(
