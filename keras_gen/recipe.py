@@ -110,6 +110,13 @@ class Recipe:
         d["data"] = list(self.data)
         return d
 
+    def differences(self, other, mine, theirs) -> str:
+        """The settings where this recipe and `other` differ, for an error message, e.g.
+        "epochs 2 there, 5 asked" (`mine` = "there", `theirs` = "asked"), "; "-separated."""
+        a, b = self.to_dict(), other.to_dict()
+        return "; ".join(f"{key} {json.dumps(a[key])} {mine}, {json.dumps(b[key])} {theirs}"
+                         for key in a if a[key] != b[key])
+
     @classmethod
     def from_dict(cls, d, what="recipe") -> "Recipe":
         if not isinstance(d, dict):

@@ -153,11 +153,6 @@ def newest_checkpoint(folder):
 
 
 # -- resuming --------------------------------------------------------------------------------------
-def _differences(saved, asked) -> str:
-    a, b = saved.to_dict(), asked.to_dict()
-    return "; ".join(f"{key} {json.dumps(a[key])} there, {json.dumps(b[key])} asked" for key in a if a[key] != b[key])
-
-
 def prepare(run_dir, recipe=None):
     """Check that `run_dir` is a run that can be resumed (with `recipe`, if given) and tidy
     what a killed process left. Returns `(recipe, epoch, state)`: the run's recipe, the
@@ -178,7 +173,7 @@ def prepare(run_dir, recipe=None):
     saved = Recipe.from_file(run_dir / RECIPE).resolved()
     if recipe is not None and recipe.resolved() != saved:
         raise KerasGenError(
-            f"{str(run_dir)!r} was trained with another recipe ({_differences(saved, recipe.resolved())}); "
+            f"{str(run_dir)!r} was trained with another recipe ({saved.differences(recipe.resolved(), 'there', 'asked')}); "
             "resume with the run's own recipe (keras-gen train --resume DIR alone)"
         )
     remove_stale_temporaries(run_dir)

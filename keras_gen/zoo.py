@@ -375,7 +375,8 @@ def _finished_run(run_dir, entry_recipe):
     except (OSError, ValueError, KeyError, TypeError):
         raise KerasGenError(f"{str(run_dir)!r} is not a finished keras-gen run (no readable run.json)") from None
     if ran.to_dict() != entry_recipe.resolved().to_dict() and ran.to_dict() != entry_recipe.to_dict():
-        raise KerasGenError(f"the run in {str(run_dir)!r} trained another recipe than the entry's")
+        raise KerasGenError(f"the run in {str(run_dir)!r} trained another recipe than the entry's "
+                            f"({ran.differences(entry_recipe.resolved(), 'in the run', 'in the entry')})")
     return load_keras_file(run_dir / "model.keras"), info
 
 

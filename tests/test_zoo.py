@@ -363,7 +363,8 @@ def test_build_from_a_finished_run_of_the_recipe_takes_its_model(tmp_path):
     for picture in ("samples.png", "completions.png", "heatmap.png"):
         assert (folder / picture).is_file()
     write_recipe(zoo_dir, "other", model="pixelcnn", hparams={"filters": 8, "num_layers": 1})
-    with pytest.raises(KerasGenError, match="another recipe"):
+    with pytest.raises(KerasGenError, match=r"another recipe than the entry's \(hparams \{.*\"filters\": 4.*\} in the "
+                                              r"run, \{.*\"filters\": 8.*\} in the entry\)"):
         zoo.build("other", zoo_dir=zoo_dir, from_run=tmp_path / "run")
     with pytest.raises(KerasGenError, match="not a finished keras-gen run"):
         zoo.build("other", zoo_dir=zoo_dir, from_run=tmp_path)
