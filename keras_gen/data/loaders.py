@@ -6,6 +6,7 @@ import functools
 import numpy as np
 
 from keras_gen.errors import KerasGenError
+from keras_gen.seeds import whole_number
 
 SPLITS = ("train", "test")
 EMBEDDED = ("mnist5k", "digits", "mnistm5k", "syndigits5k")  # the last two: keras_gen.data.domains
@@ -53,6 +54,23 @@ def _digits(image_size: int | None):
 
 
 MAX_ARRAY_BYTES = 2**31  # a tfds split read into memory: 2 GiB of images at most
+MAX_IMAGE_SIZE = 1024  # the largest image_size a dataset is resized to
+FIXED_SIZES = {"mnist5k": 28, "mnistm5k": 28, "syndigits5k": 28}  # embedded datasets of one size only
+
+
+def check_image_size(name: str, image_size):
+    """`image_size` as None or an int from 1 to `MAX_IMAGE_SIZE`, one that `name` can take; a
+    one-line error otherwise."""
+    if image_size is None:
+        return None
+    size = whole_number(image_size)
+    if size is None or not 1 <= size <= MAX_IMAGE_SIZE:
+        raise KerasGenError(f"image_size must be a whole number from 1 to {MAX_IMAGE_SIZE} (or unset), "
+                            f"got {image_size!r}"[:300])
+    fixed = FIXED_SIZES.get(name)
+    if fixed is not None and size != fixed:
+        raise KerasGenError(f"{name} is {fixed}x{fixed}; image_size must be {fixed} or unset")
+    return size
 
 
 def load_arrays(name: str, split: str = "train", image_size: int | None = None):
@@ -61,21 +79,18 @@ def load_arrays(name: str, split: str = "train", image_size: int | None = None):
     Embedded datasets always; a `tfds:` dataset when it is on disk (never downloaded here)
     and its split fits in `MAX_ARRAY_BYTES`.
     """
+    image_size = check_image_size(name, image_size)
     if name.startswith("tfds:"):
         return _tfds_arrays(name, split, image_size)
     if split not in SPLITS:
         raise KerasGenError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     if name == "mnist5k":
-        if image_size not in (None, 28):
-            raise KerasGenError("mnist5k is 28x28; image_size must be 28 or unset")
         x, y, test_fraction = _mnist5k()
     elif name == "digits":
         x, y, test_fraction = _digits(image_size)
     elif name in ("mnistm5k", "syndigits5k"):
         from keras_gen.data import domains  # it imports this module
 
-        if image_size not in (None, 28):
-            raise KerasGenError(f"{name} is 28x28; image_size must be 28 or unset")
         x, y, test_fraction = domains.BUILDERS[name]()
     else:
         raise KerasGenError(
@@ -108,6 +123,7 @@ def _tfds_arrays(name: str, split: str, image_size: int | None):
 
 def image_shape(name: str, image_size: int | None = None) -> tuple[int, int, int]:
     """`(H, W, C)` of a dataset's images, without building the dataset pipeline."""
+    image_size = check_image_size(name, image_size)
     if name == "mnist5k":
         return (28, 28, 1)
     if name == "digits":
@@ -202,6 +218,7 @@ def load(
       download: let tensorflow-datasets download and prepare a `tfds:` dataset that is not
         on disk yet; without it a missing dataset is an immediate, clear error.
     """
+    image_size = check_image_size(name, image_size)
     if name.startswith("tfds:"):
         return without_autotune(_tfds(name[len("tfds:"):], split, image_size, data_dir, download))
     import tensorflow as tf

@@ -90,3 +90,32 @@ def test_without_autotune_turns_off_an_unset_autotune_and_keeps_a_users_choice()
     images = np.zeros((2, 8, 8, 1), np.uint8)
     assert data.without_autotune(images) is images
     assert data.load("digits", "test").options().autotune.enabled is False
+
+
+@pytest.mark.parametrize("size", [0, -3, True, 28.0, "28", 1025, None])
+def test_image_size_is_checked_alike_by_load_load_arrays_and_image_shape(size):
+    """Every embedded name refuses a size that is no whole number from 1 to 1024 in one line
+    (digits resized any of them through TensorFlow, or silently to 1x1 for True); image_shape
+    agrees with load_arrays on what each name takes."""
+    from keras_gen.data import loaders
+
+    if size is None:  # each name's own size
+        for name in data.EMBEDDED:
+            assert loaders.image_shape(name) == data.load_arrays(name, "test")[0].shape[1:]
+        return
+    for name in data.EMBEDDED:
+        for call in (lambda: data.load_arrays(name, "test", image_size=size),
+                     lambda: data.load(name, "test", image_size=size),
+                     lambda: loaders.image_shape(name, size)):
+            with pytest.raises(KerasGenError, match="image_size must be a whole number from 1 to 1024"):
+                call()
+
+
+def test_a_fixed_size_dataset_refuses_another_size_in_image_shape_too():
+    from keras_gen.data import loaders
+
+    for name in ("mnist5k", "mnistm5k", "syndigits5k"):
+        with pytest.raises(KerasGenError, match=f"{name} is 28x28; image_size must be 28 or unset"):
+            loaders.image_shape(name, 32)
+        assert loaders.image_shape(name, 28)[:2] == (28, 28)
+    assert loaders.image_shape("digits", 20) == (20, 20, 1) == data.load_arrays("digits", "test", 20)[0].shape[1:]
