@@ -85,7 +85,11 @@ class DANNSchedule(keras.callbacks.Callback):
     model's `base_learning_rate` (its optimizer's learning rate when first compiled).
 
     Args:
-      total_steps: the steps of the whole run; None: fit's epochs x steps per epoch.
+      total_steps: the steps of the whole run; None: fit's epochs x steps per epoch. The
+        progress counts the optimizer's steps since the model was compiled, so a second `fit`
+        call continues the schedule where the first left it (at the end, λ ≈ 1, if the first
+        ran its course): give the whole run's steps here to spread one schedule over several
+        `fit` calls.
       gamma, alpha, beta: the paper's 10, 10, 0.75.
     """
 
@@ -307,9 +311,11 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
             if len(parts) == 3:
                 self._check_batch_spec(spec[2].shape, spec[2].dtype, strict=True)
             self._check_not_empty(x)
-        elif len(parts) == 3 and x is not None:
-            raise KerasGenError(f"{what}: give a tf.data.Dataset (or generator) of such triples, e.g. "
-                                "Dataset.zip of source (images, labels) and target images")
+        elif len(parts) == 3 and x is not None and (hasattr(x, "shape") or isinstance(x, (tuple, list, dict))):
+            # Arrays cannot hold triples of two domains of different sizes; a generator or a
+            # PyDataset yields them, checked by the step as a dataset's are here.
+            raise KerasGenError(f"{what}: give a tf.data.Dataset, a generator or a keras.utils.PyDataset of such "
+                                "triples, e.g. Dataset.zip of source (images, labels) and target images")
         elif x is not None and hasattr(x, "shape") and hasattr(x, "dtype"):
             self._check_batch_spec((None, *x.shape[1:]), x.dtype)
             if len(x) == 0:
@@ -529,6 +535,16 @@ class DANN(DomainAdaptationModel):
     def training_callbacks(self):
         return [DANNSchedule(), DiscriminatorSaturation()]
 
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`; warns when nothing will set λ (no `DANNSchedule` among the
+        callbacks and λ = 0): the encoder then gets no adversarial gradient at all."""
+        callbacks = kwargs.get("callbacks") or (args[5] if len(args) > 5 else None) or []
+        if not any(isinstance(c, DANNSchedule) for c in callbacks) and self.reversal.lambda_ == 0.0:
+            warnings.warn("DANN's λ is 0 and no DANNSchedule is among fit's callbacks: the encoder gets no "
+                          "adversarial gradient (pass callbacks=model.training_callbacks(), or set lambda_)",
+                          stacklevel=2)
+        return super().fit(*args, **kwargs)
+
     def domain_logits(self, features):
         """D's logits float32 `[B, 1]` of features, through the gradient reversal."""
         return tf.cast(self.discriminator(self.reversal(features), training=True), tf.float32)
@@ -641,6 +657,8 @@ class ADDA(DomainAdaptationModel):
     def set_stage(self, stage):
         """Go on to `stage`, one at a time: 2 initialises Et from Es (the paper's start of the
         adversarial stage), 3 ends training."""
+        if self.stage == 3:
+            raise KerasGenError(f"ADDA is at stage 3, its last (classifying): there is no stage {stage!r} to go to")
         if stage != self.stage + 1:
             raise KerasGenError(f"ADDA goes from stage {self.stage} to stage {self.stage + 1}, not to {stage!r}")
         if stage == 2:

@@ -6,7 +6,8 @@ Encoder: len(filters) x [Conv(5x5, valid) -> ReLU -> MaxPool(2)] -> Flatten, the
 Dense(feature_dim) -> ReLU; its output ("features") is what the domains are aligned on. With
 the defaults (32, 48) on 28x28 images: DANN's 768 features (4 x 4 x 48).
 Classifier: len(widths) x [Dense -> ReLU] -> Dense(num_classes) logits (float32).
-Discriminator: len(widths) x [Dense -> ReLU] -> Dense(1) logit of "source" (float32).
+Discriminator: len(widths) x [Dense -> ReLU] -> Dense(1) domain logit (float32); which domain
+is positive is the model's choice (DANN: the target, ADDA: the source).
 
 Every network takes the model's compute dtype and returns float32 logits whatever the policy.
 """
@@ -61,5 +62,5 @@ def classifier(features, widths, num_classes, dtype="float32", name="classifier"
 
 
 def discriminator(features, widths, dtype="float32", name="discriminator"):
-    """Features `[B, F]` -> domain logit `[B, 1]` float32 (positive: source)."""
+    """Features `[B, F]` -> domain logit `[B, 1]` float32 (which domain is positive: the model's choice)."""
     return _mlp(features, widths, 1, dtype, name)

@@ -195,6 +195,10 @@ def test_stages_go_forward_one_at_a_time():
     model = ADDA(image_shape=(28, 28, 1), discriminator_widths=(8,), **TINY)
     with pytest.raises(KerasGenError, match="from stage 1 to stage 2, not to 3"):
         model.set_stage(3)
+    model.set_stage(2)
+    model.set_stage(3)
+    with pytest.raises(KerasGenError, match="at stage 3, its last .*: there is no stage 1 to go to"):
+        model.set_stage(1)
     with pytest.raises(KerasGenError, match="stage must be 1, 2 or 3"):
         ADDA(image_shape=(28, 28, 1), stage=4, **TINY)
 
@@ -404,3 +408,59 @@ def test_a_tiny_run_from_mnist5k_to_mnistm5k_writes_the_model_and_the_target_tes
         np.testing.assert_array_equal(np_(stage1.classify(x[:200])[0]), np_(floor.classify(x[:200])[0]))
     else:
         assert run["history"]["lambda"][0] > 0
+
+
+class _TriplesSequence(keras.utils.PyDataset):
+    def __init__(self, parts, batch):
+        super().__init__()
+        self.parts, self.batch = parts, batch
+
+    def __len__(self):
+        return len(self.parts[0]) // self.batch
+
+    def __getitem__(self, i):
+        return tuple(part[i * self.batch:(i + 1) * self.batch] for part in self.parts)
+
+
+@pytest.mark.parametrize("kind", ["generator", "py_dataset"])
+def test_dann_and_adda_train_on_a_generator_or_a_py_dataset_of_triples_as_on_a_dataset(kind):
+    """What `fit` takes besides a tf.data.Dataset (README): the same batches give the same
+    weights; arrays, which cannot pair two domains, stay refused."""
+    parts = (rng_images(16, 1), rng_labels(16), rng_images(16, 3, seed=1))
+
+    def source(epochs):
+        if kind == "py_dataset":
+            return _TriplesSequence(parts, 8)
+        return (tuple(part[i:i + 8] for part in parts) for _ in range(epochs) for i in (0, 8))
+
+    for make in (lambda: DANN(image_shape=(28, 28, 3), discriminator_widths=(8,), lambda_=0.5, **TINY),
+                 lambda: ADDA(image_shape=(28, 28, 3), discriminator_widths=(8,), stage=2, **TINY)):
+        results = []
+        for data in (tf.data.Dataset.from_tensor_slices(parts).batch(8), source(2)):
+            keras.utils.set_random_seed(0)
+            model = make()
+            model.compile()
+            before = snapshot(model.trainable_variables)
+            model.fit(data, epochs=2, steps_per_epoch=2, verbose=0)
+            results.append(snapshot(model.trainable_variables))
+        assert any(not np.array_equal(a, b) for a, b in zip(before, results[0]))  # it trained
+        for a, b in zip(*results):
+            np.testing.assert_array_equal(a, b)
+    dann = DANN(image_shape=(28, 28, 3), lambda_=0.5, **TINY)
+    dann.compile()
+    with pytest.raises(KerasGenError, match="a tf.data.Dataset, a PyDataset or a generator .*got a tuple"):
+        dann.fit(parts, verbose=0)
+    with pytest.raises(KerasGenError, match="give a tf.data.Dataset, a generator or a keras.utils.PyDataset"):
+        dann.fit(parts[2], verbose=0)
+
+
+def test_dann_warns_when_nothing_will_set_lambda():
+    dann = DANN(image_shape=(28, 28, 3), discriminator_widths=(8,), **TINY)
+    dann.compile()
+    with pytest.warns(UserWarning, match="λ is 0 and no DANNSchedule"):
+        dann.fit(triples(8, 8), verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        dann.fit(triples(8, 8), verbose=0, callbacks=dann.training_callbacks())  # the schedule sets λ
+        dann.reversal.lambda_ = 0.3
+        dann.fit(triples(8, 8), verbose=0)  # λ set by hand
