@@ -436,12 +436,12 @@ def test_dann_and_adda_train_on_a_generator_or_a_py_dataset_of_triples_as_on_a_d
     for make in (lambda: DANN(image_shape=(28, 28, 3), discriminator_widths=(8,), lambda_=0.5, **TINY),
                  lambda: ADDA(image_shape=(28, 28, 3), discriminator_widths=(8,), stage=2, **TINY)):
         results = []
-        for data in (tf.data.Dataset.from_tensor_slices(parts).batch(8), source(2)):
+        for batches in (tf.data.Dataset.from_tensor_slices(parts).batch(8), source(2)):
             keras.utils.set_random_seed(0)
             model = make()
             model.compile()
             before = snapshot(model.trainable_variables)
-            model.fit(data, epochs=2, steps_per_epoch=2, verbose=0)
+            model.fit(batches, epochs=2, steps_per_epoch=2, verbose=0)
             results.append(snapshot(model.trainable_variables))
         assert any(not np.array_equal(a, b) for a, b in zip(before, results[0]))  # it trained
         for a, b in zip(*results):
