@@ -27,10 +27,23 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_VERSION = 2**63 - 1
 
 
+def _version_of(folder: Path) -> int | None:
+    """The version a folder's name gives TF Serving (ASCII digits, 1 to `MAX_VERSION`), or None."""
+    name = folder.name
+    if not (name.isascii() and name.isdigit()) or not folder.is_dir():  # "²" and "٣" are digits too
+        return None
+    number = int(name)
+    return number if 1 <= number <= MAX_VERSION else None
+
+
 def next_version(base: Path) -> int:
-    """One more than the largest integer-named folder in `base` (1 for none)."""
-    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
-    return max(versions, default=0) + 1
+    """One more than the largest version in `base` (1 for none); a one-line error when that
+    would pass `MAX_VERSION`, the largest TF Serving reads."""
+    number = max((v for v in map(_version_of, base.iterdir()) if v is not None), default=0) + 1
+    if number > MAX_VERSION:
+        raise KerasGenError(f"{base} holds version {MAX_VERSION}, the largest TF Serving reads: no later "
+                            "version can follow; give --version a free number or export to another folder")
+    return number
 
 
 def _shape_checked(endpoint):
@@ -93,8 +106,12 @@ def export(model, out, name: str, version: int | None = None) -> Path:
         if not 1 <= version <= MAX_VERSION:
             raise KerasGenError(f"version must be a whole number from 1 to {MAX_VERSION}, got {version}")
     base = ensure_writable_dir(Path(out) / name)
-    if explicit and (base / str(version)).exists():
-        raise KerasGenError(f"{base / str(version)} already exists; TF Serving versions are immutable")
+    taken = base / str(version) if explicit else None
+    if explicit and taken.exists() and not (taken.is_dir() and not any(taken.iterdir())):
+        # an empty folder is no version yet: the export goes into it, as `_publish` allows
+        raise KerasGenError(f"{taken} already exists; TF Serving versions are immutable")
+    if not explicit:
+        next_version(base)  # refuses now, before anything is written, when no version can follow
     # A non-numeric temporary name, so TF Serving never loads a half-written version; a
     # killed export's is removed by the next one.
     return _write(model, base, name, lambda tmp: _publish(tmp, base, version if explicit else next_version(base),

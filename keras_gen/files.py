@@ -156,11 +156,29 @@ def _host() -> str:
     return re.sub(r"[^A-Za-z0-9._]", "_", socket.gethostname()) or "host"
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (os.umask can only
+    be read by setting it, which races with other threads creating files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def writer_temporary_dir(folder, name: str) -> Path:
     """A new folder `.NAME.tmp-HOST-PID-RANDOM` in `folder` for a writer that will rename it
     into place (`publish_dir`); host and process id let `remove_orphaned_temporaries` tell a
-    killed writer's leftovers from a live one's."""
-    return Path(tempfile.mkdtemp(prefix=f".{name}{TEMPORARY_MARK}{_host()}-{os.getpid()}-", dir=folder))
+    killed writer's leftovers from a live one's. Its mode is what `mkdir` gives (0o777 less
+    the umask), not mkdtemp's private 0o700, which the rename would keep: a server running as
+    another user (TF Serving) could not read a published export."""
+    path = Path(tempfile.mkdtemp(prefix=f".{name}{TEMPORARY_MARK}{_host()}-{os.getpid()}-", dir=folder))
+    path.chmod(0o777 & ~_umask())
+    return path
 
 
 def _alive(pid: int) -> bool:

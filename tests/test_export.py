@@ -153,8 +153,23 @@ def test_simultaneous_exports_to_one_folder_each_get_a_version(tmp_path):
 def test_signatures_say_their_bounds():
     from keras_gen.seeds import MAX_SAMPLES
 
+    from keras_gen.models import ACGAN, DANN, GatedPixelCNN
+    from keras_gen.seeds import MAX_SEED
+
     model = PixelCNN(image_shape=(2, 2, 1), filters=4, num_layers=0, first_kernel_size=3)
     assert f"batch_size int32 (1 to {MAX_SAMPLES})" in export.describe(model)
+    # Every signature that takes images says how many, and every seed its range.
+    models = [model, GatedPixelCNN(image_shape=(3, 3, 1), filters=4, num_layers=1, num_classes=2),
+              ACGAN(image_shape=(8, 8, 1), num_classes=2, latent_dim=4, generator_widths=(8, 4),
+                    discriminator_widths=(4, 8), embed_dim=4),
+              DANN(image_shape=(28, 28, 3), filters=(4, 6), classifier_widths=(8,))]
+    for m in models:
+        for endpoint in m.serving_endpoints():
+            names = [spec.name for spec in endpoint.input_signature]
+            if "images" in names:
+                assert f"(1 to {MAX_SAMPLES} images)" in endpoint.doc, (type(m).__name__, endpoint.name)
+            if "seed" in names:
+                assert f"seed int32 (0 to {MAX_SEED})" in endpoint.doc, (type(m).__name__, endpoint.name)
 
 
 KILLED_EXPORT = r"""
@@ -208,3 +223,43 @@ def test_keras_model_export_writes_the_named_signatures_to_the_folder_given(tmp_
     with pytest.raises(KerasGenError, match="takes no input_signature"):
         model.export(tmp_path / "other", input_signature=[])
     assert not (tmp_path / "other").exists()
+
+
+def test_an_export_is_readable_by_other_users_as_the_umask_allows(tmp_path):
+    """mkdtemp's private mode survived the rename into place: a TF Serving running as another
+    user could not read the export (0o700)."""
+    import os
+    import stat
+
+    model = PixelCNN(image_shape=(2, 2, 1), filters=4, num_layers=0, first_kernel_size=3)
+    old = os.umask(0o022)
+    try:
+        version = export.export(model, tmp_path, "m")
+        assert stat.S_IMODE(version.stat().st_mode) == 0o755
+        os.umask(0o077)
+        private = export.export(model, tmp_path, "m")
+        assert stat.S_IMODE(private.stat().st_mode) == 0o700
+        os.umask(0o022)
+        (tmp_path / "k").mkdir()
+        model.export(str(tmp_path / "k" / "served"))
+        assert stat.S_IMODE((tmp_path / "k" / "served").stat().st_mode) == 0o755
+    finally:
+        os.umask(old)
+
+
+def test_versions_are_the_folders_tf_serving_reads_and_stop_at_its_largest(tmp_path):
+    model = PixelCNN(image_shape=(2, 2, 1), filters=4, num_layers=0, first_kernel_size=3)
+    base = tmp_path / "m"
+    for name in ("²", "٣", "0", "x9"):  # digits to str.isdigit, not to TF Serving; 0 is no version
+        (base / name).mkdir(parents=True)
+    assert export.export(model, tmp_path, "m").name == "1"
+    (base / "5").mkdir()  # an empty folder named by the user is no version yet: it is filled
+    assert export.export(model, tmp_path, "m", version=5).name == "5"
+    assert any((base / "5").iterdir())
+    assert export.export(model, tmp_path, "m").name == "6"
+    (base / str(export.MAX_VERSION)).mkdir()
+    before = sorted(p.name for p in base.iterdir())
+    with pytest.raises(KerasGenError, match=f"holds version {export.MAX_VERSION}, the largest TF Serving reads"):
+        export.export(model, tmp_path, "m")
+    assert sorted(p.name for p in base.iterdir()) == before  # nothing written, no temporaries
+    assert export.export(model, tmp_path, "m", version=7).name == "7"  # a free number still goes

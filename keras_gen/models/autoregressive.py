@@ -505,7 +505,8 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         endpoints.append(Endpoint(
             "complete", complete,
             [images_spec, tf.TensorSpec([None, h, w, c], tf.bool, name="mask"), seed_spec, *with_labels],
-            f"images uint8 [batch, {h}, {w}, {c}], mask bool (same shape; True = known), seed int32{label_doc} -> "
+            f"images uint8 [batch, {h}, {w}, {c}] (1 to {MAX_SAMPLES} images), mask bool (same shape; True = "
+            f"known), seed int32 (0 to {MAX_SEED}){label_doc} -> "
             "images uint8: known sub-pixels kept, the others drawn in raster order given those before them"))
         if self.conditional:
             def classify(images):
@@ -516,7 +517,8 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
 
             endpoints.append(Endpoint(
                 "classify", classify, [images_spec],
-                f"images uint8 [batch, {h}, {w}, {c}] -> probabilities float32 [batch, {self.num_classes}] "
+                f"images uint8 [batch, {h}, {w}, {c}] (1 to {MAX_SAMPLES} images) -> probabilities float32 "
+                f"[batch, {self.num_classes}] "
                 "(Bayes' rule, uniform prior: p(y | x) ∝ p(x | y)), label int32 [batch]"))
         return endpoints
 
