@@ -445,6 +445,22 @@ def make_domain_dataset(source, target, batch_size, seed, image_size=None, downl
     return _epochs(one_epoch, first_epoch, epochs, steps), steps
 
 
+def pair_image_size(source, target, image_size=None):
+    """The image size a pair of domains trains at: `image_size` when given; else, when their
+    sizes differ and just one of them has a size of its own (mnist5k, mnistm5k and
+    syndigits5k are 28x28 only; digits is 8x8 unless resized), that size, to which the other
+    is resized; else None (each its own size)."""
+    from keras_gen import data
+    from keras_gen.data.loaders import FIXED_SIZES
+
+    if image_size is not None:
+        return image_size
+    if data.image_shape(source)[:2] == data.image_shape(target)[:2]:
+        return None
+    fixed = [FIXED_SIZES[name] for name in (source, target) if name in FIXED_SIZES]
+    return fixed[0] if len(fixed) == 1 else None
+
+
 def _train_domains(recipe, out, first_epoch, state, devices, *, verbose, download, callbacks, strategy):
     """A domain-adaptation run (`keras_gen.models.domain_adaptation`; recipe.data = (source,
     target)). The model's `TRAINING_DATA` says what it trains on: labelled source pairs
@@ -465,8 +481,9 @@ def _train_domains(recipe, out, first_epoch, state, devices, *, verbose, downloa
     from keras_gen.callbacks import AtomicCheckpoint, EpochLine, StopOnNonFinite, StopOnRequest
 
     source, target = recipe.data
-    source_shape = data.image_shape(source, recipe.image_size)
-    target_shape = data.image_shape(target, recipe.image_size)
+    image_size = pair_image_size(source, target, recipe.image_size)
+    source_shape = data.image_shape(source, image_size)
+    target_shape = data.image_shape(target, image_size)
     if source_shape[:2] != target_shape[:2]:
         raise KerasGenError(
             f"the source {source} has {source_shape[0]}x{source_shape[1]} images and the target {target} "
@@ -485,16 +502,16 @@ def _train_domains(recipe, out, first_epoch, state, devices, *, verbose, downloa
     def batches(first, epochs):
         """`(dataset, steps)` of what the model trains on now, for `epochs` epochs from `first`."""
         if model.training_batches() == model.TRIPLES:
-            return make_domain_dataset(source, target, recipe.batch_size, recipe.seed, recipe.image_size, download,
+            return make_domain_dataset(source, target, recipe.batch_size, recipe.seed, image_size, download,
                                        epochs=epochs, first_epoch=first)
         name = target if model.TRAINING_DATA == ("target",) else source
-        ds = make_dataset(name, "train", recipe.batch_size, recipe.seed, recipe.image_size, download=download,
+        ds = make_dataset(name, "train", recipe.batch_size, recipe.seed, image_size, download=download,
                           epochs=epochs, first_epoch=first)
         return ds, int(tf.data.experimental.cardinality(ds)) // epochs
 
-    validation = make_dataset(source, "test", recipe.batch_size, recipe.seed, recipe.image_size, shuffle=False,
+    validation = make_dataset(source, "test", recipe.batch_size, recipe.seed, image_size, shuffle=False,
                               download=download)
-    test_ds = make_dataset(target, "test", recipe.batch_size, recipe.seed, recipe.image_size, shuffle=False,
+    test_ds = make_dataset(target, "test", recipe.batch_size, recipe.seed, image_size, shuffle=False,
                            download=download)
 
     class SaveStage(keras.callbacks.Callback):

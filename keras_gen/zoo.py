@@ -495,7 +495,8 @@ def _classification_figures(model, entry_recipe) -> tuple[dict, dict]:
 
     target = entry_recipe.data[-1]
     start = time.perf_counter()
-    images, labels = data.load_arrays(target, "test", image_size=entry_recipe.image_size)
+    # At the model's size: a pair trains at one size (`training.pair_image_size`), digits resized.
+    images, labels = data.load_arrays(target, "test", image_size=entry_recipe.image_size or model.image_shape[0])
     predicted = np.asarray(model.classify(images)[1])
     how = _scored_by(f"{type(model).__name__}.classify on the {target} test split ({len(labels):,} images)", start)
     return {"test accuracy": _round(float(np.mean(predicted == labels)))}, how

@@ -464,3 +464,19 @@ def test_dann_warns_when_nothing_will_set_lambda():
         dann.fit(triples(8, 8), verbose=0, callbacks=dann.training_callbacks())  # the schedule sets λ
         dann.reversal.lambda_ = 0.3
         dann.fit(triples(8, 8), verbose=0)  # λ set by hand
+
+
+def test_a_pair_with_digits_trains_at_the_other_domains_size_without_being_told(tmp_path):
+    """digits is 8x8 unless resized; beside a 28x28-only domain a pair resizes it to 28x28 (the
+    issue's digits domain) instead of asking for --image-size; an explicit size still rules."""
+    assert training.pair_image_size("mnist5k", "digits") == 28
+    assert training.pair_image_size("digits", "mnistm5k") == 28
+    assert training.pair_image_size("mnist5k", "mnistm5k") is None  # one size already
+    assert training.pair_image_size("digits", "mnist5k", 28) == 28
+    recipe = Recipe("source-only", data=("digits", "mnist5k"), epochs=1, batch_size=500,
+                    hparams={k: list(v) for k, v in TINY.items()})
+    trained, info = training.train(recipe, tmp_path / "run", verbose=0)
+    assert trained.image_shape == (28, 28, 1) and 0.0 <= info["test"]["accuracy"] <= 1.0
+    with pytest.raises(KerasGenError, match="mnist5k is 28x28; image_size must be 28 or unset"):
+        training.train(Recipe("source-only", data=("digits", "mnist5k"), image_size=8, epochs=1,
+                              hparams={k: list(v) for k, v in TINY.items()}), tmp_path / "other", verbose=0)
