@@ -98,7 +98,8 @@ class AtomicCheckpoint(keras.callbacks.Callback):
     that is the best so far is also copied to `best_path`, after its checkpoint is complete.
 
     `history` holds every epoch's logs as `keras.callbacks.History` does (from the first
-    epoch of the run, also when it was resumed: `resumed` is the state it continues from).
+    epoch of the run, also when it was resumed: `resumed` is the state it continues from),
+    one entry per epoch in every list: None for an epoch that did not log the metric.
     `user_callbacks`: the run's own callbacks, whose state (`keras_gen.resume.callback_state`)
     each checkpoint keeps too.
     """
@@ -128,11 +129,17 @@ class AtomicCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         from keras_gen import resume
 
+        # One entry per epoch in every list, None where an epoch did not log that metric (ADDA's
+        # stages log different ones), so that entry k of every list is epoch k + 1's.
+        epochs_before = max((len(values) for values in self.history.values()), default=0)
+        logged = {}
         for name, value in (logs or {}).items():
             try:
-                self.history.setdefault(name, []).append(float(value))
+                logged[name] = float(value)
             except (TypeError, ValueError):
                 pass
+        for name in [*self.history, *(name for name in logged if name not in self.history)]:
+            self.history.setdefault(name, [None] * epochs_before).append(logged.get(name))
         done = epoch + 1
         with atomic_path(resume.checkpoint_path(self.out_dir, done), suffix=".keras") as tmp:
             self.model.save(tmp)

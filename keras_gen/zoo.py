@@ -300,7 +300,8 @@ def build(name: str, zoo_dir=None, verbose="auto", from_run=None) -> Path:
     else:
         with tempfile.TemporaryDirectory(prefix=f"keras-gen-zoo-{name}-") as run_dir:
             model, info = training.train(entry_recipe, run_dir, verbose=verbose)
-    figures = {f"train {k} ({_when_logged(k, model)})": round(v[-1], 4) for k, v in info["history"].items()}
+    figures = {f"train {k} ({_when_logged(k, model)})": round(_last_logged(v), 4)
+               for k, v in info["history"].items() if _last_logged(v) is not None}
     if info["test"]:
         figures.update({f"test {k}": round(v, 4) for k, v in info["test"].items()})
     if info.get("best"):
@@ -345,6 +346,11 @@ def build(name: str, zoo_dir=None, verbose="auto", from_run=None) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _last_logged(values):
+    """A history's last value that an epoch logged (None marks epochs that did not)."""
+    return next((value for value in reversed(values) if value is not None), None)
 
 
 def _when_logged(metric, model) -> str:

@@ -388,6 +388,10 @@ def test_a_tiny_run_from_mnist5k_to_mnistm5k_writes_the_model_and_the_target_tes
         assert keras.models.load_model(tmp_path / "run" / "stage1.keras").stage == 1
         stage2 = keras.models.load_model(tmp_path / "run" / "stage2.keras")
         assert stage2.stage == 2 and "domain_accuracy" in run["history"]
+        # Entry k of every history list is epoch k + 1's, None where that stage logs nothing.
+        assert {len(values) for values in run["history"].values()} == {2}
+        assert run["history"]["domain_accuracy"][0] is None and run["history"]["domain_accuracy"][1] is not None
+        assert run["history"]["accuracy"][0] is not None and run["history"]["accuracy"][1] is None
         for a, b in zip(stage2.get_weights(), loaded.get_weights()):
             np.testing.assert_array_equal(a, b)
         # A run killed after stage 1 resumes into stage 2 (Et from Es) and ends the same.
