@@ -346,6 +346,14 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
     def _check_evaluation_data(self, x, y=None):
         self._check_batches(x, y, self.PAIRS, "evaluates")
 
+    def predict(self, x, *args, **kwargs):
+        """Class probabilities, as `classify`'s first output; arrays are checked with their own
+        shape (the traced check sees Keras' relaxed one, e.g. [None, 28, 28, None], once it
+        has run on two shapes)."""
+        if hasattr(x, "shape") and hasattr(x, "dtype"):
+            self._check_batch_spec((None, *x.shape[1:]), x.dtype, strict=True)
+        return super().predict(x, *args, **kwargs)
+
     def _nonempty(self, images):
         with tf.control_dependencies([tf.debugging.assert_positive(
                 tf.shape(images)[0], message="a batch holds no images (an empty dataset or array?)")]):

@@ -484,3 +484,12 @@ def test_a_pair_with_digits_trains_at_the_other_domains_size_without_being_told(
     with pytest.raises(KerasGenError, match="mnist5k is 28x28; image_size must be 28 or unset"):
         training.train(Recipe("source-only", data=("digits", "mnist5k"), image_size=8, epochs=1,
                               hparams={k: list(v) for k, v in TINY.items()}), tmp_path / "other", verbose=0)
+
+
+def test_predict_names_the_arrays_own_shape_after_keras_relaxed_its_trace():
+    model = SourceOnly(image_shape=(28, 28, 3), **TINY)
+    model.compile()
+    assert np_(model.predict(rng_images(4, 3), verbose=0)).shape == (4, 10)
+    with pytest.raises(KerasGenError, match=r"expected batches of uint8 images \[batch, 28, 28, 3\], got uint8 "
+                                            r"\[None, 28, 28, 1\]"):
+        model.predict(rng_images(4, 1), verbose=0)
