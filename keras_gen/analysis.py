@@ -169,7 +169,7 @@ def _embed(images, features, batch_size: int) -> np.ndarray:
     Pixels are scaled to [0, 1] (uint8 divided by 255; floats taken to be in [0, 1] already),
     so generated float images and uint8 training images are compared on one scale.
     """
-    images = np.asarray(images)
+    images = _uint8_or_float(np.asarray(images))
     if images.ndim < 2 or len(images) == 0:
         raise KerasGenError(f"expected a non-empty batch of images [n, ...], got shape {list(images.shape)}")
     if features is None:
@@ -244,8 +244,16 @@ def nearest_neighbours(queries, references, k: int = 1, features=None, batch_siz
     return indices, distances
 
 
+def _uint8_or_float(images, name="images"):
+    """`images` if uint8 or floating point; other dtypes have no scale to assume (an int64 copy
+    of uint8 images would have been read as floats in [0, 1])."""
+    if images.dtype != np.uint8 and images.dtype.kind != "f":
+        raise KerasGenError(f"{name} must be uint8 (0..255) or floats in [0, 1], got {images.dtype.name}")
+    return images
+
+
 def _uint8_images(name: str, images) -> np.ndarray:
-    images = np.asarray(images)
+    images = _uint8_or_float(np.asarray(images), name)
     if images.ndim != 4:
         raise KerasGenError(f"{name} must be images [n, H, W, C], got shape {list(images.shape)}")
     return images if images.dtype == np.uint8 else to_uint8(images)

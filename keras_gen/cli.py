@@ -119,7 +119,7 @@ def build_parser():
 
     from keras_gen.seeds import MAX_SAMPLES
 
-    s = sub.add_parser("sample", help="write a grid of samples as PNG")
+    s = sub.add_parser("sample", help="write a grid of samples as a PNG or JPEG picture (by --out's suffix)")
     s.add_argument("source", help="run folder, .keras file or zoo entry")
     s.add_argument("--n", type=_positive, default=64, help=f"samples to draw (at most {MAX_SAMPLES}); a "
                    "conditional model draws one row per class, n // classes in each (at least 1)")
@@ -144,13 +144,15 @@ def build_parser():
 
     nn = sub.add_parser("neighbours", help="samples beside their nearest training images")
     nn.add_argument("source", help="run folder, .keras file or zoo entry")
-    nn.add_argument("--data", type=_data_name, default="mnist5k", help="whose training split to search")
-    nn.add_argument("--image-size", type=_positive)
+    nn.add_argument("--data", type=_data_name,
+                    help="whose training split to search (default: the run's or entry's data, else mnist5k)")
+    nn.add_argument("--image-size", type=_positive, help="default: the run's or entry's")
     nn.add_argument("--n", type=_positive, default=8, help="samples, one per row")
     nn.add_argument("--k", type=_positive, default=5, help="neighbours per sample")
     nn.add_argument("--seed", type=_seed, default=0)
     nn.add_argument("--space", choices=["pixels", "features"], default="pixels",
-                    help="distances between pixels, or in the shipped feature network's space (mnist5k)")
+                    help="distances between pixels, or in the shipped feature network's space (mnist5k, or "
+                    "digits at 28x28)")
     nn.add_argument("--out", default="neighbours.png")
 
     from keras_gen.analysis import OCCLUSIONS
@@ -194,8 +196,9 @@ def build_parser():
 
     pr = sub.add_parser("probe", help="linear probe on a GAN's discriminator features (test accuracy)")
     pr.add_argument("source", help="run folder, .keras file or zoo entry")
-    pr.add_argument("--data", type=_data_name, default="mnist5k")
-    pr.add_argument("--image-size", type=_positive)
+    pr.add_argument("--data", type=_data_name,
+                    help="whose train and test splits (default: the run's or entry's data, else mnist5k)")
+    pr.add_argument("--image-size", type=_positive, help="default: the run's or entry's")
 
     ev = sub.add_parser(
         "evaluate",
@@ -525,36 +528,52 @@ def _at_temperature(temperature):
 
 
 def cmd_interpolate(args):
-    _check_image_out(args.out)
-    model, _ = _load_model(args.source, "interpolate")
-    from keras_gen import analysis
-    from keras_gen.images import make_grid, readable_scale, save_image
+    from keras_gen.files import made_dirs
 
-    if args.label is not None and not getattr(model, "num_classes", None):
-        raise KerasGenError(f"{type(model).__name__} is unconditional; it takes no --label")
-    images = analysis.interpolation_grid(model, args.rows, args.steps, args.seed, args.method, args.label)
-    save_image(args.out, make_grid(images, columns=args.steps, scale=readable_scale(model.image_shape)))
+    with made_dirs(os.path.dirname(os.path.abspath(args.out))):  # removed again if anything fails
+        _check_image_out(args.out, args.source)
+        model, _ = _load_model(args.source, "interpolate")
+        from keras_gen import analysis
+        from keras_gen.images import make_grid, readable_scale
+
+        if args.label is not None and not getattr(model, "num_classes", None):
+            raise KerasGenError(f"{type(model).__name__} is unconditional; it takes no --label")
+        images = analysis.interpolation_grid(model, args.rows, args.steps, args.seed, args.method, args.label)
+        _save_picture(args.out, make_grid(images, columns=args.steps, scale=readable_scale(model.image_shape)))
     print(f"wrote {args.rows} {args.method} interpolations of {args.steps} steps (seed {args.seed}) to {args.out}")
 
 
+def _data_of(args):
+    """`(data name, image size)` a command reads: --data and --image-size, by default the data
+    the source was trained on (its run.json or zoo recipe says), else mnist5k."""
+    trained_data, trained_size = _trained_on(args.source)
+    name = args.data or trained_data or "mnist5k"
+    return name, args.image_size or (trained_size if name == trained_data else None)
+
+
 def cmd_neighbours(args):
-    _check_image_out(args.out)
-    model, _ = _load_model(args.source, "sample")
-    from keras_gen import analysis, data
-    from keras_gen.images import make_grid, readable_scale, save_image
+    from keras_gen.files import made_dirs
 
-    train, _ = data.load_arrays(args.data, "train", image_size=args.image_size)
-    if train.shape[1:] != tuple(model.image_shape):
-        raise KerasGenError(f"{args.data} images are {train.shape[1:]}, the model makes {tuple(model.image_shape)}")
-    features = None
-    if args.space == "features":
-        from keras_gen import metrics
+    with made_dirs(os.path.dirname(os.path.abspath(args.out))):  # removed again if anything fails
+        _check_image_out(args.out, args.source)
+        model, _ = _load_model(args.source, "sample")
+        from keras_gen import analysis, data
+        from keras_gen.images import make_grid, readable_scale
 
-        features = metrics.network_for(args.data, model.image_shape).features
-    samples = model.sample(args.n, args.seed)
-    grid = analysis.neighbour_grid(samples, train, k=args.k, features=features)
-    save_image(args.out, make_grid(grid, columns=args.k + 1, scale=readable_scale(model.image_shape)))
-    print(f"wrote {count(args.n, 'sample')} (seed {args.seed}), each beside its {args.k} nearest {args.data} "
+        name, image_size = _data_of(args)
+        train, _ = data.load_arrays(name, "train", image_size=image_size)
+        if train.shape[1:] != tuple(model.image_shape):
+            raise KerasGenError(f"{name} images are {train.shape[1:]}, the model makes {tuple(model.image_shape)}; "
+                                "give --data (and --image-size) of the model's shape")
+        features = None
+        if args.space == "features":
+            from keras_gen import metrics
+
+            features = metrics.network_for(name, model.image_shape).features
+        samples = model.sample(args.n, args.seed)
+        grid = analysis.neighbour_grid(samples, train, k=args.k, features=features)
+        _save_picture(args.out, make_grid(grid, columns=args.k + 1, scale=readable_scale(model.image_shape)))
+    print(f"wrote {count(args.n, 'sample')} (seed {args.seed}), each beside its {args.k} nearest {name} "
           f"training images ({args.space}), to {args.out}")
 
 
@@ -566,9 +585,7 @@ def _test_images(args, model):
 
     from keras_gen import data
 
-    trained_data, trained_size = _trained_on(args.source)
-    name = args.data or trained_data or "mnist5k"
-    image_size = args.image_size or (trained_size if name == trained_data else None)
+    name, image_size = _data_of(args)
     images, labels = data.load_arrays(name, "test", image_size=image_size)
     if images.shape[1:] != tuple(model.image_shape):
         raise KerasGenError(f"{name} images are {images.shape[1:]}, the model takes {tuple(model.image_shape)}; "
@@ -657,10 +674,14 @@ def cmd_probe(args):
     model, _ = _load_model(args.source, "discriminator_features")
     from keras_gen import analysis, data
 
-    train_x, train_y = data.load_arrays(args.data, "train", image_size=args.image_size)
-    test_x, test_y = data.load_arrays(args.data, "test", image_size=args.image_size)
+    name, image_size = _data_of(args)
+    train_x, train_y = data.load_arrays(name, "train", image_size=image_size)
+    test_x, test_y = data.load_arrays(name, "test", image_size=image_size)
+    if train_x.shape[1:] != tuple(model.image_shape):
+        raise KerasGenError(f"{name} images are {train_x.shape[1:]}, the model's discriminator takes "
+                            f"{tuple(model.image_shape)}; give --data (and --image-size) of the model's shape")
     result = analysis.discriminator_probe(model, train_x, train_y, test_x, test_y)
-    print(f"linear probe on discriminator features, {args.data}: test accuracy {result['accuracy']:.4f} "
+    print(f"linear probe on discriminator features, {name}: test accuracy {result['accuracy']:.4f} "
           f"(chance {result['chance']:.4f}; {len(train_y)} train / {len(test_y)} test images)")
 
 
@@ -736,6 +757,15 @@ def _figure_table(columns: dict) -> str:
 
 
 def cmd_evaluate(args):
+    if not args.json:
+        return _evaluate(args)
+    from keras_gen.files import made_dirs
+
+    with made_dirs(os.path.dirname(os.path.abspath(args.json))):  # the folders it makes go again if it fails
+        return _evaluate(args)
+
+
+def _evaluate(args):
     import datetime
     import time
 
@@ -743,9 +773,10 @@ def cmd_evaluate(args):
 
     if args.json:
         _check_json_out(args.json)
-    trained_data, trained_size = _trained_on(args.source)
-    data = args.data or trained_data or "mnist5k"
-    image_size = args.image_size or (trained_size if data == trained_data else None)
+    if args.n < metrics.MIN_SAMPLES:
+        raise KerasGenError(f"--n must be at least {metrics.MIN_SAMPLES}: recall's radii are each sample's "
+                            f"{metrics.PR_K}rd nearest other sample")
+    data, image_size = _data_of(args)
     _import_tensorflow_quietly()
     from keras_gen.hardware import describe_machine
     from keras_gen.saving import load_source

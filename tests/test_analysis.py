@@ -176,6 +176,16 @@ def test_nearest_neighbours_equal_brute_force(batch_size):
     assert np.all(np.diff(distances, axis=1) >= 0)
 
 
+def test_images_of_another_integer_type_are_refused_not_taken_for_floats():
+    """An int64 copy of uint8 images was compared as if in [0, 1]: an exact copy of reference 5
+    came out nearest to reference 7, at distance 568."""
+    references = np.random.default_rng(1).integers(0, 256, (20, 4, 4, 1), dtype=np.uint8)
+    for call in (lambda: analysis.nearest_neighbours(references[[5]].astype(np.int64), references, k=1),
+                 lambda: analysis.neighbour_grid(references[[5]].astype(np.int32), references, k=1)):
+        with pytest.raises(KerasGenError, match="must be uint8 \\(0..255\\) or floats in \\[0, 1\\], got int"):
+            call()
+
+
 def test_nearest_neighbours_find_exact_copies_at_distance_zero():
     # 28x28: at this size |q|^2 + |r|^2 - 2 q.r leaves ~1e-12 behind for q = r.
     rng = np.random.default_rng(3)

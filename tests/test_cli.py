@@ -92,6 +92,12 @@ def test_train_sample_export_a_dcgan_run(tmp_path):
     from PIL import Image
 
     assert Image.open(grid).size == (3 * 58 + 2, 3 * 58 + 2)  # 3x3 tiles of 8 px drawn at 56 px, 2 px padding
+    # The tools search the data the run trained on (digits at 8x8), not mnist5k, unless told.
+    result = run_cli_here("neighbours", run, "--n", "2", "--k", "2", "--out", tmp_path / "nn.png")
+    assert result.returncode == 0 and "nearest digits training images" in result.stdout, result.stderr[-3000:]
+    result = run_cli_here("probe", run)
+    assert result.returncode == 0 and "discriminator features, digits:" in result.stdout, result.stderr[-3000:]
+    assert_one_line_error(run_cli_here("probe", run, "--data", "mnist5k"), "give --data (and --image-size)")
 
     result = run_cli_here("export", run, "--out", tmp_path / "serving", "--name", "digits-gan")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -230,3 +236,17 @@ def test_sample_says_how_many_it_drew(tmp_path):
     assert grid.shape == expected.shape[:2]  # 10 rows of 2, as drawn
     result = run_cli_here("sample", "dcgan-mnist5k", "--n", "1", "--out", tmp_path / "one.png")
     assert result.returncode == 0 and "wrote 1 sample (seed 0)" in result.stdout, result.stderr
+
+
+def test_failed_picture_and_json_commands_leave_no_folders_they_made(tmp_path):
+    """interpolate, neighbours and evaluate --json made their output's folders before loading
+    the model, and left them when the load failed (sample, complete and heatmap did not)."""
+    for command, out in (("interpolate", ["--out", tmp_path / "a" / "b" / "i.png"]),
+                         ("neighbours", ["--out", tmp_path / "c" / "d" / "n.png"]),
+                         ("evaluate", ["--json", tmp_path / "e" / "f" / "r.json"])):
+        assert_one_line_error(run_cli_here(command, tmp_path / "no-such-model.keras", *out), "no-such-model")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_asks_for_enough_samples_for_recall():
+    assert_one_line_error(run_cli_here("evaluate", "dcgan-mnist5k", "--n", "3"), "--n must be at least 4")

@@ -364,7 +364,7 @@ API_CASES = {
     "cgan sample n=huge": ("cgan", lambda m: m.sample(10**8), f"at most {MAX_SAMPLES}"),
     "dcgan latents n=0": ("dcgan", lambda m: m.latents(0), "at least 1"),
     "dcgan latents n=huge": ("dcgan", lambda m: m.latents(10**9), f"at most {MAX_SAMPLES}"),
-    "dcgan interpolate steps=0": ("dcgan", lambda m: m.interpolate(Z[0], Z[1], steps=0), "at least 1"),
+    "dcgan interpolate steps=0": ("dcgan", lambda m: m.interpolate(Z[0], Z[1], steps=0), ">= 2"),
     "dcgan interpolate steps=huge": ("dcgan", lambda m: m.interpolate(Z[0], Z[1], steps=10**8), "at most"),
     # seeds: Python, NumPy and TensorFlow integers alike
     **{f"{name} seed={seed!r}": (name, lambda m, seed=seed: m.sample(1, seed=seed), "seed must be")

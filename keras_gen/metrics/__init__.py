@@ -83,6 +83,8 @@ __all__ = [
 
 DEFAULT_N = 1000  # the size of the mnist5k test split: samples and reference at one size
 PR_K, DC_K = 3, 5  # k of precision/recall and of density/coverage, as their papers recommend
+# The fewest samples scored: recall's radii are each sample's PR_K-th nearest other sample.
+MIN_SAMPLES = PR_K + 1
 
 
 def _network(name) -> FeatureNetwork:
@@ -169,8 +171,9 @@ def evaluate_samples(
     net = _network(name)
     samples = _uint8_images(samples_uint8, "samples", net.image_shape)
     if n is not None:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-            raise KerasGenError(f"n must be a whole number of at least 2 or None, got {n!r}")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < MIN_SAMPLES:
+            raise KerasGenError(f"n must be a whole number of at least {MIN_SAMPLES} (recall's radii are each "
+                                f"sample's {PR_K}rd nearest other sample) or None, got {n!r}")
         if len(samples) < n:
             raise KerasGenError(f"evaluate_samples was given {len(samples)} samples, fewer than n={n}; pass n=None to use all")
         samples = samples[:n]

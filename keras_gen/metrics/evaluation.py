@@ -107,7 +107,7 @@ def evaluate(model, data: str = "mnist5k", n: int = 1000, seed: int = 0, *, imag
       model: a keras-gen model (anything with `sample(n, seed)` and/or `log_prob(images)`).
       data: the dataset the model learned; its test split is the held-out reference and its
         train split the memorisation check (mnist5k: 1,000 and 4,000 images).
-      n: samples to draw and score (at least 2). FID is biased by sample size: compare
+      n: samples to draw and score (at least 4). FID is biased by sample size: compare
         models at one `n` (the zoo uses 1,000) and beside `reference_floors(network, n)`.
       seed: the samples' seed (`model.sample(n, seed)`, the same draw as a zoo grid's).
       image_size: the side `data` is resized to; default the model's image side (mnist5k
@@ -126,10 +126,11 @@ def evaluate(model, data: str = "mnist5k", n: int = 1000, seed: int = 0, *, imag
         the true labels, and bayes_accuracy: argmax_y log p(x | y) against the true labels);
         test_bits_per_binary_dim instead for a Bernoulli head (of the binarised images).
     """
-    from keras_gen.metrics import evaluate_samples
+    from keras_gen.metrics import MIN_SAMPLES, PR_K, evaluate_samples
 
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise KerasGenError(f"n must be a whole number of at least 2, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < MIN_SAMPLES:
+        raise KerasGenError(f"n must be a whole number of at least {MIN_SAMPLES} (recall's radii are each sample's "
+                            f"{PR_K}rd nearest other sample), got {n!r}")
     n = int(n)
     if image_size is None and data != "mnist5k":
         image_size = int(model.image_shape[0])

@@ -420,7 +420,10 @@ class AdversarialModel(LatentModel):
 
         For a conditional D the features come before the labels enter (the projection). Any
         number of images, `batch_size` at a time, also where traced with the batch size
-        unknown (a `tf.function`, `Dataset.map`).
+        unknown (a `tf.function`, `Dataset.map`). With `minibatch_stddev`, D's features hold a
+        standard deviation over groups of the images D sees together, so an image's features
+        depend on the others in its chunk of `batch_size` (the same images in the same order
+        and chunks give the same features).
         """
         images = self.check_images(images)
         batch_size = check_size("batch_size", batch_size)

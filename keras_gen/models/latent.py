@@ -10,6 +10,9 @@ labels, in Python and in an export.
 """
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 import tensorflow as tf
 
@@ -25,6 +28,7 @@ from keras_gen.models.base import (
     check_size,
     images_to_uint8,
     stateless_seed,
+    whole_number,
 )
 from keras_gen.models.labels import LATENT_STREAM, ClassLabels
 
@@ -41,6 +45,17 @@ def truncated_normal(shape, seed, truncation):
     u = tf.random.stateless_uniform(shape, seed=seed, minval=0.0, maxval=1.0)
     # The clip only removes float32 rounding past the bound (about 1 draw in 4 million).
     return tf.clip_by_value(tf.math.ndtri(low + u * (1.0 - 2.0 * low)), -t, t)
+
+
+def check_truncation(truncation):
+    """None, or a finite positive number as a float; a one-line error for anything else (at t =
+    inf the bound Φ(-t) is 0 and a uniform draw of exactly 0 gave z = -inf)."""
+    if truncation is None:
+        return None
+    if isinstance(truncation, bool) or not isinstance(truncation, numbers.Real) \
+            or not (math.isfinite(float(truncation)) and float(truncation) > 0):
+        raise KerasGenError(f"truncation must be a finite positive number (or None), got {truncation!r}"[:300])
+    return float(truncation)
 
 
 class LatentModel(ClassLabels, GenerativeModel):
@@ -127,9 +142,7 @@ class LatentModel(ClassLabels, GenerativeModel):
     def latents(self, n, seed=0, truncation=None):
         """`n` latents z ~ N(0, I) (truncated to |z| <= truncation), the same for the same seed."""
         n = check_count(n)
-        if truncation is not None and (isinstance(truncation, bool) or not float(truncation) > 0):
-            raise KerasGenError(f"truncation must be positive (or None), got {truncation!r}")
-        return truncated_normal([n, self.latent_dim], stateless_seed(seed, LATENT_STREAM), truncation)
+        return truncated_normal([n, self.latent_dim], stateless_seed(seed, LATENT_STREAM), check_truncation(truncation))
 
     def sample(self, n, seed=0, labels=None, truncation=None):
         """`n` images float32 `[n, H, W, C]` in [0, 1]; a pure function of weights, n and seed.
@@ -154,7 +167,13 @@ class LatentModel(ClassLabels, GenerativeModel):
         """
         from keras_gen import analysis
 
-        z = analysis.interpolation_latents(np.asarray(z0), np.asarray(z1), check_count(steps, "steps"), method)
+        if labels is not None and (isinstance(labels, bool) or not isinstance(labels, numbers.Integral)):
+            raise KerasGenError(f"labels of an interpolation must be one class number, kept along the path; "
+                                f"got {labels!r}"[:300])
+        number = whole_number(steps)
+        if number is None or number < 2:  # both ends at least
+            raise KerasGenError(f"steps must be a whole number >= 2, got {steps!r}"[:300])
+        z = analysis.interpolation_latents(np.asarray(z0), np.asarray(z1), check_count(number, "steps"), method)
         return self.generate(tf.constant(z, tf.float32), None if labels is None else np.full([len(z)], labels))
 
     # -- serving ---------------------------------------------------------------------------
@@ -171,9 +190,11 @@ class LatentModel(ClassLabels, GenerativeModel):
             if not truncation:
                 return truncated_normal(shape, seed, None)
             (t,) = truncation  # 0 means none, drawn exactly as `sample(truncation=None)` draws
-            with tf.control_dependencies([tf.debugging.assert_non_negative(
-                t, message="truncation must be a number >= 0 (0: no truncation)"
-            )]):
+            message = "truncation must be a finite number >= 0 (0: no truncation)"
+            with tf.control_dependencies([
+                tf.debugging.assert_non_negative(t, message=message),
+                tf.debugging.Assert(tf.math.is_finite(t), [message]),
+            ]):
                 t = tf.identity(t)
             return tf.cond(t > 0, lambda: truncated_normal(shape, seed, t), lambda: truncated_normal(shape, seed, None))
 

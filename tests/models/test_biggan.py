@@ -123,8 +123,12 @@ def test_truncation_draws_bounded_reproducible_latents():
     np.testing.assert_array_equal(a, np_of(model.sample(4, seed=3, labels=labels, truncation=0.5)))
     np.testing.assert_array_equal(a, np_of(model.generate(model.latents(4, 3, 0.5), labels)))
     assert not np.array_equal(a, np_of(model.sample(4, seed=3, labels=labels)))
-    with pytest.raises(KerasGenError, match="truncation must be positive"):
-        model.sample(2, truncation=0.0)
+    # Not a finite positive number: one line each. At t = inf a uniform draw of exactly 0
+    # gave z = -inf (in 10,000 latents of 128, row 7342) and non-finite images.
+    for bad in (0.0, -1, float("inf"), float("nan"), True, "2", "abc", [1, 2]):
+        with pytest.raises(KerasGenError, match="truncation must be a finite positive number"):
+            model.sample(2, labels=[0, 1], truncation=bad)
+    assert np.isfinite(np_of(model.latents(4, seed=3, truncation=np.float32(1e30)))).all()
 
 
 def test_export_sample_signature_matches_python_with_and_without_truncation(tmp_path):

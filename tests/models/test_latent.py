@@ -45,6 +45,9 @@ def test_interpolate_runs_from_one_latent_to_the_other():
         (lambda m: m.sample(2, labels=[1, 0]), "unconditional"),
         (lambda m: m.sample(2, truncation=0.5), "truncation"),
         (lambda m: m.latents(-1), "at least 1"),
+        (lambda m: m.interpolate(np.zeros(8), np.ones(8), steps=0), "steps must be a whole number >= 2"),
+        (lambda m: m.interpolate(np.zeros(8), np.ones(8), steps=1), "steps must be a whole number >= 2"),
+        (lambda m: m.interpolate(np.zeros(8), np.ones(8), steps=3, labels=[1, 2, 3]), "one class number"),
     ],
 )
 def test_bad_latent_inputs_are_one_line_errors(call, message):
