@@ -3,6 +3,7 @@ export), orthogonal regularisation in the loss, the EMA generator, spectral norm
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import call_in_fresh_process
 
 from keras_gen import data, export, registry
@@ -153,6 +154,12 @@ def test_export_sample_signature_matches_python_with_and_without_truncation(tmp_
     np.testing.assert_array_equal(out["1/images"], uint8(model.sample(5, 11, labels)))
     assert not np.array_equal(out["0/images"], out["1/images"])
     np.testing.assert_array_equal(out["2/images"], uint8(model.generate(z, labels)))
+    # A non-finite truncation is refused in the graph (t = inf could draw z = -inf).
+    loaded = tf.saved_model.load(str(path))
+    for bad in (np.inf, np.nan, -1.0):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="truncation must be a finite number >= 0"):
+            loaded.signatures["sample"](labels=tf.constant(labels), seed=tf.constant(11),
+                                        truncation=tf.constant(bad, tf.float32))
 
 
 def _orthogonality(kernels, beta):
