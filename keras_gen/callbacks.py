@@ -165,7 +165,10 @@ class StopOnNonFinite(keras.callbacks.Callback):
     """`keras.callbacks.TerminateOnNaN` that keeps what is good: at the first batch whose
     `monitor` (the loss) is NaN or infinite, raise `keras_gen.resume.NonFiniteLoss` naming
     the epoch and step, before the epoch's end writes anything from the broken weights
-    (`keras_gen.training.train` then keeps the last good checkpoint as the run's model)."""
+    (`keras_gen.training.train` then keeps the last good checkpoint as the run's model).
+    A step's loss is computed before its update, so an update that breaks the weights in an
+    epoch's last step leaves every loss finite: at each epoch's end the weights (batch-norm
+    statistics included) are checked too, before the later callbacks draw or save them."""
 
     def __init__(self, monitor="loss"):
         super().__init__()
@@ -179,6 +182,17 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        from keras_gen.resume import NonFiniteLoss
+
+        broken = [v.path for v in self.model.weights if "float" in str(v.dtype)
+                  and not bool(tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(v))))]
+        if broken:
+            raise NonFiniteLoss(
+                f"the weights hold NaN or infinite values after epoch {epoch + 1} ({len(broken)} of "
+                f"{len(self.model.weights)} arrays, e.g. {broken[0]}), though every loss was finite",
+                epoch=epoch + 1)
 
     def on_train_batch_end(self, batch, logs=None):
         from keras_gen.resume import NonFiniteLoss, is_finite

@@ -38,7 +38,7 @@ import threading
 from pathlib import Path
 
 from keras_gen.errors import KerasGenError
-from keras_gen.files import atomic_path, remove_stale_temporaries
+from keras_gen.files import TEMPORARY_MARK, atomic_path, remove_stale_temporaries
 
 RECIPE = "recipe.json"  # the run's recipe (resolved), written before training starts
 # What a run writes before its first checkpoint (and after): nothing else may be in a folder resumed
@@ -166,9 +166,17 @@ def prepare(run_dir, recipe=None):
         raise KerasGenError(f"the run in {str(run_dir)!r} has finished (it has a run.json); nothing to resume")
     if not (run_dir / RECIPE).is_file():
         # Killed while writing its recipe, its first file: with the recipe, start it again.
-        remove_stale_temporaries(run_dir)
-        if recipe is None or any(p.is_file() for p in run_dir.rglob("*")):
+        # Nothing is removed before the folder is known to be such a run's (it may be the
+        # parent of live runs, whose temporaries are in use).
+        files = [p for p in run_dir.rglob("*") if p.is_file()]
+        only_recipe_temporaries = all(p.parent == run_dir and p.name.startswith(f".{RECIPE}{TEMPORARY_MARK}")
+                                      for p in files)
+        if not only_recipe_temporaries or (recipe is None and not files):
             raise KerasGenError(f"{str(run_dir)!r} holds no {RECIPE}: not a keras-gen run folder that can be resumed")
+        if recipe is None:
+            raise KerasGenError(f"{str(run_dir)!r} holds no {RECIPE}: its run was killed before it wrote its recipe; "
+                                "give the command that started it again, with --resume DIR")
+        remove_stale_temporaries(run_dir)
         return recipe.resolved(), 0, None
     saved = Recipe.from_file(run_dir / RECIPE).resolved()
     if recipe is not None and recipe.resolved() != saved:
@@ -176,7 +184,6 @@ def prepare(run_dir, recipe=None):
             f"{str(run_dir)!r} was trained with another recipe ({saved.differences(recipe.resolved(), 'there', 'asked')}); "
             "resume with the run's own recipe (keras-gen train --resume DIR alone)"
         )
-    remove_stale_temporaries(run_dir)
     folder = run_dir / "checkpoints"
     done = complete_checkpoints(folder)
     epoch = done[-1] if done else 0
@@ -189,6 +196,7 @@ def prepare(run_dir, recipe=None):
                 f"{str(run_dir)!r} holds {', '.join(strays[:4])}{' ...' if len(strays) > 4 else ''} besides a run's "
                 f"files and no checkpoint: not a keras-gen run folder that can be resumed (to train its recipe, "
                 f"keras-gen train --recipe {run_dir / RECIPE} --out NEW_FOLDER)")
+    remove_stale_temporaries(run_dir)  # a run's folder, checked: what its killed process left
     # What an interrupted epoch or checkpoint left: it is made again, the same.
     for path in folder.glob("epoch_*") if folder.is_dir() else ():
         m = CHECKPOINT.match(path.name)

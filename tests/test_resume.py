@@ -402,3 +402,46 @@ def test_an_interrupted_adda_run_names_its_epoch_out_of_both_stages(tmp_path):
     with pytest.raises(resume.TrainingInterrupted, match=r"interrupted in epoch 4 of 4; the newest checkpoint is "
                                                           r".*epoch_003\.keras"):
         training.train(recipe, tmp_path / "run", verbose=0, callbacks=[CtrlCInEpoch4()])
+
+
+def test_weights_broken_by_an_epochs_last_update_stop_the_run_before_they_are_saved(tmp_path):
+    """A step's loss is computed before its update: an update that makes the weights NaN in an
+    epoch's last step left every loss finite, and the epoch's grid and checkpoint were written
+    from the broken weights (then kept as the 'last good' model)."""
+    import keras
+
+    class BreakAtTheEndOfEpoch2(keras.callbacks.Callback):  # stands in for such an update
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.g_optimizer.iterations) == 2 * self.params["steps"]:
+                self.model.generator.weights[0].assign(np.full(self.model.generator.weights[0].shape, np.nan))
+
+    recipe = Recipe("dcgan", data="digits", epochs=3, batch_size=64, hparams=TINY_GAN)
+    run = tmp_path / "run"
+    with pytest.raises(resume.NonFiniteLoss, match=r"the weights hold NaN or infinite values after epoch 2 .*: "
+                                                   r"training stopped; model.keras is epoch 1, the last good"):
+        training.train(recipe, run, grid_size=4, verbose=0, callbacks=[BreakAtTheEndOfEpoch2()])
+    kept = keras.models.load_model(run / "model.keras")
+    assert all(np.isfinite(w).all() for w in kept.get_weights())
+    assert not (run / "samples" / "epoch_002.png").exists()
+    assert not (run / "checkpoints" / "epoch_002.keras").exists()
+
+
+def test_a_refused_resume_removes_nothing_and_a_run_killed_before_its_recipe_says_how_to_resume(tmp_path):
+    """`--resume runs` (the parent of a live run, a slip) removed every temporary under it,
+    the live run's checkpoint in the making included."""
+    live = tmp_path / "runs" / "live" / "checkpoints"
+    live.mkdir(parents=True)
+    in_use = live / ".epoch_001.keras.tmp-abc.keras"
+    in_use.write_bytes(b"being written")
+    with pytest.raises(KerasGenError, match="holds no recipe.json: not a keras-gen run folder"):
+        resume.prepare(tmp_path / "runs")
+    assert in_use.exists()
+    killed = tmp_path / "killed"  # killed while writing its first file, the recipe
+    killed.mkdir()
+    (killed / ".recipe.json.tmp-x1").write_text("{")
+    with pytest.raises(KerasGenError, match="killed before it wrote its recipe; give the command that started it "
+                                            "again, with --resume DIR"):
+        resume.prepare(killed)
+    recipe = Recipe("dcgan", data="digits", epochs=1, hparams=TINY_GAN)
+    assert resume.prepare(killed, recipe)[1:] == (0, None)  # with the recipe: starts again, leftovers gone
+    assert list(killed.iterdir()) == []
