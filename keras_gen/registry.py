@@ -155,7 +155,7 @@ MODELS: dict[str, ModelSpec] = {
 def spec(name: str) -> ModelSpec:
     try:
         return MODELS[name]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: a list or dict (a recipe's "model": ["dcgan"])
         raise KerasGenError(
             f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}"
         ) from None

@@ -170,6 +170,11 @@ CLI_CASES = [
     ([], 2, "required"),
     (["train", "dcgan", "--batch-size", "99999999999999999999"], 1, "batch_size must be a whole number from 1 to"),
     (["train", "dcgan", "--set", "epochs=10000000000"], 1, "epochs must be a whole number from 1 to"),
+    # steps_per_execution: 0 and strings were tracebacks, -1 trained no step and said it had.
+    *[(["train", "dcgan", "--data", "digits", "--epochs", "1", "--set", f"compile.steps_per_execution={value}"], 1,
+       "steps_per_execution must be a whole number from 1 to 1000") for value in ("0", "-1", '"2"', "2.5", "1001")],
+    (["train", "dcgan", "--data", "digits", "--epochs", "1", "--set", "compile.run_eagerly=2"], 1,
+     "run_eagerly must be true or false"),
     (["frobnicate"], 2, "invalid choice"),
     (["sample"], 2, "required: source"),
     (["sample", "dcgan-mnist5k", "--n"], 2, "expected one argument"),

@@ -93,3 +93,14 @@ def test_huge_numbers_are_refused_before_tensorflow_sees_them():
     for key, value in [("batch_size", 10**20), ("epochs", 10**20), ("image_size", 10**6), ("batch_size", 0)]:
         with pytest.raises(KerasGenError, match=f"{key} must be a whole number from 1 to"):
             Recipe(model="dcgan", **{key: value})
+
+
+@pytest.mark.parametrize("model", [["dcgan"], {"a": 1}])
+def test_a_model_named_by_a_list_or_an_object_is_an_unknown_model(model, tmp_path):
+    """A TypeError from the registry's dict (unhashable) before."""
+    with pytest.raises(KerasGenError, match="unknown model"):
+        Recipe.from_dict({"model": model})
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"model": model}))
+    with pytest.raises(KerasGenError, match="unknown model"):
+        Recipe.from_file(path)

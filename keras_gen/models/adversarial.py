@@ -206,7 +206,8 @@ class AdversarialModel(LatentModel):
         if optimizer is not None:
             if "d_optimizer" in given or "g_optimizer" in given:
                 raise KerasGenError("give either optimizer (both players) or d_optimizer / g_optimizer, not both")
-            given["d_optimizer"] = given["g_optimizer"] = keras.optimizers.serialize(keras.optimizers.get(optimizer))
+            # One spec, two instances: each player gets its own copy (a schedule's config too).
+            given["d_optimizer"] = given["g_optimizer"] = keras.optimizers.serialize(self.optimizer_from(optimizer))
         settings = {**self.COMPILE_DEFAULTS, **given}
 
         self.d_optimizer = self.optimizer_from(settings["d_optimizer"])

@@ -27,6 +27,7 @@ from keras_gen.seeds import MAX_SAMPLES, MAX_SEED, check_count, check_seed, whol
 
 # The Keras compile arguments every keras-gen model accepts as they are.
 KERAS_COMPILE_ARGS = ("jit_compile", "run_eagerly", "steps_per_execution")
+MAX_STEPS_PER_EXECUTION = 1000  # steps unrolled into one call of the train function, at most
 
 
 def in_chunks(fn, inputs, chunk, outputs):
@@ -604,6 +605,16 @@ class GenerativeModel(keras.Model):
                 f"{type(self).__name__}.compile() got unknown argument(s) {', '.join(unknown)}; "
                 f"it takes {', '.join(own + list(KERAS_COMPILE_ARGS))}"
             )
+        if "steps_per_execution" in keras_args:
+            steps = whole_number(keras_args["steps_per_execution"])
+            if steps is None or not 1 <= steps <= MAX_STEPS_PER_EXECUTION:
+                raise KerasGenError(f"steps_per_execution must be a whole number from 1 to {MAX_STEPS_PER_EXECUTION}, "
+                                    f"got {keras_args['steps_per_execution']!r}"[:300])  # -1 trained no step at all
+        for flag in ("run_eagerly", "jit_compile"):
+            if flag in keras_args and not (isinstance(keras_args[flag], bool)
+                                           or flag == "jit_compile" and keras_args[flag] == "auto"):
+                raise KerasGenError(f"{flag} must be true or false{' or auto' if flag == 'jit_compile' else ''}, "
+                                    f"got {keras_args[flag]!r}"[:300])
         # What the user chose is remembered (a loaded model compiles the same); XLA, when not
         # chosen, is decided on the CPU the model compiles on: on only where it was measured
         # faster (`keras_gen.hardware.auto_jit_compile`: AVX2-only CPUs).

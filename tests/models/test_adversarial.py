@@ -180,3 +180,14 @@ def test_spectral_norm_and_minibatch_stddev_are_one_option_each(tmp_path):
     x = model.images_to_float(digits8(4))
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded.discriminator(x)),
                                   keras.ops.convert_to_numpy(model.discriminator(x)))
+
+
+def test_one_optimizer_for_both_players_may_name_a_learning_rate_schedule():
+    """README's schedule form (no "module" key) worked for d_optimizer alone; `optimizer` (both
+    players) gave a multi-line Keras error."""
+    model = DCGAN(image_shape=(8, 8, 1), latent_dim=4, generator_widths=(8, 4), discriminator_widths=(4, 8))
+    schedule = {"class_name": "CosineDecay", "config": {"initial_learning_rate": 1e-3, "decay_steps": 100}}
+    model.compile(optimizer={"class_name": "Adam", "config": {"learning_rate": schedule}})
+    assert model.d_optimizer is not model.g_optimizer
+    for optimizer in (model.d_optimizer, model.g_optimizer):
+        assert isinstance(optimizer._learning_rate, keras.optimizers.schedules.CosineDecay)
