@@ -152,6 +152,43 @@ def newest_checkpoint(folder):
     return checkpoint_path(folder, done[-1]) if done else None
 
 
+# -- one process per run folder ----------------------------------------------------------------------
+LOCK = ".keras-gen.lock"  # in the run folder while a process trains there (a dot file: no run entry)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir):
+    """Hold `run_dir` for this process while the block runs: a second `train` or `--resume` of
+    the same folder (e.g. resuming a run that is still training) gets a one-line error naming
+    the process, instead of tidying away the first one's files as a killed run's. An advisory
+    lock (`flock`) on a file in the folder, which the system releases when the process dies,
+    so a killed run never leaves its folder locked; where there is no `flock` (Windows), none."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    import os
+
+    path = Path(run_dir) / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            owner = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            raise KerasGenError(f"the run folder {str(run_dir)!r} is in use by another keras-gen process (pid "
+                                f"{owner}); wait for it to end, or stop it, before training there") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)  # still held: no other process took it in between
+    finally:
+        os.close(fd)
+
+
 # -- resuming --------------------------------------------------------------------------------------
 def prepare(run_dir, recipe=None):
     """Check that `run_dir` is a run that can be resumed (with `recipe`, if given) and tidy
@@ -168,7 +205,7 @@ def prepare(run_dir, recipe=None):
         # Killed while writing its recipe, its first file: with the recipe, start it again.
         # Nothing is removed before the folder is known to be such a run's (it may be the
         # parent of live runs, whose temporaries are in use).
-        files = [p for p in run_dir.rglob("*") if p.is_file()]
+        files = [p for p in run_dir.rglob("*") if p.is_file() and p != run_dir / LOCK]
         only_recipe_temporaries = all(p.parent == run_dir and p.name.startswith(f".{RECIPE}{TEMPORARY_MARK}")
                                       for p in files)
         if not only_recipe_temporaries or (recipe is None and not files):

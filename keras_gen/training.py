@@ -16,6 +16,7 @@ A run folder holds:
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import platform
@@ -234,18 +235,33 @@ def train(recipe: Recipe | None, out, *, grid_size=64, verbose="auto", download=
         # The CPU's logical devices can only be made before TensorFlow starts, which reading
         # a resumed run's checkpoint does: a resumed 2-replica run went on with 1.
         distribute.cpu_replica_devices()
-    if resume:
-        recipe, first_epoch, state = resume_lib.prepare(out, recipe)
-        out, made = Path(out), []
-    else:
-        if recipe is None:
-            raise KerasGenError("give a recipe to train (or resume=True and a run folder)")
-        recipe = recipe.resolved()
-        made = missing_folders(out)
-        out = ensure_writable_dir(out)
-        if any(out.iterdir()):
-            raise KerasGenError(f"run folder {str(out)!r} is not empty; give a new one so no earlier run is mixed in")
-        first_epoch, state = 0, None
+    with contextlib.ExitStack() as held:
+        if resume:
+            if Path(out).is_dir():  # else `prepare` says there is no run folder
+                held.enter_context(resume_lib.run_lock(out))  # before `prepare` tidies the folder
+            recipe, first_epoch, state = resume_lib.prepare(out, recipe)
+            out, made = Path(out), []
+        else:
+            if recipe is None:
+                raise KerasGenError("give a recipe to train (or resume=True and a run folder)")
+            recipe = recipe.resolved()
+            made = missing_folders(out)
+            out = ensure_writable_dir(out)
+            if any(p.name != resume_lib.LOCK for p in out.iterdir()):  # a killed run's lock alone: empty
+                raise KerasGenError(f"run folder {str(out)!r} is not empty; give a new one so no earlier run is "
+                                    "mixed in")
+            held.enter_context(resume_lib.run_lock(out))
+            first_epoch, state = 0, None
+        return _train_in_folder(recipe, out, made, first_epoch, state, resume, grid_size=grid_size,
+                                verbose=verbose, download=download, callbacks=callbacks, strategy=strategy)
+
+
+def _train_in_folder(recipe, out, made, first_epoch, state, resume, *, grid_size, verbose, download, callbacks,
+                     strategy):
+    """`_train` in the run folder `out`, held by this process; a failure leaves the newest
+    checkpoint (or, for a new run without one, no folder) and a one-line error."""
+    from keras_gen import resume as resume_lib
+
     checkpoints = out / "checkpoints"
     try:
         if not (out / resume_lib.RECIPE).is_file():

@@ -445,3 +445,32 @@ def test_a_refused_resume_removes_nothing_and_a_run_killed_before_its_recipe_say
     recipe = Recipe("dcgan", data="digits", epochs=1, hparams=TINY_GAN)
     assert resume.prepare(killed, recipe)[1:] == (0, None)  # with the recipe: starts again, leftovers gone
     assert list(killed.iterdir()) == []
+
+
+def test_a_run_folder_is_trained_by_one_process_at_a_time(tmp_path):
+    """A second process resuming a run that was still training tidied away the first one's
+    files as a killed run's, and both trained into one folder."""
+    recipe = Recipe("dcgan", data="digits", epochs=1, batch_size=64, hparams=TINY_GAN)
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom keras_gen import resume\n"
+         "with resume.run_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n", str(run)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(KerasGenError, match=rf"the run folder .* is in use by another keras-gen process \(pid "
+                                                rf"{holder.pid}\)"):
+            training.train(recipe, run, verbose=0)
+        (run / resume.RECIPE).write_text(recipe.to_json())
+        with pytest.raises(KerasGenError, match="is in use by another keras-gen process"):
+            training.train(None, run, verbose=0, resume=True)
+        assert (run / resume.RECIPE).is_file()
+    finally:
+        holder.kill()
+        holder.wait()
+    # Killed, the holder's lock is gone with it (the file stays): the folder trains again.
+    (run / resume.RECIPE).unlink()
+    assert [p.name for p in run.iterdir()] == [resume.LOCK]
+    training.train(recipe, run, grid_size=4, verbose=0)
+    assert (run / "model.keras").is_file() and not (run / resume.LOCK).exists()
