@@ -25,6 +25,7 @@ from pathlib import Path
 
 from keras_gen import registry
 from keras_gen.data.loaders import EMBEDDED as EMBEDDED_DATA
+from keras_gen.data.loaders import MAX_IMAGE_SIZE  # one bound: what the loaders resize to
 from keras_gen.errors import KerasGenError
 from keras_gen.seeds import check_seed
 
@@ -46,7 +47,6 @@ def check_data_name(name) -> str:
 # run of years: far above any real run of keras-gen's size.
 MAX_EPOCHS = 1_000_000
 MAX_BATCH_SIZE = 1_000_000
-MAX_IMAGE_SIZE = 4096
 
 
 def _positive(value, what, maximum):

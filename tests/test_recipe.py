@@ -42,6 +42,7 @@ def test_overrides_reach_every_section_with_json_values():
         ("optimizer.lr=1", "dotted key"),
         ("hparams={}", "one at a time"),
         ("model=pixelcnn", "one at a time"),
+        ("image_size=2000", "image_size must be .* 1,024"),  # the loaders' bound, not a larger one of its own
     ],
 )
 def test_bad_overrides_are_one_line_errors(assignment, message):

@@ -191,3 +191,11 @@ def test_one_optimizer_for_both_players_may_name_a_learning_rate_schedule():
     assert model.d_optimizer is not model.g_optimizer
     for optimizer in (model.d_optimizer, model.g_optimizer):
         assert isinstance(optimizer._learning_rate, keras.optimizers.schedules.CosineDecay)
+
+
+@pytest.mark.parametrize("d_steps", [0, 1.5, "2", True, 101, 10**9])
+def test_d_steps_is_a_whole_number_from_1_to_100(d_steps):
+    """Each update is unrolled into the traced step: 1e9 traced for over ten minutes."""
+    model = DCGAN(image_shape=(8, 8, 1), latent_dim=4, generator_widths=(8, 4), discriminator_widths=(4, 8))
+    with pytest.raises(KerasGenError, match="d_steps must be a whole number from 1 to 100"):
+        model.compile(d_steps=d_steps)
