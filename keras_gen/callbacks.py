@@ -201,8 +201,10 @@ class StopOnNonFinite(keras.callbacks.Callback):
         if value is not None and not is_finite(value):
             steps = self.params.get("steps")
             step, where = self._bad_step(batch)
+            # Keras logs the group's last step: its value is that step's, not always the named one's.
+            what = f"is {float(value)}" if step == batch + 1 else "is not finite"
             raise NonFiniteLoss(
-                f"the {self.monitor} is {float(value)} at epoch {self.epoch + 1}, {where}"
+                f"the {self.monitor} {what} at epoch {self.epoch + 1}, {where}"
                 f"{f' of {steps}' if steps else ''}",
                 epoch=self.epoch + 1, step=step,
             )

@@ -132,8 +132,10 @@ def test_sigint_stops_with_one_line_and_a_usable_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize("steps_per_execution, where", [
-    (1, "step 4 of 22"),  # one step per call: the very step
-    (None, "step 4 of 22"),  # the run's default, 11 steps per call: still the very step (the counters)
+    (1, "is nan at epoch 2, step 4 of 22"),  # one step per call: the very step and its value
+    # The run's default, 11 steps per call: still the very step (the counters); the value Keras
+    # logs is the group's last step's, so none is quoted.
+    (None, "is not finite at epoch 2, step 4 of 22"),
 ])
 def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch,
                                                                                steps_per_execution, where):
@@ -160,7 +162,7 @@ def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(
     compile_args = {} if steps_per_execution is None else {"steps_per_execution": steps_per_execution}
     recipe = Recipe("dcgan", data="digits", epochs=3, batch_size=64, hparams=TINY_GAN, compile=compile_args)
     run = tmp_path / "run"
-    with pytest.raises(resume.NonFiniteLoss, match=rf"the loss is nan at epoch 2, {where}: training stopped; "
+    with pytest.raises(resume.NonFiniteLoss, match=rf"the loss {where}: training stopped; "
                        r"model.keras is epoch 1, the last good checkpoint") as caught:
         training.train(recipe, run, grid_size=4, verbose=0)
     assert "\n" not in str(caught.value) and (caught.value.epoch, caught.value.step) == (2, 4)
@@ -170,7 +172,7 @@ def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(
         np.testing.assert_array_equal(a, b)
     assert all(np.isfinite(w).all() for w in kept.get_weights())
     saved = json.loads((run / "run.json").read_text())
-    assert saved["kept_epoch"] == 1 and f"epoch 2, {where}" in saved["stopped"] and len(saved["history"]["loss"]) == 1
+    assert saved["kept_epoch"] == 1 and where in saved["stopped"] and len(saved["history"]["loss"]) == 1
     assert not (run / "samples" / "epoch_002.png").exists()
 
 
