@@ -29,9 +29,13 @@ def ensure_writable_dir(path) -> Path:
     """Create `path` (and parents) and check it can be written; a clear error otherwise."""
     if "\0" in str(path):
         raise KerasGenError(f"output folder {str(path)!r} contains a NUL character")
+    if str(path) == "":  # Path("") is ".": an empty argument would write into the working folder
+        raise KerasGenError("the output folder is an empty name; give a folder")
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # a file there, or on the way
+        raise KerasGenError(f"cannot create output folder {str(path)!r}: it or a folder above it is a file") from None
     except OSError as exc:
         raise KerasGenError(f"cannot create output folder {str(path)!r}: {exc.strerror}") from None
     if not os.access(path, os.W_OK | os.X_OK):

@@ -196,6 +196,8 @@ def prepare(run_dir, recipe=None):
     newest complete checkpoint's epoch (0: none yet, start again) and its state."""
     from keras_gen.recipe import Recipe
 
+    if str(run_dir) == "":  # Path("") is "."
+        raise KerasGenError("the run folder to resume is an empty name; give the run's folder")
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise KerasGenError(f"no run folder {str(run_dir)!r} to resume")

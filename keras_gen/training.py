@@ -237,7 +237,7 @@ def train(recipe: Recipe | None, out, *, grid_size=64, verbose="auto", download=
         distribute.cpu_replica_devices()
     with contextlib.ExitStack() as held:
         if resume:
-            if Path(out).is_dir():  # else `prepare` says there is no run folder
+            if str(out) and Path(out).is_dir():  # else `prepare` says there is none
                 held.enter_context(resume_lib.run_lock(out))  # before `prepare` tidies the folder
             recipe, first_epoch, state = resume_lib.prepare(out, recipe)
             out, made = Path(out), []

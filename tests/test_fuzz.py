@@ -170,6 +170,8 @@ CLI_CASES = [
     ([], 2, "required"),
     (["train", "dcgan", "--batch-size", "99999999999999999999"], 1, "batch_size must be a whole number from 1 to"),
     (["train", "dcgan", "--set", "epochs=10000000000"], 1, "epochs must be a whole number from 1 to"),
+    (["train", "--resume", ""], 1, "the run folder to resume is an empty name"),  # was taken as "."
+    (["train", "dcgan", "--out", "{files}/tiny.keras/run"], 1, "it or a folder above it is a file"),
     # steps_per_execution: 0 and strings were tracebacks, -1 trained no step and said it had.
     *[(["train", "dcgan", "--data", "digits", "--epochs", "1", "--set", f"compile.steps_per_execution={value}"], 1,
        "steps_per_execution must be a whole number from 1 to 1000") for value in ("0", "-1", '"2"', "2.5", "1001")],
