@@ -374,7 +374,12 @@ def cmd_train(args):
         print(kept_line(info["best"]))
     if info["test"]:
         print(_figure_table({"held-out test split": info["test"]}))
-    print(run_folder_line(out, info))
+    from keras_gen import distribute
+
+    if args.strategy == "multiworker" and not distribute.is_chief():
+        print("run folder: none on this worker (the chief, worker 0, writes the run folder)")
+    else:
+        print(run_folder_line(out, info))
 
 
 def trained_line(info) -> str:

@@ -50,18 +50,37 @@ def strategy(name: str | None):
     if name == "mirrored":
         devices = cpu_replica_devices()
         return tf.distribute.MirroredStrategy(devices) if devices else tf.distribute.MirroredStrategy()
+    tf_config()  # checked: a one-line error for a malformed one
+    cpu_replica_devices()
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def tf_config() -> dict:
+    """The `TF_CONFIG` of a multi-worker run, checked: a cluster of task lists and this
+    process's task, `{"type": ..., "index": N}` with N a whole number naming one of the
+    cluster's tasks of that type; a one-line error otherwise."""
     config = os.environ.get("TF_CONFIG")
     if not config:
         raise KerasGenError("--strategy multiworker needs TF_CONFIG (the cluster and this worker's task); "
                             "see the README's section on several machines")
+    form = ('TF_CONFIG must be JSON {"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", '
+            '"index": N}}')
     try:
-        task = json.loads(config)["task"]
-        int(task["index"])
-    except (ValueError, KeyError, TypeError):
-        raise KerasGenError("TF_CONFIG must be JSON with a cluster and a task "
-                            '{"type": "worker", "index": N}') from None
-    cpu_replica_devices()
-    return tf.distribute.MultiWorkerMirroredStrategy()
+        parsed = json.loads(config)
+    except ValueError:
+        raise KerasGenError(f"{form}; it is not JSON") from None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("cluster"), dict) \
+            or not isinstance(parsed.get("task"), dict):
+        raise KerasGenError(f"{form}; it has no cluster or no task object")
+    task, cluster = parsed["task"], parsed["cluster"]
+    kind, index = task.get("type", "worker"), task.get("index")
+    if isinstance(index, str) and index.isascii() and index.isdigit():
+        index = int(index)  # TensorFlow's resolver reads "1" as 1
+    members = cluster.get(kind)
+    if isinstance(index, bool) or not isinstance(index, int) or not isinstance(members, list) \
+            or not 0 <= index < len(members):
+        raise KerasGenError(f"{form}; its task {task!r} names no task of the cluster"[:400])
+    return {"cluster": cluster, "task": {"type": kind, "index": index}}
 
 
 def cpu_replica_devices():
@@ -91,18 +110,14 @@ def cpu_replica_devices():
 
 def is_chief() -> bool:
     """Whether this process writes the run folder: always, except a multi-worker worker > 0."""
-    config = os.environ.get("TF_CONFIG")
-    if not config:
+    if not os.environ.get("TF_CONFIG"):
         return True
-    try:
-        task = json.loads(config).get("task", {})
-    except ValueError:
-        return True
-    kind = task.get("type", "worker")
+    config = tf_config()
+    kind = config["task"]["type"]
     if kind == "chief":
         return True
     # Without a "chief" task, worker 0 is the chief (as in TensorFlow's cluster resolver).
-    return kind == "worker" and int(task.get("index", 0)) == 0 and "chief" not in json.loads(config).get("cluster", {})
+    return kind == "worker" and config["task"]["index"] == 0 and "chief" not in config["cluster"]
 
 
 def _replica_context():

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from keras_gen import registry
 from keras_gen.errors import KerasGenError
+from keras_gen.text import count
 from keras_gen.files import atomic_path, ensure_writable_dir, missing_folders, remove_empty_folders
 from keras_gen.recipe import Recipe
 
@@ -61,6 +62,37 @@ def make_dataset(name, split, batch_size, seed, image_size=None, shuffle=True, d
         return _in_epoch_order(ds, seed, epoch).batch(batch_size, drop_remainder=True)
 
     return _epochs(one_epoch, first_epoch, epochs, steps)
+
+
+def check_replica_batches(splits, batch_size, replicas, download=False):
+    """Under `replicas` > 1 every batch must give each replica at least one image (a replica's
+    step on no images divides by zero: its means are not defined). `splits`: `(name, split,
+    image_size)` of each split read in batches, the last batch of an evaluated one possibly
+    smaller. A one-line error before training, with a batch size that works, instead of a
+    failure inside the first evaluation after an epoch's work."""
+    from keras_gen import data
+
+    if replicas <= 1:
+        return
+    if batch_size < replicas:
+        raise KerasGenError(f"a batch of {count(batch_size, 'image')} cannot give each of the {replicas} replicas one; "
+                            f"give a --batch-size of at least {replicas}")
+    sizes = {(name, split): _split_size(data.load(name, split, image_size=image_size, download=download))
+             for name, split, image_size in splits}
+
+    def fits(b):
+        return all(size % b == 0 or size % b >= replicas for size in sizes.values())
+
+    for (name, split), size in sizes.items():
+        last = size % batch_size
+        if 0 < last < replicas:
+            near = [b for d in range(1, batch_size) for b in (batch_size - d, batch_size + d) if b >= replicas]
+            better = next((b for b in near if fits(b)), None)
+            hint = f" (e.g. {better})" if better else ""
+            raise KerasGenError(
+                f"the {name} {split} split ({size:,} images) ends in a batch of {last} at batch size {batch_size}, "
+                f"fewer than the {replicas} replicas, so one would get no image; give a --batch-size that leaves a "
+                f"last batch of none or at least {replicas}{hint}")
 
 
 def _split_size(ds) -> int:
@@ -360,6 +392,8 @@ def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, cal
     # multi-step loop fails to trace a keras-gen step (a captured placeholder in `has_next`).
     with devices.scope():
         model = build_model(recipe, tuple(int(d) for d in shape), steps_per_epoch=steps if strategy is None else None)
+    check_replica_batches([(data_name, "test", recipe.image_size)] if model.offers("evaluate") else [],
+                          recipe.batch_size, int(devices.num_replicas_in_sync), download)
     test_ds = (
         make_dataset(data_name, "test", recipe.batch_size, recipe.seed, recipe.image_size, shuffle=False,
                      download=download)
@@ -406,7 +440,7 @@ def _train(recipe, out, first_epoch, state, *, grid_size, verbose, download, cal
             model.fit(train_ds, epochs=recipe.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
                       callbacks=run_callbacks, verbose=1 if verbose == 1 else 0, shuffle=False)
         except resume_lib.NonFiniteLoss as exc:
-            raise _keep_last_good(exc, recipe, out, model, checkpoint) from None
+            raise _keep_last_good(exc, recipe, out, model, checkpoint, strategy) from None
         train_seconds = checkpoint.train_seconds()
         test = model.evaluate(test_ds, verbose=0, return_dict=True) if test_ds is not None else None
 
@@ -511,6 +545,8 @@ def _train_domains(recipe, out, first_epoch, state, devices, *, verbose, downloa
     # (`DANNSchedule`) sets lambda and the learning rate before every step, from a callback.
     with devices.scope():
         model = build_model(recipe, target_shape)
+    check_replica_batches([(source, "test", image_size), (target, "test", image_size)], recipe.batch_size,
+                          int(devices.num_replicas_in_sync), download)
     staged = callable(getattr(model, "set_stage", None))  # ADDA: stage 1, then stage 2
     stages = [(1, model.source_epochs), (2, recipe.epochs)] if staged else [(None, recipe.epochs)]
     total_epochs = sum(epochs for _, epochs in stages)
@@ -588,7 +624,7 @@ def _train_domains(recipe, out, first_epoch, state, devices, *, verbose, downloa
                               validation_data=validation, callbacks=run_callbacks, verbose=1 if verbose == 1 else 0,
                               shuffle=False)
                 except resume_lib.NonFiniteLoss as exc:
-                    raise _keep_last_good(exc, recipe, out, model, checkpoint) from None
+                    raise _keep_last_good(exc, recipe, out, model, checkpoint, strategy) from None
             begin = end
         if staged and model.stage == 2:
             model.set_stage(3)  # adapted: C(Et(x)) classifies the target
@@ -630,7 +666,7 @@ def _run_facts(recipe, model) -> dict:
     }
 
 
-def _keep_last_good(exc, recipe, out, model, checkpoint):
+def _keep_last_good(exc, recipe, out, model, checkpoint, strategy=None):
     """After a non-finite loss: the newest complete checkpoint becomes model.keras and run.json
     says where training stopped; the error to raise (a `NonFiniteLoss`)."""
     from keras_gen import resume as resume_lib
@@ -646,6 +682,7 @@ def _keep_last_good(exc, recipe, out, model, checkpoint):
     quality_state = state.get("quality")
     write_json(out / "run.json", {
         **_run_facts(recipe, model),
+        "strategy": {"name": strategy, "replicas": int(model.distribute_strategy.num_replicas_in_sync)},
         "train_seconds": round(checkpoint.train_seconds(), 1),
         "history": state.get("history", {}),
         "test": None,

@@ -70,6 +70,19 @@ def test_unknown_strategies_and_bad_tf_config_are_one_line_errors(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(KerasGenError, match="TF_CONFIG must be JSON"):
         distribute.strategy("multiworker")
+    # Valid JSON of another shape: tracebacks from is_chief before (a list has no .get, a
+    # null task, an index "x"); an index outside the cluster was not checked at all.
+    cluster = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
+    for config in ([], {"task": None, "cluster": cluster}, {"cluster": cluster, "task": {"type": "worker",
+                                                                                          "index": "x"}},
+                   {"cluster": cluster, "task": {"type": "worker", "index": 2}},
+                   {"cluster": cluster, "task": {"type": "ps", "index": 0}}):
+        monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+        for call in (distribute.is_chief, lambda: distribute.strategy("multiworker")):
+            with pytest.raises(KerasGenError, match="TF_CONFIG must be JSON .*(no cluster|names no task)"):
+                call()
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": "1"}}))
+    assert not distribute.is_chief()  # "1" is read as 1, as TensorFlow's resolver reads it
 
 
 def test_the_chief_is_worker_0_or_the_chief_task(monkeypatch):
@@ -170,10 +183,14 @@ def test_keras_gen_train_strategy_mirrored_and_multiworker_match_one_device(tmp_
     workers = [subprocess.Popen(_train_command(tmp_path / f"multi{i}", "--strategy", "multiworker"),
                                 env=_env(TF_CONFIG=_tf_config(ports, i)), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = []
     for worker in workers:
-        _, err = worker.communicate(timeout=600)
+        out, err = worker.communicate(timeout=600)
         assert worker.returncode == 0, err[-3000:]
+        outs.append(out)
     assert not (tmp_path / "multi1").exists(), "a worker other than the chief wrote a run folder"
+    assert f"run folder: {tmp_path / 'multi0'} (" in outs[0]
+    assert "run folder: none on this worker" in outs[1]  # it named multi1, which no one wrote
 
     expected = _weights(tmp_path / "single" / "model.keras")
     for run, replicas in (("mirrored", 2), ("multi0", 2)):
@@ -216,3 +233,19 @@ def test_a_resumed_mirrored_run_keeps_its_replicas_and_ends_as_the_uninterrupted
     assert json.loads((cut / "run.json").read_text())["strategy"] == {"name": "mirrored", "replicas": 2}
     for a, b in zip(_weights(tmp_path / "whole" / "model.keras"), _weights(cut / "model.keras")):
         np.testing.assert_array_equal(a, b)
+
+
+def test_every_batch_must_give_each_replica_an_image():
+    """With 2 replicas a last test batch of 1 image left one replica none: the evaluation after
+    the first epoch failed with a 50-line TensorFlow error and run.json was never written. Now a
+    one-line error before training, with a batch size that works."""
+    from keras_gen import training
+    from keras_gen.errors import KerasGenError
+
+    training.check_replica_batches([("digits", "test", None)], 179, 1)  # one device: any batch
+    with pytest.raises(KerasGenError, match=r"the digits test split \(359 images\) ends in a batch of 1 at batch "
+                                            r"size 179, fewer than the 2 replicas.* \(e\.g\. 178\)"):
+        training.check_replica_batches([("digits", "test", None)], 179, 2)
+    training.check_replica_batches([("digits", "test", None)], 178, 2)  # 359 = 2 x 178 + 3
+    with pytest.raises(KerasGenError, match="a batch of 1 image cannot give each of the 2 replicas one"):
+        training.check_replica_batches([("digits", "test", None)], 1, 2)

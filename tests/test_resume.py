@@ -173,6 +173,7 @@ def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(
     assert all(np.isfinite(w).all() for w in kept.get_weights())
     saved = json.loads((run / "run.json").read_text())
     assert saved["kept_epoch"] == 1 and where in saved["stopped"] and len(saved["history"]["loss"]) == 1
+    assert saved["strategy"] == {"name": None, "replicas": 1}  # as a finished run's run.json says
     assert not (run / "samples" / "epoch_002.png").exists()
 
 
