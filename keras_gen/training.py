@@ -25,9 +25,9 @@ from pathlib import Path
 
 from keras_gen import registry
 from keras_gen.errors import KerasGenError
-from keras_gen.text import count
 from keras_gen.files import atomic_path, ensure_writable_dir, missing_folders, remove_empty_folders
 from keras_gen.recipe import Recipe
+from keras_gen.text import count
 
 
 SHUFFLE_BUFFER = 10_000
