@@ -300,8 +300,8 @@ def build(name: str, zoo_dir=None, verbose="auto", from_run=None) -> Path:
     else:
         with tempfile.TemporaryDirectory(prefix=f"keras-gen-zoo-{name}-") as run_dir:
             model, info = training.train(entry_recipe, run_dir, verbose=verbose)
-    figures = {f"train {k} ({_when_logged(k, model)})": round(_last_logged(v), 4)
-               for k, v in info["history"].items() if _last_logged(v) is not None}
+    figures = {f"train {k} ({_when_logged(k, model)})": round(last, 4)
+               for k, v in info["history"].items() if (last := _last_logged(v)) is not None}
     if info["test"]:
         figures.update({f"test {k}": round(v, 4) for k, v in info["test"].items()})
     if info.get("best"):

@@ -87,6 +87,15 @@ PR_K, DC_K = 3, 5  # k of precision/recall and of density/coverage, as their pap
 MIN_SAMPLES = PR_K + 1
 
 
+def check_sample_count(n) -> int:
+    """`n`, the number of samples to score, as an int of at least `MIN_SAMPLES`; a one-line
+    error otherwise."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < MIN_SAMPLES:
+        raise KerasGenError(f"n must be a whole number of at least {MIN_SAMPLES} (recall's radii are each "
+                            f"sample's {PR_K}rd nearest other sample), got {n!r}")
+    return int(n)
+
+
 def _network(name) -> FeatureNetwork:
     return name if isinstance(name, FeatureNetwork) else load_feature_network(name)
 
@@ -171,9 +180,7 @@ def evaluate_samples(
     net = _network(name)
     samples = _uint8_images(samples_uint8, "samples", net.image_shape)
     if n is not None:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < MIN_SAMPLES:
-            raise KerasGenError(f"n must be a whole number of at least {MIN_SAMPLES} (recall's radii are each "
-                                f"sample's {PR_K}rd nearest other sample) or None, got {n!r}")
+        n = check_sample_count(n)
         if len(samples) < n:
             raise KerasGenError(f"evaluate_samples was given {len(samples)} samples, fewer than n={n}; pass n=None to use all")
         samples = samples[:n]

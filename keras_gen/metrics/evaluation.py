@@ -126,12 +126,9 @@ def evaluate(model, data: str = "mnist5k", n: int = 1000, seed: int = 0, *, imag
         the true labels, and bayes_accuracy: argmax_y log p(x | y) against the true labels);
         test_bits_per_binary_dim instead for a Bernoulli head (of the binarised images).
     """
-    from keras_gen.metrics import MIN_SAMPLES, PR_K, evaluate_samples
+    from keras_gen.metrics import check_sample_count, evaluate_samples
 
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < MIN_SAMPLES:
-        raise KerasGenError(f"n must be a whole number of at least {MIN_SAMPLES} (recall's radii are each sample's "
-                            f"{PR_K}rd nearest other sample), got {n!r}")
-    n = int(n)
+    n = check_sample_count(n)
     if image_size is None and data != "mnist5k":
         image_size = int(model.image_shape[0])
     figures = {}
