@@ -24,7 +24,7 @@ import tensorflow as tf
 from keras_gen import augment as augment_lib
 from keras_gen import distribute, losses, regularizers
 from keras_gen.errors import KerasGenError
-from keras_gen.models.base import check_size, in_chunks, whole_number
+from keras_gen.models.base import check_size, in_chunks
 from keras_gen.models.latent import LatentModel
 
 PENALTIES = ("gradient_penalty", "dragan", "r1")
@@ -223,11 +223,7 @@ class AdversarialModel(LatentModel):
             params = {k: v for k, v in loss_spec.items() if k != "name"}
             loss_spec = loss_spec.get("name")
         self.loss_pair = losses.get(loss_spec, **params)
-        d_steps = whole_number(settings["d_steps"])
-        if d_steps is None or not 1 <= d_steps <= MAX_D_STEPS:  # each is unrolled into the traced step
-            raise KerasGenError(f"d_steps must be a whole number from 1 to {MAX_D_STEPS}, got {settings['d_steps']!r}"
-                                [:300])
-        self.d_steps = d_steps
+        self.d_steps = check_size("d_steps", settings["d_steps"], maximum=MAX_D_STEPS)  # each unrolled in the step
         if settings["penalty"] is not None and settings["penalty"] not in PENALTIES:
             raise KerasGenError(f"penalty must be one of {', '.join(PENALTIES)} or None, got {settings['penalty']!r}")
         self.penalty = settings["penalty"]

@@ -124,9 +124,11 @@ def stateless_seed(seed, stream=0):
     return tf.stack([tf.cast(seed, tf.int32), tf.cast(stream, tf.int32)])
 
 
-def check_size(name, value, minimum=1) -> int:
-    """A constructor's size argument (latent_dim, filters, ...) as an int >= `minimum`."""
+def check_size(name, value, minimum=1, maximum=None) -> int:
+    """A size argument (latent_dim, filters, ...) as an int >= `minimum` (and <= `maximum`)."""
     number = whole_number(value)
+    if maximum is not None and (number is None or not minimum <= number <= maximum):
+        raise KerasGenError(f"{name} must be a whole number from {minimum} to {maximum}, got {value!r}"[:300])
     if number is None or number < minimum:
         raise KerasGenError(f"{name} must be a whole number of at least {minimum}, got {value!r}"[:300])
     return number
@@ -605,11 +607,8 @@ class GenerativeModel(keras.Model):
                 f"{type(self).__name__}.compile() got unknown argument(s) {', '.join(unknown)}; "
                 f"it takes {', '.join(own + list(KERAS_COMPILE_ARGS))}"
             )
-        if "steps_per_execution" in keras_args:
-            steps = whole_number(keras_args["steps_per_execution"])
-            if steps is None or not 1 <= steps <= MAX_STEPS_PER_EXECUTION:
-                raise KerasGenError(f"steps_per_execution must be a whole number from 1 to {MAX_STEPS_PER_EXECUTION}, "
-                                    f"got {keras_args['steps_per_execution']!r}"[:300])  # -1 trained no step at all
+        if "steps_per_execution" in keras_args:  # -1 trained no step at all
+            check_size("steps_per_execution", keras_args["steps_per_execution"], maximum=MAX_STEPS_PER_EXECUTION)
         for flag in ("run_eagerly", "jit_compile"):
             if flag in keras_args and not (isinstance(keras_args[flag], bool)
                                            or flag == "jit_compile" and keras_args[flag] == "auto"):
