@@ -25,7 +25,12 @@ drew the same images in every round that ran both.
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchargs import QUOTABLE_ROUNDS, int_range, non_negative_float, positive_int, rounds_note  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -76,15 +81,17 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["pixelcnn", "gated-pixelcnn", "pixelrnn", "pixelcnn++"],
                    choices=[*ZOO_ENTRIES, "gated-pixelcnn", "pixelrnn-diagonal"])
-    p.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64])
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--naive-budget", type=float, default=120.0,
+    p.add_argument("--batches", type=int_range(1, 10000), nargs="+", default=[1, 16, 64])
+    p.add_argument("--rounds", type=positive_int, default=QUOTABLE_ROUNDS)
+    p.add_argument("--naive-budget", type=non_negative_float, default=120.0,
                    help="seconds: a naive run longer than this is not repeated")
-    p.add_argument("--naive-batches", type=int, nargs="*",
+    p.add_argument("--naive-batches", type=int_range(1, 10000), nargs="*",
                    help="the batches that also run the naive sampler (default: every batch)")
     p.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
     args = p.parse_args()
     naive_batches = set(args.batches if args.naive_batches is None else args.naive_batches)
+    if not naive_batches <= set(args.batches):
+        p.error(f"--naive-batches {' '.join(map(str, sorted(naive_batches - set(args.batches))))}: not among --batches")
 
     import numpy as np
 
@@ -138,6 +145,7 @@ def main():
             seconds = statistics.median(times[(name, 64, "cached")])
             verdict = "met" if seconds < TARGET_SECONDS else "not met"
             print(f"{name}: 64 samples in {seconds:.2f} s: under {TARGET_SECONDS:g} s {verdict}")
+    print(rounds_note(args.rounds).strip())
 
 
 if __name__ == "__main__":

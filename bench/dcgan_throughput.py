@@ -52,6 +52,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from benchargs import (QUOTABLE_ROUNDS, executable, non_negative_float, positive_int, rotated,  # noqa: E402
+                       rounds_note, threads_line)
+
 PEER = HERE.parent.parent / "shared" / "bench" / "torch_dcgan.py"
 BATCH, LATENT, TIMED_EPOCHS, IMAGES = 128, 64, 2, 5000
 STEPS_PER_EPOCH = IMAGES // BATCH  # 39
@@ -71,6 +75,15 @@ def flop_per_image():
 
 
 FLOP_PER_IMAGE = flop_per_image()  # about 160 MFLOP
+# The peer's G step back-propagates into D's weights too (it does not freeze D), and throws
+# those gradients away: about 13 MFLOP per image more than keras-gen's step, which the ratios
+# below include in PyTorch's time. The tables count both sides at FLOP_PER_IMAGE.
+PEER_EXTRA_FLOP = 2 * (14 * 14 * 64 * 16 * 1 + 7 * 7 * 128 * 16 * 64 + 7 * 7 * 128)
+
+
+def steps_per_call(text):
+    """--spe: `auto` or a whole number of steps per call from 1."""
+    return text if text == "auto" else str(positive_int(text))
 
 
 def timed_fit(model, ds, epochs):
@@ -235,18 +248,26 @@ def main():
     p.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
     p.add_argument("--jit", default="off", choices=["on", "off", "auto", "not-auto"],
                    help="XLA: on, off, keras_gen.hardware.auto_jit_compile() or its opposite")
-    p.add_argument("--spe", default="1", help="steps per execution: a number, or auto (steps_per_execution_for)")
-    p.add_argument("--epochs", type=int, default=TIMED_EPOCHS, help="timed epochs after the warm-up one")
-    p.add_argument("--torch-python", default=os.path.expanduser("~/.venvs/torchref/bin/python"))
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--spe", default="1", type=steps_per_call,
+                   help="steps per execution: a number, or auto (steps_per_execution_for)")
+    p.add_argument("--epochs", type=positive_int, default=TIMED_EPOCHS, help="timed epochs after the warm-up one")
+    p.add_argument("--torch-python", default="~/.venvs/torchref/bin/python")
+    p.add_argument("--rounds", type=positive_int, default=QUOTABLE_ROUNDS)
     p.add_argument("--baseline-tree", help="also run the keras-gen configurations from this source tree")
     p.add_argument("--auto-only", action="store_true",
                    help="of keras-gen's configurations, only what `keras-gen train` runs (auto)")
-    p.add_argument("--quiet-wait", type=float, default=0,
+    p.add_argument("--quiet-wait", type=non_negative_float, default=0,
                    help="wait up to this many seconds for an idle machine before each configuration")
     p.add_argument("--list", action="store_true", help="print the CPU and the configurations that would run")
-    p.add_argument("--cpuinfo", default="/proc/cpuinfo", help="with --list: read this file as the CPU's")
+    p.add_argument("--cpuinfo", help="with --list: read this file as the CPU's (a run measures the real one)")
     args = p.parse_args()
+    if args.cpuinfo and not args.list:
+        # A measurement labelled with another CPU's flags would be a false label: oneDNN, XLA
+        # and the workers' auto choices all follow the real CPU.
+        p.error("--cpuinfo works only with --list")
+    args.cpuinfo = args.cpuinfo or "/proc/cpuinfo"
+    if args.baseline_tree and not (Path(args.baseline_tree) / "keras_gen").is_dir():
+        p.error(f"--baseline-tree {args.baseline_tree} holds no keras_gen package")
     if args.worker:
         return worker(args.precision, args.jit, args.spe, args.epochs)
     if args.ceiling:
@@ -272,12 +293,16 @@ def main():
             print(f"{label}: {kind} {' '.join(argv)}")
         return None
 
+    try:
+        torch_python = executable(args.torch_python)
+    except argparse.ArgumentTypeError as exc:
+        p.error(f"--torch-python: {exc}")
     results = {label: [] for label, _, _ in todo}
     others = {label: [] for label, _, _ in todo}
     for r in range(args.rounds):
-        for label, kind, argv in todo:
+        for label, kind, argv in rotated(todo, r):
             if kind == "torch":
-                cmd = [args.torch_python, str(PEER), "--epochs", str(args.epochs), *argv]
+                cmd = [torch_python, str(PEER), "--epochs", str(args.epochs), *argv]
             elif kind == "ceiling":
                 cmd = [sys.executable, str(Path(__file__).resolve()), "--ceiling", *argv]
             else:
@@ -290,7 +315,8 @@ def main():
             load = "" if other is None else f" (other load {other:.2f})"
             print(f"round {r + 1}: {label}: {shown}{load}", file=sys.stderr, flush=True)
 
-    print(f"\nDCGAN training throughput, images/s, batch {BATCH}, {time.strftime('%Y-%m-%d')}, {cpu_line}\n")
+    print(f"\nDCGAN training throughput, images/s, batch {BATCH}, {time.strftime('%Y-%m-%d')}, {cpu_line}; "
+          f"{threads_line()}\n")
     gflops = print_rounds(results, others, todo[0][0])
 
     print("\n| ratio | per round | median | fraction of the ceiling (same precision) |")
@@ -312,8 +338,17 @@ def main():
             fraction = statistics.median(
                 x / (g * 1e9 / FLOP_PER_IMAGE) for x, g in zip(results[peer], gflops[dt]))
             print(f"| {peer} (the peer) | | | {fraction:.0%} |")
-    print(f"\nceiling: {FLOP_PER_IMAGE / 1e6:.0f} MFLOP per image per step; fraction = img/s x MFLOP / GFLOP/s, "
-          "per round, median")
+    if args.baseline_tree:  # a change's effect: this tree against the other, round by round
+        print("\n| configuration | this tree / baseline tree, per round | median |")
+        print("| --- | --- | --- |")
+        for label, kind, _ in todo:
+            if kind == "keras":
+                per_round = [x / y for x, y in zip(results[label], results[f"{label} (baseline tree)"])]
+                print(f"| {label} | " + ", ".join(f"{v:.2f}" for v in per_round)
+                      + f" | {statistics.median(per_round):.2f} |")
+    print(f"\nceiling: {FLOP_PER_IMAGE / 1e6:.0f} MFLOP per image per step (keras-gen's; PyTorch's G step also "
+          f"computes D's weight gradients, {PEER_EXTRA_FLOP / 1e6:.0f} MFLOP more, which its fraction leaves out); "
+          "fraction = img/s x MFLOP / GFLOP/s, per round, median" + rounds_note(args.rounds))
 
 
 if __name__ == "__main__":

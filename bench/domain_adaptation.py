@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchargs import domain_pair, int_range  # noqa: E402
+
 MODELS = ("source-only", "dann", "adda", "target-oracle")
 PAIRS = ("mnist5k:mnistm5k", "mnist5k:digits", "syndigits5k:mnist5k")
 
@@ -71,8 +74,9 @@ def table(rows, models, pairs):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    p.add_argument("--pair", action="append", help="SOURCE:TARGET (default: the three pairs of issue 9)")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--pair", action="append", type=domain_pair,
+                   help="SOURCE:TARGET (default: the three pairs of issue 9)")
+    p.add_argument("--seeds", nargs="+", type=int_range(0, 2**31 - 1), default=[0, 1, 2])
     p.add_argument("--set", dest="overrides", action="append", default=[], help="a recipe override for every run")
     p.add_argument("--json", help="also write every run's figures to this file")
     args = p.parse_args()
@@ -89,8 +93,8 @@ def main():
                           f"{row['target_test_accuracy']:.4f}, source val {row['source_val_accuracy']}, "
                           f"{row['train_seconds']} s training", flush=True)
     print()
-    print(f"Target test accuracy (%), mean ± std over seeds {args.seeds}; CPU {rows[0]['cpu']}, "
-          f"precision {rows[0]['precision']}")
+    print(f"Target test accuracy (%), mean ± std over seeds {args.seeds}; {time.strftime('%Y-%m-%d')}, "
+          f"CPU {rows[0]['cpu']}, precision {rows[0]['precision']}")
     print(table(rows, args.models, pairs))
     seconds = {m: statistics.mean(r["train_seconds"] for r in rows if r["model"] == m) for m in args.models}
     print("mean training seconds: " + ", ".join(f"{m} {s:.0f}" for m, s in seconds.items()))

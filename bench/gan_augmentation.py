@@ -26,6 +26,10 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchargs import int_range, positive_int  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -90,11 +94,11 @@ def train_classifier(real, fake, test, seed, steps, precision):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--k", nargs="+", type=int, default=[5, 10, 50], help="labelled images per class")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--gan-steps", type=int, default=1000)
-    p.add_argument("--classifier-steps", type=int, default=400)
-    p.add_argument("--per-class", type=int, default=200, help="generated images per class")
+    p.add_argument("--k", nargs="+", type=positive_int, default=[5, 10, 50], help="labelled images per class")
+    p.add_argument("--seeds", nargs="+", type=int_range(0, 2**31 - 1), default=[0, 1, 2])
+    p.add_argument("--gan-steps", type=positive_int, default=1000)
+    p.add_argument("--classifier-steps", type=positive_int, default=400)
+    p.add_argument("--per-class", type=positive_int, default=200, help="generated images per class")
     p.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
     p.add_argument("--json", help="also write every run's figures to this file")
     args = p.parse_args()
@@ -104,6 +108,9 @@ def main():
 
     x, y = data.load_arrays("mnist5k", "train")
     test = data.load_arrays("mnist5k", "test")
+    smallest = int(min((y == c).sum() for c in range(10)))
+    if max(args.k) > smallest:
+        p.error(f"--k {max(args.k)}: the mnist5k train split has {smallest} images of its rarest digit")
     rows = []
     for k in args.k:
         for seed in args.seeds:

@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchargs import positive_int  # noqa: E402
+
 VARIANTS = {
     "dcgan": {
         "plain": [],
@@ -42,11 +45,14 @@ VARIANTS = {
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="dcgan", choices=sorted(VARIANTS))
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--epochs", type=positive_int, default=30)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--variant", action="append", help="run only these variants (default: all)")
     p.add_argument("--set", dest="common", action="append", default=[], help="an override for every variant")
     args = p.parse_args()
+    unknown = sorted(set(args.variant or ()) - set(VARIANTS[args.model]))
+    if unknown:
+        p.error(f"{args.model} has no variant {', '.join(unknown)}: one of {', '.join(VARIANTS[args.model])}")
     from keras_gen.hardware import describe_cpu
 
     variants = {k: v for k, v in VARIANTS[args.model].items() if not args.variant or k in args.variant}

@@ -7,17 +7,25 @@ images with labels: warm-up steps (tracing), then timed steps. The figure is rea
 consumed per second, i.e. generator steps x 64 per second; a critic step costs about what a
 DCGAN step's discriminator half costs, so WGAN-GP's 5 critic steps show directly. Each model
 runs in its own process; rounds interleave the models; the table gives every round and the
-median. No peer: the PyTorch DCGAN comparison is bench/dcgan_throughput.py.
+median. No peer: the PyTorch DCGAN comparison is bench/dcgan_throughput.py. With
+`--baseline-tree TREE` every model also runs from another keras-gen source tree (put first on
+PYTHONPATH) in the same rounds, and a second table gives this tree / that tree per round: the
+way a change's effect is measured on a machine whose speed drifts.
 
     python bench/gan_step_throughput.py [--rounds 3] [--models dcgan wgan-gp biggan]
+    python bench/gan_step_throughput.py --models biggan cgan --baseline-tree /tmp/kg-before
 """
 import argparse
 import os
-import re
 import statistics
-import subprocess
 import sys
 import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import dcgan_throughput as runner  # noqa: E402  (the shared runner: run, wait_quiet)
+from benchargs import QUOTABLE_ROUNDS, positive_int, rotated, rounds_note  # noqa: E402
 
 BATCH, WARMUP, TIMED = 64, 5, 20
 MODELS = ["gan", "dcgan", "lsgan", "wgan", "wgan-gp", "dragan", "cgan", "acgan", "biggan"]
@@ -46,30 +54,45 @@ def worker(name):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--worker")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--worker", choices=MODELS, help="run one model (a worker process)")
+    p.add_argument("--rounds", type=positive_int, default=QUOTABLE_ROUNDS)
     p.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
+    p.add_argument("--baseline-tree", help="also run every model from this keras-gen source tree")
     args = p.parse_args()
-    from keras_gen.hardware import describe_cpu
-
     if args.worker:
         return worker(args.worker)
-    results = {m: [] for m in args.models}
+    if args.baseline_tree and not (Path(args.baseline_tree) / "keras_gen").is_dir():
+        p.error(f"--baseline-tree {args.baseline_tree} holds no keras_gen package")
+    from keras_gen.hardware import describe_cpu
+
+    trees = {"": None}
+    if args.baseline_tree:
+        trees[" (baseline tree)"] = str(Path(args.baseline_tree).resolve())
+    todo = [(m + suffix, m, tree) for m in args.models for suffix, tree in trees.items()]
+    results = {label: [] for label, _, _ in todo}
+    others = {label: [] for label, _, _ in todo}
     for r in range(args.rounds):
-        for m in args.models:
-            out = subprocess.run([sys.executable, __file__, "--worker", m], capture_output=True, text=True,
-                                 env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-            match = re.search(r"([\d.]+) img/s", out.stdout)
-            if out.returncode or not match:
-                sys.exit(f"{m} failed:\n{out.stderr[-2000:]}")
-            results[m].append(float(match.group(1)))
-            print(f"round {r + 1}: {m}: {results[m][-1]:.0f} img/s", file=sys.stderr, flush=True)
+        for label, m, tree in rotated(todo, r):
+            value, other = runner.run([sys.executable, str(Path(__file__).resolve()), "--worker", m], tree)
+            results[label].append(value)
+            others[label].append(other)
+            load = "" if other is None else f" (other load {other:.2f})"
+            print(f"round {r + 1}: {label}: {value:.0f} img/s{load}", file=sys.stderr, flush=True)
     print(f"\nGAN training throughput, real images/s (generator steps x {BATCH}), default settings, 28x28, "
           f"{time.strftime('%Y-%m-%d')}, {describe_cpu()}\n")
-    print("| model | " + " | ".join(f"round {i + 1}" for i in range(args.rounds)) + " | median |")
-    print("| --- |" + " --- |" * (args.rounds + 1))
-    for m, values in results.items():
-        print(f"| {m} | " + " | ".join(f"{v:.0f}" for v in values) + f" | {statistics.median(values):.0f} |")
+    print("| model | " + " | ".join(f"round {i + 1}" for i in range(args.rounds)) + " | median | other load |")
+    print("| --- |" + " --- |" * (args.rounds + 2))
+    for label, values in results.items():
+        loads = [v for v in others[label] if v is not None]
+        print(f"| {label} | " + " | ".join(f"{v:.0f}" for v in values) + f" | {statistics.median(values):.0f} | "
+              + (f"{statistics.median(loads):.2f}" if loads else "-") + " |")
+    if args.baseline_tree:
+        print("\n| model | this tree / baseline tree, per round | median |")
+        print("| --- | --- | --- |")
+        for m in args.models:
+            per_round = [a / b for a, b in zip(results[m], results[m + " (baseline tree)"])]
+            print(f"| {m} | " + ", ".join(f"{v:.2f}" for v in per_round) + f" | {statistics.median(per_round):.2f} |")
+    print(rounds_note(args.rounds).strip())
 
 
 if __name__ == "__main__":

@@ -11,7 +11,12 @@ meaningless, as the reference contains the training images; only its time counts
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchargs import QUOTABLE_ROUNDS, positive_int, rounds_note  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -19,8 +24,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--zoo", default="dcgan-mnist5k")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=positive_int, default=QUOTABLE_ROUNDS)
     args = parser.parse_args()
+    if args.zoo:
+        from keras_gen import zoo
+
+        if args.zoo not in zoo.list():
+            parser.error(f"--zoo {args.zoo}: no such zoo entry (one of {', '.join(zoo.list())})")
 
     import numpy as np
 
@@ -66,7 +76,7 @@ def main():
 
     t = time.perf_counter()
     floors = metrics.reference_floors(net)
-    print(f"reference_floors (n=1,000): {time.perf_counter() - t:.1f} s")
+    print(f"reference_floors (n=1,000): {time.perf_counter() - t:.1f} s" + rounds_note(args.rounds))
     rows = {"floor": floors["floor"], "ceiling": floors["ceiling"]}
     if fake is not None and args.zoo and source.startswith(args.zoo):
         rows[args.zoo] = metrics.evaluate_samples(fake, net)  # first 1,000 samples vs the test split

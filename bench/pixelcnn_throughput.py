@@ -29,6 +29,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import dcgan_throughput as runner  # noqa: E402  (the shared runner: run, wait_quiet, the ceiling)
+from benchargs import (QUOTABLE_ROUNDS, executable, int_range, non_negative_float, positive_int,  # noqa: E402
+                       rotated, rounds_note, threads_line)
 
 PEER = HERE.parent.parent / "shared" / "bench" / "torch_pixelcnn.py"
 BATCH, FILTERS, LAYERS = 64, 64, 7
@@ -98,11 +100,12 @@ def main():
     p.add_argument("--worker", action="store_true", help="run one keras-gen configuration")
     p.add_argument("--model", default="pixelcnn", choices=MODELS)
     p.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
-    p.add_argument("--images", type=int, default=1280, help="images per epoch (the peer's --images)")
-    p.add_argument("--epochs", type=int, default=1, help="timed epochs after the warm-up one")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--torch-python", default=os.path.expanduser("~/.venvs/torchref/bin/python"))
-    p.add_argument("--quiet-wait", type=float, default=0,
+    p.add_argument("--images", type=int_range(BATCH, 5000), default=1280,
+                   help=f"images per epoch (the peer's --images), {BATCH} to 5000")
+    p.add_argument("--epochs", type=positive_int, default=1, help="timed epochs after the warm-up one")
+    p.add_argument("--rounds", type=positive_int, default=QUOTABLE_ROUNDS)
+    p.add_argument("--torch-python", default="~/.venvs/torchref/bin/python")
+    p.add_argument("--quiet-wait", type=non_negative_float, default=0,
                    help="wait up to this many seconds for an idle machine before each configuration")
     args = p.parse_args()
     if args.worker:
@@ -110,14 +113,18 @@ def main():
 
     from keras_gen.hardware import auto_jit_compile, describe_cpu, has_native_bfloat16, steps_per_execution_for
 
+    try:
+        torch_python = executable(args.torch_python)
+    except argparse.ArgumentTypeError as exc:
+        p.error(f"--torch-python: {exc}")
     has_bf16 = has_native_bfloat16()
     todo = configs(has_bf16)
     results = {label: [] for label, *_ in todo}
     others = {label: [] for label, *_ in todo}
     for r in range(args.rounds):
-        for label, kind, argv, _ in todo:
+        for label, kind, argv, _ in rotated(todo, r):
             if kind == "torch":
-                cmd = [args.torch_python, str(PEER), "--epochs", str(args.epochs), "--images", str(args.images), *argv]
+                cmd = [torch_python, str(PEER), "--epochs", str(args.epochs), "--images", str(args.images), *argv]
             elif kind == "ceiling":
                 cmd = [sys.executable, str(HERE / "dcgan_throughput.py"), "--ceiling", *argv]
             else:
@@ -134,11 +141,14 @@ def main():
     steps = args.images // BATCH
     print(f"\nPixelCNN training throughput, images/s, batch {BATCH}, {args.images} images per epoch, "
           f"{time.strftime('%Y-%m-%d')}, {describe_cpu()}; keras-gen: XLA {'on' if auto_jit_compile() else 'off'}, "
-          f"{steps_per_execution_for(steps)} steps per call\n")
+          f"{steps_per_execution_for(steps)} steps per call; {threads_line()}\n")
     gflops = runner.print_rounds(results, others, todo[0][0])
 
-    print("\n| ratio | per round | median | fraction of the ceiling (same precision) |")
-    print("| --- | --- | --- | --- |")
+    # The gated model does more work per image than the peer's plain PixelCNN: its ratio is
+    # also given per unit of work (x its FLOP / the plain model's), the figure comparable
+    # with the plain model's ratio.
+    print("\n| ratio | per round | median | median per unit of work | fraction of the ceiling (same precision) |")
+    print("| --- | --- | --- | --- | --- |")
     for label, kind, _, model in todo:
         if kind == "ceiling":
             continue
@@ -147,14 +157,19 @@ def main():
         ceiling = [g * 1e9 / flop_per_image(model) for g in gflops[dt]]
         fraction = statistics.median(x / c for x, c in zip(results[label], ceiling))
         if kind == "torch":
-            print(f"| {label} (the peer) | | | {fraction:.0%} |")
+            print(f"| {label} (the peer) | | | | {fraction:.0%} |")
             continue
         peer = f"PyTorch eager pixelcnn {precision}"
         per_round = [x / y for x, y in zip(results[label], results[peer])]
+        work = flop_per_image(model) / flop_per_image("pixelcnn")
         print(f"| {label} / {peer} | " + ", ".join(f"{v:.2f}" for v in per_round)
-              + f" | {statistics.median(per_round):.2f} | {fraction:.0%} |")
+              + f" | {statistics.median(per_round):.2f} | {statistics.median(per_round) * work:.2f} | {fraction:.0%} |")
     print("\nceiling: " + ", ".join(f"{m} {flop_per_image(m) / 1e9:.2f} GFLOP" for m in MODELS)
           + " per image per step; fraction = img/s x GFLOP / GFLOP/s, per round, median")
+    if has_bf16:
+        print("bf16: keras-gen computes its 1x1 logits layer (256 maps) in float32 under mixed_bfloat16, "
+              "PyTorch's autocast in bfloat16 (about 6% of the forward multiply-adds)")
+    print(rounds_note(args.rounds).strip())
 
 
 if __name__ == "__main__":

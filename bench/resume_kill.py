@@ -41,6 +41,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchargs import fraction, int_range, positive_int  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 TINY_DCGAN = {"latent_dim": 8, "generator_widths": [16, 8], "discriminator_widths": [8, 16]}
@@ -184,17 +187,17 @@ def resume_and_compare(out, recipe, reference):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=20)
+    parser.add_argument("--n", type=positive_int, default=20)
     parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
     parser.add_argument("--model", default="dcgan", help="a GAN on the DCGAN networks (dcgan, wgan, wgan-gp, lsgan, dragan)")
     parser.add_argument("--recipe", help="a recipe file for any model (instead of --model and the sizes below)")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--epochs", type=int_range(2), default=3, help="at least 2 (a kill needs an epoch to resume from)")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--data", default="digits")
-    parser.add_argument("--image-size", type=int)
+    parser.add_argument("--image-size", type=positive_int)
     parser.add_argument("--seed", type=int, default=0, help="the recipe's seed")
     parser.add_argument("--random-seed", type=int, default=None, help="seed of the kill times (default: random)")
-    parser.add_argument("--writes", type=float, default=0.5, help="fraction of runs killed inside a write")
+    parser.add_argument("--writes", type=fraction, default=0.5, help="fraction of runs killed inside a write")
     parser.add_argument("--keep", help="keep the run folders here (default: a temporary folder)")
     args = parser.parse_args()
 
@@ -210,8 +213,13 @@ def main():
         except KerasGenError as exc:
             raise SystemExit(f"resume_kill: {exc}") from None
     else:
-        recipe = tiny_recipe(args.epochs, args.batch_size, args.data, args.image_size, args.seed, args.model,
-                             args.precision)
+        from keras_gen.errors import KerasGenError
+
+        try:
+            recipe = tiny_recipe(args.epochs, args.batch_size, args.data, args.image_size, args.seed, args.model,
+                                 args.precision)
+        except KerasGenError as exc:
+            raise SystemExit(f"resume_kill: {exc}") from None
     work = Path(args.keep or tempfile.mkdtemp(prefix="keras-gen-resume-kill-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"{time.strftime('%Y-%m-%d')}, {describe_cpu()}; {recipe.model} on {' -> '.join(recipe.data)}, {recipe.epochs} "

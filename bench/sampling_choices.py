@@ -10,7 +10,12 @@ time, on one set of weights.
 """
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchargs import positive_float  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -43,10 +48,14 @@ def score(model, network, generator=None, truncation=None):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--entry", action="append", help="zoo entries (default: every entry with an EMA generator)")
-    p.add_argument("--truncation", type=float, nargs="*", default=[2.0, 1.0, 0.5])
+    p.add_argument("--truncation", type=positive_float, nargs="*", default=[2.0, 1.0, 0.5])
     args = p.parse_args()
 
     from keras_gen import metrics, zoo
+
+    unknown = sorted(set(args.entry or ()) - set(zoo.list()))
+    if unknown:
+        p.error(f"no zoo entry {', '.join(unknown)} (one of {', '.join(zoo.list())})")
     from keras_gen.hardware import describe_cpu
 
     network = metrics.load_feature_network("mnist28")

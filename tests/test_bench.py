@@ -99,3 +99,47 @@ def test_the_kill_bench_takes_a_recipe_file_and_refuses_a_bad_one(tmp_path):
     assert shipped == {"pixelcnn++", "cgan", "dann"}
     dropout = Recipe.from_file(BENCH / "resume_kill_recipes" / "pixelcnnpp-dropout.json").hparams
     assert dropout["dropout"] > 0 and dropout["blocks_per_resolution"] >= 1  # dropout acts inside the blocks
+
+
+BAD_ARGUMENTS = [
+    ("dcgan_throughput", ["--rounds", "0"], "--rounds: 0 is out of range"),
+    ("dcgan_throughput", ["--spe", "abc"], "--spe: 'abc' is not a whole number"),
+    ("dcgan_throughput", ["--torch-python", "/no/such/python"], "--torch-python: /no/such/python is not an executable"),
+    ("dcgan_throughput", ["--cpuinfo", "/proc/cpuinfo"], "--cpuinfo works only with --list"),
+    ("dcgan_throughput", ["--baseline-tree", "/"], "holds no keras_gen package"),
+    ("pixelcnn_throughput", ["--images", "10"], "--images: 10 is out of range: from 64 to 5000"),
+    ("pixelcnn_throughput", ["--rounds", "-1"], "--rounds: -1 is out of range"),
+    ("gan_step_throughput", ["--worker", "nosuch"], "--worker: invalid choice"),
+    ("gan_step_throughput", ["--rounds", "0"], "--rounds: 0 is out of range"),
+    ("ar_sampling", ["--rounds", "0"], "--rounds: 0 is out of range"),
+    ("ar_sampling", ["--batches", "1", "--naive-batches", "16"], "--naive-batches 16: not among --batches"),
+    ("domain_adaptation", ["--pair", "foo"], "'foo' is not SOURCE:TARGET"),
+    ("dann_crosscheck", ["--pair", "mnist5k:nosuch"], "'mnist5k:nosuch' is not SOURCE:TARGET"),
+    ("gan_augmentation", ["--k", "0"], "--k: 0 is out of range"),
+    ("gan_augmentation", ["--k", "1000"], "--k 1000: the mnist5k train split has"),
+    ("gan_recipes", ["--variant", "nosuch"], "dcgan has no variant nosuch"),
+    ("metrics_evaluate", ["--rounds", "0"], "--rounds: 0 is out of range"),
+    ("resume_kill", ["--epochs", "1"], "--epochs: 1 is out of range: at least 2"),
+    ("resume_kill", ["--writes", "2"], "--writes: 2 is out of range: a finite number from 0 to 1"),
+]
+
+
+@pytest.mark.parametrize("script, arguments, message", BAD_ARGUMENTS,
+                         ids=[f"{s}{' '.join(a)}" for s, a, _ in BAD_ARGUMENTS])
+def test_a_bad_benchmark_argument_is_one_line_before_any_work(script, arguments, message):
+    """Before: tracebacks after a partial table (--rounds 0), after the ceiling had run
+    (--torch-python), or an empty table and exit 0 (an unknown --variant)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(BENCH / f"{script}.py"), *arguments], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2, (done.returncode, done.stderr[-1000:])
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert message in done.stderr.splitlines()[-1], done.stderr
+
+
+def test_benchmark_rounds_rotate_and_fewer_than_three_say_so():
+    args = bench_module("benchargs")
+    assert [args.rotated("abc", r) for r in range(4)] == [list("abc"), list("bca"), list("cab"), list("abc")]
+    assert args.rounds_note(3) == "" and "not figures to quote" in args.rounds_note(1)
