@@ -70,6 +70,13 @@ def _data_name(value):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _precision_option(parser):
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="run the model in this precision instead of its own (the one it was trained in): "
+                        "auto is mixed_bfloat16 only where the CPU has native bfloat16, float32 elsewhere, e.g. for a "
+                        "zoo entry trained in bfloat16 on a CPU without it")
+
+
 def build_parser():
     p = _Parser(prog="keras-gen", description="Generative and adversarial models for Keras 3.")
     p.add_argument("--version", action="version", version=f"keras-gen {__version__}")
@@ -121,6 +128,7 @@ def build_parser():
 
     s = sub.add_parser("sample", help="write a grid of samples as a PNG or JPEG picture (by --out's suffix)")
     s.add_argument("source", help="run folder, .keras file or zoo entry")
+    _precision_option(s)
     s.add_argument("--n", type=_positive, default=64, help=f"samples to draw (at most {MAX_SAMPLES}); a "
                    "conditional model draws one row per class, n // classes in each (at least 1)")
     s.add_argument("--seed", type=_seed, default=0)
@@ -129,12 +137,14 @@ def build_parser():
 
     e = sub.add_parser("export", help="export a SavedModel for TF Serving: OUT/NAME/VERSION/")
     e.add_argument("source", help="run folder, .keras file or zoo entry")
+    _precision_option(e)
     e.add_argument("--out", required=True, help="folder that holds the served model's base folder")
     e.add_argument("--name", help="served model name (default: run folder or entry name)")
     e.add_argument("--version", type=_positive, help="default: the next free integer")
 
     i = sub.add_parser("interpolate", help="a grid of latent interpolations (GANs): one path per row")
     i.add_argument("source", help="run folder, .keras file or zoo entry")
+    _precision_option(i)
     i.add_argument("--rows", type=_positive, default=8)
     i.add_argument("--steps", type=_positive, default=10, help="images per row, both ends included")
     i.add_argument("--method", choices=["slerp", "linear"], default="slerp")
@@ -144,6 +154,7 @@ def build_parser():
 
     nn = sub.add_parser("neighbours", help="samples beside their nearest training images")
     nn.add_argument("source", help="run folder, .keras file or zoo entry")
+    _precision_option(nn)
     nn.add_argument("--data", type=_data_name,
                     help="whose training split to search (default: the run's or entry's data, else mnist5k)")
     nn.add_argument("--image-size", type=_positive, help="default: the run's or entry's")
@@ -166,6 +177,7 @@ def build_parser():
         "before them.",
     )
     co.add_argument("source", help="run folder, .keras file or zoo entry")
+    _precision_option(co)
     co.add_argument("--data", type=_data_name,
                     help="whose test split (default: the run's or entry's data, else mnist5k)")
     co.add_argument("--image-size", type=_positive, help="default: the run's or entry's")
@@ -188,6 +200,7 @@ def build_parser():
         "finds the image surprising. Black is 0 nats, white 8 bits per sub-pixel (a uniform guess) or more.",
     )
     hm.add_argument("source", help="run folder, .keras file or zoo entry")
+    _precision_option(hm)
     hm.add_argument("--data", type=_data_name,
                     help="whose test split (default: the run's or entry's data, else mnist5k)")
     hm.add_argument("--image-size", type=_positive, help="default: the run's or entry's")
@@ -196,6 +209,7 @@ def build_parser():
 
     pr = sub.add_parser("probe", help="linear probe on a GAN's discriminator features (test accuracy)")
     pr.add_argument("source", help="run folder, .keras file or zoo entry")
+    _precision_option(pr)
     pr.add_argument("--data", type=_data_name,
                     help="whose train and test splits (default: the run's or entry's data, else mnist5k)")
     pr.add_argument("--image-size", type=_positive, help="default: the run's or entry's")
@@ -208,6 +222,7 @@ def build_parser():
         "models add label accuracy, likelihood models test bits/dim.",
     )
     ev.add_argument("source", help="run folder, .keras file or zoo entry")
+    _precision_option(ev)
     ev.add_argument("--data", type=_data_name, help="default: the run's or entry's data, else mnist5k")
     ev.add_argument("--image-size", type=_positive, help="default: the run's or entry's")
     ev.add_argument("--n", type=_positive, default=1000, help="samples to score (default 1000; compare at one n)")
@@ -477,11 +492,11 @@ def _check_image_out(path, source=None):
         raise KerasGenError(f"--out {path!r} cannot be written: {exc.strerror or exc}") from None
 
 
-def _load_model(source, capability):
+def _load_model(source, capability, precision=None):
     _import_tensorflow_quietly()
     from keras_gen.saving import load_source
 
-    model, name = load_source(source)
+    model, name = load_source(source, precision)
     if not model.offers(capability):
         raise KerasGenError(f"{type(model).__name__} does not offer {capability}")
     return model, name
@@ -496,7 +511,7 @@ def cmd_sample(args):
         raise KerasGenError(f"--out {args.out!r} contains a NUL character; give a .png file name")
     with made_dirs(os.path.dirname(os.path.abspath(args.out))):  # removed again if anything fails
         _check_image_out(args.out, args.source)
-        model, _ = _load_model(args.source, "sample")
+        model, _ = _load_model(args.source, "sample", args.precision)
         _check_temperature_taken(model, args.temperature)
         from keras_gen.images import sample_grid, save_image
 
@@ -537,7 +552,7 @@ def cmd_interpolate(args):
 
     with made_dirs(os.path.dirname(os.path.abspath(args.out))):  # removed again if anything fails
         _check_image_out(args.out, args.source)
-        model, _ = _load_model(args.source, "interpolate")
+        model, _ = _load_model(args.source, "interpolate", args.precision)
         from keras_gen import analysis
         from keras_gen.images import make_grid, readable_scale
 
@@ -561,7 +576,7 @@ def cmd_neighbours(args):
 
     with made_dirs(os.path.dirname(os.path.abspath(args.out))):  # removed again if anything fails
         _check_image_out(args.out, args.source)
-        model, _ = _load_model(args.source, "sample")
+        model, _ = _load_model(args.source, "sample", args.precision)
         from keras_gen import analysis, data
         from keras_gen.images import make_grid, readable_scale
 
@@ -624,7 +639,7 @@ def cmd_complete(args):
         raise KerasGenError(f"--out {args.out!r} contains a NUL character; give a .png file name")
     with made_dirs(os.path.dirname(os.path.abspath(args.out))):  # removed again if anything fails
         _check_image_out(args.out, args.source)
-        model, _ = _load_model(args.source, "complete")
+        model, _ = _load_model(args.source, "complete", args.precision)
         _check_temperature_taken(model, args.temperature)
         from keras_gen import analysis
         from keras_gen.images import make_grid, readable_scale
@@ -662,7 +677,7 @@ def cmd_heatmap(args):
         raise KerasGenError(f"--out {args.out!r} contains a NUL character; give a .png file name")
     with made_dirs(os.path.dirname(os.path.abspath(args.out))):  # removed again if anything fails
         _check_image_out(args.out, args.source)
-        model, _ = _load_model(args.source, "pixel_log_prob")
+        model, _ = _load_model(args.source, "pixel_log_prob", args.precision)
         from keras_gen import analysis
 
         images, labels, name = _test_images(args, model)
@@ -676,7 +691,7 @@ def cmd_heatmap(args):
 
 
 def cmd_probe(args):
-    model, _ = _load_model(args.source, "discriminator_features")
+    model, _ = _load_model(args.source, "discriminator_features", args.precision)
     from keras_gen import analysis, data
 
     name, image_size = _data_of(args)
@@ -698,7 +713,7 @@ def cmd_export(args):
         from keras_gen import export
         from keras_gen.saving import load_source
 
-        model, name = load_source(args.source)
+        model, name = load_source(args.source, args.precision)
         path = export.export(model, args.out, name if args.name is None else args.name, args.version)
     print(f"exported to {path}\nsignatures:\n{export.describe(model)}")
 
@@ -786,7 +801,7 @@ def _evaluate(args):
     from keras_gen.hardware import describe_machine
     from keras_gen.saving import load_source
 
-    model, name = load_source(args.source)
+    model, name = load_source(args.source, args.precision)
     network = None
     if args.likelihood_only and not model.offers("log_prob"):
         raise KerasGenError(f"{type(model).__name__} has no likelihood; --likelihood-only is for likelihood models")
@@ -889,6 +904,8 @@ def cmd_zoo(args):
         names = args.entries or zoo.list()
         for name in names:
             zoo.entry_dir(name)  # fail fast on an unknown name, before importing TensorFlow
+        if args.readme:
+            zoo.check_readme(args.readme)  # before minutes of scoring, not after
         _import_tensorflow_quietly()
         for name in names:
             print(f"re-scored {zoo.evaluate(name)}")
@@ -920,6 +937,9 @@ COMMANDS = {
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
+        from keras_gen.hardware import check_environment
+
+        check_environment()
         COMMANDS[args.command](args)
     except KerasGenError as exc:
         print(f"keras-gen: error: {exc}", file=sys.stderr)

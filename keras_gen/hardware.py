@@ -54,6 +54,8 @@ def describe_machine() -> str:
 # What `precision="auto"` resolves to, when set: "float32" or "mixed_bfloat16" whatever the CPU
 # (the test suite sets float32, so its figures do not depend on the machine it runs on).
 AUTO_PRECISION_ENV = "KERAS_GEN_AUTO_PRECISION"
+# What `auto_jit_compile()` returns when set: "1"/"true"/"on" or "0"/"false"/"off".
+AUTO_JIT_ENV = "KERAS_GEN_AUTO_JIT"
 
 
 class PrecisionWarning(UserWarning):
@@ -66,12 +68,37 @@ _warned_emulated_bfloat16 = False
 def auto_precision(flags=None) -> str:
     """What `precision="auto"` means on this CPU: "mixed_bfloat16" where it has native
     bfloat16 (AVX-512-BF16 or AMX), "float32" elsewhere (or `$KERAS_GEN_AUTO_PRECISION`)."""
-    forced = os.environ.get(AUTO_PRECISION_ENV)
+    forced = _environment_setting(AUTO_PRECISION_ENV)
     if forced:
-        if forced not in ("float32", "mixed_bfloat16"):
-            raise ValueError(f"{AUTO_PRECISION_ENV} must be float32 or mixed_bfloat16, got {forced!r}")
         return forced
     return "mixed_bfloat16" if has_native_bfloat16(flags) else "float32"
+
+
+# The environment variables that override an automatic choice: their accepted values.
+ENVIRONMENT_SETTINGS = {
+    AUTO_PRECISION_ENV: ("float32", "mixed_bfloat16"),
+    AUTO_JIT_ENV: ("1", "true", "on", "0", "false", "off"),
+}
+
+
+def _environment_setting(name):
+    """`$name` as set ("" if unset or empty), checked against `ENVIRONMENT_SETTINGS`: a
+    one-line error that names the variable, not the model it was building."""
+    from keras_gen.errors import KerasGenError
+
+    value = os.environ.get(name, "").strip()
+    if name == AUTO_JIT_ENV:
+        value = value.lower()
+    if value and value not in ENVIRONMENT_SETTINGS[name]:
+        raise KerasGenError(f"the environment variable {name} must be one of {', '.join(ENVIRONMENT_SETTINGS[name])} "
+                            f"(or unset), got {value!r}")
+    return value
+
+
+def check_environment():
+    """Check every keras-gen environment variable (`ENVIRONMENT_SETTINGS`) at once, before work."""
+    for name in ENVIRONMENT_SETTINGS:
+        _environment_setting(name)
 
 
 def resolve_precision(precision: str, cpuinfo="/proc/cpuinfo") -> str:
@@ -90,7 +117,8 @@ def resolve_precision(precision: str, cpuinfo="/proc/cpuinfo") -> str:
         _warned_emulated_bfloat16 = True
         warnings.warn(
             f"mixed_bfloat16 on {name}, which has no native bfloat16 (AVX-512-BF16 or AMX): it is emulated there "
-            "and trains about 8-12x slower than float32; precision='auto' picks float32 on this CPU",
+            "and trains about 8-12x slower than float32; precision='auto' (the CLI's --precision auto) picks float32 on "
+            "this CPU",
             PrecisionWarning,
             stacklevel=3,
         )
@@ -110,8 +138,6 @@ CPU_KINDS = ("amx", "avx512_bf16", "avx512", "avx2", "other")
 # The kinds on which `jit_compile` defaults to XLA: only where it was measured faster.
 XLA_FASTER_ON = frozenset({"avx2"})
 
-# What `auto_jit_compile()` returns when set: "1"/"true"/"on" or "0"/"false"/"off".
-AUTO_JIT_ENV = "KERAS_GEN_AUTO_JIT"
 
 # The most training steps Keras runs per call of its compiled train function (Keras'
 # `steps_per_execution`): several steps in one `tf.function` call (a `tf.while_loop`) leave
@@ -138,10 +164,8 @@ def cpu_kind(flags=None) -> str:
 def auto_jit_compile(flags=None) -> bool:
     """Whether keras-gen compiles training with XLA by default on this CPU: only on the kinds
     in `XLA_FASTER_ON` (where it was measured faster), or as `$KERAS_GEN_AUTO_JIT` says."""
-    forced = os.environ.get(AUTO_JIT_ENV, "").strip().lower()
+    forced = _environment_setting(AUTO_JIT_ENV)
     if forced:
-        if forced not in ("1", "true", "on", "0", "false", "off"):
-            raise ValueError(f"{AUTO_JIT_ENV} must be 1/true/on or 0/false/off, got {forced!r}")
         return forced in ("1", "true", "on")
     return cpu_kind(flags) in XLA_FASTER_ON
 

@@ -75,11 +75,39 @@ def load_keras_file(path):
     return model
 
 
-def load_source(source: str):
-    """A model from a run folder (its `model.keras`), a `.keras` file, or a zoo entry name.
+def with_precision(model, precision=None):
+    """`model` built in `precision` ("auto", "float32" or "mixed_bfloat16"; None keeps its
+    own), with the same weights (a keras-gen model keeps float32 weights in either policy).
+    A model already in that precision comes back as it is; another is rebuilt from its
+    config and given the weights, uncompiled (for sampling, scoring and export, not for
+    continuing training: the optimizer state stays with the original)."""
+    from keras_gen.hardware import resolve_precision
+    from keras_gen.recipe import PRECISIONS
+
+    if precision is None:
+        return model
+    if precision not in PRECISIONS:
+        raise KerasGenError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    wanted = resolve_precision(precision)
+    if wanted == model.get_config().get("precision"):
+        return model
+    rebuilt = type(model).from_config({**model.get_config(), "precision": wanted})
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt
+
+
+def load_source(source: str, precision=None):
+    """A model from a run folder (its `model.keras`), a `.keras` file, or a zoo entry name,
+    in its own precision or in `precision` ("auto", "float32", "mixed_bfloat16";
+    `with_precision`).
 
     Returns `(model, name)`: `name` is what to call it in an export.
     """
+    model, name = _load_source(source, precision)
+    return with_precision(model, precision), name
+
+
+def _load_source(source, precision):
     from keras_gen import zoo
 
     if not str(source).strip():
@@ -94,7 +122,8 @@ def load_source(source: str):
     if path.suffix == ".keras" or path.exists():
         return load_keras_file(path), path.stem
     if source in zoo.list():
-        return zoo.load(source), source
+        return zoo.load(source, precision=precision), source
     raise KerasGenError(
-        f"{source!r} is neither a run folder, a .keras file nor a zoo entry; zoo entries: {', '.join(zoo.list()) or 'none'}"
+        f"{source!r} is neither a run folder, a .keras file nor a zoo entry{zoo.did_you_mean(source)}; zoo entries: "
+        f"{', '.join(zoo.list()) or 'none'}"
     )

@@ -31,6 +31,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -70,8 +71,21 @@ def _read_json(path: Path, what: str):
 
 def entry_dir(name: str, zoo_dir=None) -> Path:
     if name not in list(zoo_dir):
-        raise KerasGenError(f"unknown zoo entry {name!r}; entries: {', '.join(list(zoo_dir)) or 'none'}")
+        raise KerasGenError(f"unknown zoo entry {name!r}{did_you_mean(name, zoo_dir)}; entries: "
+                            f"{', '.join(list(zoo_dir)) or 'none'}")
     return (Path(zoo_dir) if zoo_dir else root()) / name
+
+
+def did_you_mean(name, zoo_dir=None) -> str:
+    """The hint ' (did you mean X?)' naming the entries close to `name` (a model's name,
+    another case, a typo), or '' if none is."""
+    import difflib
+
+    entries = list(zoo_dir)
+    wanted = str(name).lower()
+    close = [e for e in entries if e.lower() == wanted or e.startswith(f"{wanted}-")]
+    close += [e for e in difflib.get_close_matches(wanted, entries, n=3, cutoff=0.6) if e not in close]
+    return f" (did you mean {' or '.join(close[:3])}?)" if close else ""
 
 
 def recipe(name: str, zoo_dir=None):
@@ -96,6 +110,9 @@ def sha256(path: Path) -> str:
 
 def check_sha256(path: Path, expected, what: str) -> None:
     """Refuse `path` unless its sha256 is `expected` (checked before anything parses it)."""
+    if not isinstance(expected, str) or len(expected) != 64:
+        raise KerasGenError(f"{what}: its metadata.json records no valid weights_sha256 (got {str(expected)[:80]!r}), "
+                            f"so {path.name} cannot be checked; rebuild the entry")
     actual = sha256(path)
     if actual != expected:
         raise KerasGenError(
@@ -111,9 +128,17 @@ def load(name: str, zoo_dir=None, compile=True, precision=None):
     "auto", "float32" or "mixed_bfloat16" choose another (the weights are float32 either way),
     e.g. "auto" for an entry trained in mixed_bfloat16 on a CPU without native bfloat16, which
     would otherwise run emulated (and warn). The card's figures hold for its own precision;
-    another gives them up to rounding."""
+    another gives them up to rounding.
+
+    "Compiled as its recipe says" means its optimizers are new: an entry ships no optimizer
+    state, so `fit` on it starts Adam afresh at the recipe's first learning rate, and a few
+    steps at that rate can undo much of what the entry learned (a review measured
+    pixelcnn-mnist5k on 128 test zeros at 1.21 bits/dim, and at 1.43 after 4 steps of `fit`
+    on them). To fine-tune, compile it again with a smaller learning rate."""
+    from keras_gen.hardware import check_environment
     from keras_gen.recipe import PRECISIONS
 
+    check_environment()  # a bad $KERAS_GEN_AUTO_PRECISION is not a bad config.json
     if precision is not None and precision not in PRECISIONS:
         raise KerasGenError(f"precision must be None (the entry's) or one of {', '.join(PRECISIONS)}, got {precision!r}")
     folder = entry_dir(name, zoo_dir)
@@ -125,6 +150,7 @@ def load(name: str, zoo_dir=None, compile=True, precision=None):
         raise KerasGenError(f"zoo entry {name!r} has no weights ({weights}); rebuild it with `keras-gen zoo build {name}`")
     if not isinstance(metadata, dict) or not isinstance(config, dict):
         raise KerasGenError(f"zoo entry {name!r}: metadata.json and config.json must be JSON objects")
+    _check_config_agrees(name, config, entry_recipe)
     if precision is not None:
         config = {**config, "precision": precision}
     check_sha256(weights, metadata.get("weights_sha256"), f"zoo entry {name!r}")
@@ -135,11 +161,32 @@ def load(name: str, zoo_dir=None, compile=True, precision=None):
     try:
         model.load_weights(weights)
     except Exception as exc:
-        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        # Keras' first line ends in "Example error message for ...:"; the cause follows it.
+        detail = " ".join(str(exc).split())[:400] or type(exc).__name__
         raise KerasGenError(f"zoo entry {name!r}: weights do not fit its config ({detail})") from None
     if compile:
         model.compile(**entry_recipe.compile)
     return model
+
+
+def _check_config_agrees(name, config, entry_recipe) -> None:
+    """The weights' sha256 is checked; config.json and recipe.json are not hashed, so they
+    must at least agree: the model the recipe names, a precision a model is built in, and the
+    recipe's own precision where it pins one (the card reports the recipe's)."""
+    where = f"zoo entry {name!r}"
+
+    def plain(model_name):  # TensorFlow's name scopes allow no "+": pixelcnn++ names itself pixelcnnpp
+        return "".join(ch for ch in str(model_name).lower().replace("+", "p") if ch.isalnum())
+
+    if plain(config.get("name")) != plain(entry_recipe.model):
+        raise KerasGenError(f"{where}: config.json is a {config.get('name')!r} model but recipe.json names "
+                            f"{entry_recipe.model!r}; the entry is altered or mixed up")
+    built = config.get("precision")
+    if built not in ("float32", "mixed_bfloat16"):
+        raise KerasGenError(f"{where}: config.json's precision must be float32 or mixed_bfloat16 (what the model was "
+                            f"built in), got {built!r}")
+    if entry_recipe.precision != "auto" and built != entry_recipe.precision:
+        raise KerasGenError(f"{where}: config.json was built in {built} but recipe.json says {entry_recipe.precision}")
 
 
 def _card(name, entry_recipe, metadata) -> str:
@@ -255,21 +302,45 @@ README_TABLE = ("<!-- zoo-table -->", "<!-- /zoo-table -->")
 
 
 def write_readme_table(readme, zoo_dir=None) -> None:
-    """Replace the block between the README's zoo-table markers with `results_table()`."""
+    """Replace the block between the README's zoo-table markers with `results_table()`,
+    changing nothing else: the file's line endings and mode stay, and a symlinked
+    README has its target rewritten (the link stays a link)."""
     from keras_gen.files import atomic_path
 
+    path = Path(readme).resolve()
+    head, tail, newline = _readme_parts(readme)
+    table = results_table(zoo_dir)
+    start, end = README_TABLE
+    with atomic_path(path, suffix=".md") as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(f"{head}{start}{newline}{table.replace(chr(10), newline)}{newline}{end}{tail}")
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+
+
+def check_readme(readme) -> None:
+    """Refuse, in one line, a README whose zoo-table block `write_readme_table` cannot fill:
+    checked before `zoo evaluate --readme` re-scores anything."""
+    _readme_parts(readme)
+
+
+def _readme_parts(readme):
+    """`(text before the start marker, text from the end marker on, the file's newline)`."""
     readme = Path(readme)
     try:
-        text = readme.read_text(encoding="utf-8")
+        with open(readme, encoding="utf-8", newline="") as f:  # newline="": CRLF files stay CRLF
+            text = f.read()
     except UnicodeDecodeError:
         raise KerasGenError(f"{readme} is not a UTF-8 text file; give the README to fill") from None
+    except OSError as exc:
+        raise KerasGenError(f"cannot read {readme}: {exc.strerror or exc}") from None
     start, end = README_TABLE
     if start not in text or end not in text:
         raise KerasGenError(f"{readme} has no {start} ... {end} block to fill")
     head, rest = text.split(start, 1)
+    if end not in rest:
+        raise KerasGenError(f"{readme}: its {end} marker comes before {start}; one block, start first, to fill")
     _, tail = rest.split(end, 1)
-    with atomic_path(readme, suffix=".md") as tmp:
-        tmp.write_text(f"{head}{start}\n{results_table(zoo_dir)}\n{end}{tail}")
+    return head, tail, "\r\n" if "\r\n" in text else "\n"
 
 
 SAMPLE_GRID_SIZE = 64  # samples on a card's grid (a conditional model: 64 // classes per class)

@@ -135,7 +135,7 @@ ZOO_TAMPERING = {
     "metadata is a list": (_tamper_metadata_list, "must be JSON objects"),
     "metadata not json": (_tamper("metadata.json", "{"), "not valid JSON"),
     "metadata empty": (_tamper("metadata.json", ""), "not valid JSON"),
-    "metadata no sha": (_tamper("metadata.json", "{}"), "does not match"),
+    "metadata no sha": (_tamper("metadata.json", "{}"), "records no valid weights_sha256"),
     "metadata wrong sha": (_tamper_json("metadata.json", weights_sha256="0" * 64), "does not match"),
     "config is a list": (_tamper("config.json", "[]"), "must be JSON objects"),
     "config not json": (_tamper("config.json", "{'a': 1}"), "not valid JSON"),

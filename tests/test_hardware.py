@@ -4,6 +4,7 @@ import warnings
 import pytest
 
 from keras_gen import hardware
+from keras_gen.errors import KerasGenError
 from keras_gen.hardware import cpu_info, describe_cpu, has_native_bfloat16
 
 AVX512_BF16 = "model name\t: AMD EPYC 9R14\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\n"
@@ -45,7 +46,7 @@ def test_auto_precision_is_bfloat16_only_on_a_cpu_with_native_bfloat16(cpu, monk
     monkeypatch.setenv(hardware.AUTO_PRECISION_ENV, "mixed_bfloat16")  # a pin wins over the CPU
     assert hardware.resolve_precision("auto") == "mixed_bfloat16"
     monkeypatch.setenv(hardware.AUTO_PRECISION_ENV, "float16")
-    with pytest.raises(ValueError, match="KERAS_GEN_AUTO_PRECISION must be float32 or mixed_bfloat16"):
+    with pytest.raises(KerasGenError, match="variable KERAS_GEN_AUTO_PRECISION must be one of float32, mixed_bfloat16"):
         hardware.resolve_precision("auto")
 
 
@@ -113,8 +114,27 @@ def test_the_auto_xla_choice_can_be_pinned(monkeypatch):
         assert hardware.auto_jit_compile(avx2) is expected
         assert hardware.auto_jit_compile(frozenset({"avx512f"})) is expected
     monkeypatch.setenv(hardware.AUTO_JIT_ENV, "maybe")
-    with pytest.raises(ValueError, match="KERAS_GEN_AUTO_JIT must be"):
+    with pytest.raises(KerasGenError, match="variable KERAS_GEN_AUTO_JIT must be one of 1, true, on, 0"):
         hardware.auto_jit_compile(avx2)
+
+
+@pytest.mark.parametrize("variable, value", [("KERAS_GEN_AUTO_JIT", "maybe"), ("KERAS_GEN_AUTO_PRECISION", "fp32")])
+def test_a_bad_environment_setting_is_one_line_that_names_it(monkeypatch, tmp_path, variable, value):
+    """Before: KERAS_GEN_AUTO_JIT=maybe gave a ValueError traceback from `keras-gen sample`,
+    and KERAS_GEN_AUTO_PRECISION=fp32 blamed the model ("cannot build dcgan", "config.json
+    does not build a dcgan")."""
+    from conftest import run_cli_here
+    from keras_gen import zoo
+
+    monkeypatch.setenv(variable, value)
+    for args in (["sample", "dcgan-mnist5k", "--n", "4", "--out", tmp_path / "x.png"],
+                 ["train", "dcgan", "--epochs", "1", "--out", tmp_path / "run"]):
+        done = run_cli_here(*args)
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert f"the environment variable {variable} must be one of" in done.stderr and repr(value) in done.stderr
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "run").exists()
+    with pytest.raises(KerasGenError, match=f"^the environment variable {variable}"):
+        zoo.load("dcgan-mnist5k", precision="auto")
 
 
 @pytest.mark.parametrize("steps, at_most, expected", [
@@ -181,6 +201,9 @@ def test_xla_is_chosen_per_cpu_where_compile_is_not_told_and_not_remembered(monk
         assert model.jit_compile is expected and "jit_compile" not in model._compile_kwargs
         explicit = compiled(jit_compile=not expected)
         assert explicit.jit_compile is (not expected) and explicit._compile_kwargs["jit_compile"] is (not expected)
+        # "auto" is keras-gen's per-CPU choice, not Keras' (which said False on every CPU).
+        auto = compiled(jit_compile="auto")
+        assert auto.jit_compile is expected and auto._compile_kwargs["jit_compile"] == "auto"
 
 
 def test_the_cli_xla_flags_set_the_recipe_and_the_settings_line_says_auto(monkeypatch):

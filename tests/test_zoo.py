@@ -6,7 +6,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import run_python
+from conftest import run_cli_here, run_python
 
 from keras_gen import data, zoo
 from keras_gen.errors import KerasGenError
@@ -429,3 +429,79 @@ def test_an_entry_loads_in_another_precision_on_request():
     np.testing.assert_allclose(b, a, rtol=0.02)
     with pytest.raises(KerasGenError, match="precision must be None"):
         zoo.load("pixelcnn-mnist5k", precision="float16")
+
+
+def test_the_readme_table_changes_nothing_but_its_block(tmp_path):
+    """Before: a CRLF README came back LF, a symlinked README became a regular file (its
+    target kept the old table), mode 664 became 644, and markers in the wrong order gave a
+    ValueError traceback (after `zoo evaluate --readme` had re-scored every entry)."""
+    import os
+    import stat
+
+    table = zoo.results_table()
+    target = tmp_path / "docs" / "README.md"
+    target.parent.mkdir()
+    target.write_bytes(b"# x\r\n<!-- zoo-table -->\r\nold\r\n<!-- /zoo-table -->\r\nafter\r\n")
+    os.chmod(target, 0o664)
+    link = tmp_path / "README.md"
+    link.symlink_to(target)
+    zoo.write_readme_table(link)
+    assert link.is_symlink() and stat.S_IMODE(target.stat().st_mode) == 0o664
+    crlf = table.replace("\n", "\r\n")
+    assert target.read_bytes() == f"# x\r\n<!-- zoo-table -->\r\n{crlf}\r\n<!-- /zoo-table -->\r\nafter\r\n".encode()
+    reversed_markers = tmp_path / "reversed.md"
+    reversed_markers.write_text("a\n<!-- /zoo-table -->\nb\n<!-- zoo-table -->\n")
+    for args in (["zoo", "table", "--readme", reversed_markers], ["zoo", "evaluate", "--readme", reversed_markers]):
+        done = run_cli_here(*args)  # evaluate refuses before scoring anything (it would take minutes)
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert "marker comes before <!-- zoo-table -->" in done.stderr
+    assert reversed_markers.read_text() == "a\n<!-- /zoo-table -->\nb\n<!-- zoo-table -->\n"
+
+
+def test_an_entrys_config_must_agree_with_its_recipe(tmp_path):
+    """Only the weights are hashed: a recipe naming another model loaded the dcgan entry as a
+    WGANGP without a word, a config in precision "auto" was taken, and a recipe's
+    mixed_bfloat16 beside a float32 config loaded in float32 under a card that said bf16."""
+    folder = corrupt_copy(tmp_path, "dcgan-mnist5k")
+    recipe_text, config_text = (folder / "recipe.json").read_text(), (folder / "config.json").read_text()
+    changes = [("recipe.json", "model", "wgan-gp", "is a 'dcgan' model but recipe.json names 'wgan-gp'"),
+               ("config.json", "precision", "auto", "precision must be float32 or mixed_bfloat16"),
+               ("recipe.json", "precision", "mixed_bfloat16", "built in float32 but recipe.json says mixed_bfloat16")]
+    for file, key, value, message in changes:
+        (folder / "recipe.json").write_text(recipe_text)
+        (folder / "config.json").write_text(config_text)
+        changed = json.loads((folder / file).read_text())
+        (folder / file).write_text(json.dumps({**changed, key: value}))
+        with pytest.raises(KerasGenError, match=message):
+            zoo.load("dcgan-mnist5k", zoo_dir=tmp_path)
+    (folder / "recipe.json").write_text(recipe_text)
+    (folder / "config.json").write_text(config_text)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    (folder / "metadata.json").write_text(json.dumps({k: v for k, v in metadata.items() if k != "weights_sha256"}))
+    with pytest.raises(KerasGenError, match="records no valid weights_sha256 \\(got 'None'\\)"):
+        zoo.load("dcgan-mnist5k", zoo_dir=tmp_path)  # it said "does not match the recorded None"
+
+
+def test_weights_of_another_architecture_say_why_they_do_not_fit(tmp_path):
+    """Keras' first line ends in "Example error message for object ...:"; the cause after it
+    was cut off."""
+    folder = corrupt_copy(tmp_path, "dcgan-mnist5k")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "latent_dim": config["latent_dim"] + 1}))
+    with pytest.raises(KerasGenError, match="weights do not fit its config") as refused:
+        zoo.load("dcgan-mnist5k", zoo_dir=tmp_path)
+    message = str(refused.value)
+    assert "\n" not in message and not message.rstrip(")").endswith(":")
+    assert len(message.split("Example error message", 1)[-1]) > 40, message
+
+
+def test_unknown_names_suggest_the_entries_they_resemble():
+    for asked, suggested in (("dcgan", "dcgan-mnist5k"), ("DCGAN-mnist5k", "dcgan-mnist5k"),
+                             ("pixelcnn-large", "pixelcnn-large-mnist5k")):
+        with pytest.raises(KerasGenError, match=f"did you mean {suggested}"):
+            zoo.load(asked)
+        done = run_cli_here("sample", asked, "--n", "4")
+        assert done.returncode == 1 and f"did you mean {suggested}" in done.stderr
+    with pytest.raises(KerasGenError) as refused:
+        zoo.load("stylegan-ffhq")
+    assert "did you mean" not in str(refused.value)

@@ -615,10 +615,14 @@ class GenerativeModel(keras.Model):
                 raise KerasGenError(f"{flag} must be true or false{' or auto' if flag == 'jit_compile' else ''}, "
                                     f"got {keras_args[flag]!r}"[:300])
         # What the user chose is remembered (a loaded model compiles the same); XLA, when not
-        # chosen, is decided on the CPU the model compiles on: on only where it was measured
-        # faster (`keras_gen.hardware.auto_jit_compile`: AVX2-only CPUs).
+        # chosen or "auto", is decided on the CPU the model compiles on: on only where it was
+        # measured faster (`keras_gen.hardware.auto_jit_compile`: AVX2-only CPUs). Keras' own
+        # "auto" would ask its backend instead, which turns XLA off for these models on every CPU.
         self._compile_kwargs = {**remember, **keras_args}
-        super().compile(optimizer=optimizer, **{"jit_compile": hardware.auto_jit_compile(), **keras_args})
+        keras_args = {**keras_args, "jit_compile": keras_args.get("jit_compile", "auto")}
+        if keras_args["jit_compile"] == "auto":
+            keras_args["jit_compile"] = hardware.auto_jit_compile()
+        super().compile(optimizer=optimizer, **keras_args)
 
     def get_compile_config(self):
         if self._compile_kwargs is None:
@@ -651,11 +655,13 @@ class GenerativeModel(keras.Model):
 
     # -- presets (the KerasHub convention) -------------------------------------------------
     @classmethod
-    def from_preset(cls, name: str, compile: bool = True):
-        """The zoo entry `name` as a ready model, offline; refuses an entry of another class."""
+    def from_preset(cls, name: str, compile: bool = True, precision=None, zoo_dir=None):
+        """The zoo entry `name` as a ready model, offline (`keras_gen.zoo.load`: `precision`
+        None for the entry's own, or "auto", "float32", "mixed_bfloat16"); refuses an entry of
+        another class."""
         from keras_gen import zoo
 
-        model = zoo.load(name, compile=compile)
+        model = zoo.load(name, zoo_dir=zoo_dir, compile=compile, precision=precision)
         if not isinstance(model, cls):
             raise KerasGenError(f"zoo entry {name!r} is a {type(model).__name__}, not a {cls.__name__}")
         return model
