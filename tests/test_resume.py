@@ -19,7 +19,7 @@ from keras_gen import resume, training, zoo
 from keras_gen.errors import KerasGenError
 from keras_gen.recipe import Recipe
 
-from conftest import averaging_adam, run_cli
+from conftest import averaging_adam, run_cli, run_cli_here
 
 _spec = importlib.util.spec_from_file_location("resume_kill", Path(__file__).parents[1] / "bench" / "resume_kill.py")
 resume_kill = importlib.util.module_from_spec(_spec)
@@ -225,16 +225,16 @@ def test_resume_refuses_another_recipe_a_finished_run_and_other_folders(tmp_path
                                             r"checkpoint: not a keras-gen run folder"):
         resume.prepare(entry)
     assert sorted(entry.iterdir()) == files
-    result = run_cli("train", "--resume", run, "--epochs", "4")
+    result = run_cli_here("train", "--resume", run, "--epochs", "4")
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     (run / "run.json").unlink()
-    result = run_cli("train", "--resume", run, "--epochs", "4")
+    result = run_cli_here("train", "--resume", run, "--epochs", "4")
     assert result.returncode == 1 and "another recipe (epochs 2 there, 4 asked)" in result.stderr
     # The run's own model name changes nothing; another model's is named as the mistake (not
     # that model's own complaint, e.g. adda's missing --target).
-    result = run_cli("train", "dcgan", "--resume", run, "--epochs", "4")
+    result = run_cli_here("train", "dcgan", "--resume", run, "--epochs", "4")
     assert result.returncode == 1 and "another recipe (epochs 2 there, 4 asked)" in result.stderr
-    result = run_cli("train", "adda", "--resume", run)
+    result = run_cli_here("train", "adda", "--resume", run)
     assert result.returncode == 1 and result.stderr.strip() == (
         f"keras-gen: error: the run in {str(run)!r} trains dcgan, not adda; --resume continues it with its own "
         "recipe: leave out the model name")

@@ -219,34 +219,41 @@ def test_ema_generator_follows_the_formula_and_draws_the_samples():
     assert not np.allclose(expected, (np_of(model.generator([z, labels], training=False)) + 1) / 2)
 
 
-def test_discriminator_spectral_norms_reach_one():
-    model = tiny()
+@pytest.fixture(scope="module")
+def trained_with_large_kernels():
+    """A tiny BigGAN as compiled by default (EMA on), its spectral-normalised kernels scaled
+    far above σ = 1, then fit for 2 epochs (8 steps, 3 training calls of D each): the state
+    two tests below read. One fit for both: tracing BigGAN's step is most of the time."""
+    model = tiny(ema_decay=0.99)
     model.compile()
     norms = [layer for layer in model.discriminator.layers if isinstance(layer, SpectralNorm)]
     attention = model.discriminator.get_layer("attention")
     norms += [attention.query, attention.key, attention.value, attention.attention_output]
-    # 3 blocks of 2 convolutions and a 1x1 shortcut, the linear head, the class embedding, attention's 4.
-    assert len(norms) == 15 and all(isinstance(layer, SpectralNorm) for layer in norms)
     rng = np.random.default_rng(0)
     for layer in norms:  # kernels far from the orthogonal initialisation, largest σ well above 1
         kernel = layer.layer.kernel
         kernel.assign(3.0 * rng.normal(size=kernel.shape).astype("float32"))
         assert singular_values(kernel)[0] > 2.0
-    model.fit(*digits8(32), batch_size=8, epochs=2, verbose=0)  # 8 steps, 3 training calls of D each
+    history = model.fit(*digits8(32), batch_size=8, epochs=2, verbose=0).history
+    return model, norms, history
+
+
+def test_discriminator_spectral_norms_reach_one(trained_with_large_kernels):
+    _, norms, _ = trained_with_large_kernels
+    # 3 blocks of 2 convolutions and a 1x1 shortcut, the linear head, the class embedding, attention's 4.
+    assert len(norms) == 15 and all(isinstance(layer, SpectralNorm) for layer in norms)
     for layer in norms:
         sigma = singular_values(layer.normalized_kernel())
         assert abs(sigma[0] - 1.0) < 0.02, (layer.name, sigma[:3])
         assert singular_values(layer.layer.kernel)[0] > 2.0  # the raw kernel keeps its scale
 
 
-def test_default_compile_and_a_few_finite_steps():
-    model = tiny(ema_decay=0.99)
-    model.compile()
+def test_default_compile_and_a_few_finite_steps(trained_with_large_kernels):
+    model, _, history = trained_with_large_kernels
     assert model.loss_pair.name == "hinge" and model.d_steps == 1
     for optimizer in (model.d_optimizer, model.g_optimizer):
         assert float(optimizer.learning_rate) == pytest.approx(2e-4)
         assert float(optimizer.beta_1) == 0.0 and float(optimizer.beta_2) == pytest.approx(0.999)
-    history = model.fit(*digits8(32), batch_size=8, epochs=2, verbose=0).history
     assert set(history) == {"loss", "d_loss", "g_loss", "d_real", "d_fake"}
     assert all(np.isfinite(values).all() for values in history.values())
     assert int(model.d_optimizer.iterations) == int(model.g_optimizer.iterations) == 8
