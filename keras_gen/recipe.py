@@ -49,6 +49,11 @@ MAX_EPOCHS = 1_000_000
 MAX_BATCH_SIZE = 1_000_000
 
 
+def _refuse_constant(name):
+    """json's hook for NaN and ±Infinity, which strict JSON (and so a recipe) does not have."""
+    raise KerasGenError(f"{name} is not a JSON value; a recipe holds finite numbers only")
+
+
 def _positive(value, what, maximum):
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
         raise KerasGenError(f"{what} must be a whole number from 1 to {maximum:,}, got {value!r}")
@@ -73,6 +78,9 @@ class Recipe:
 
     def __post_init__(self):
         spec = registry.spec(self.model)
+        if not isinstance(self.data, (str, list, tuple)) or not all(isinstance(n, str) for n in (
+                [self.data] if isinstance(self.data, str) else self.data)):
+            raise KerasGenError(f"recipe data must be a dataset name or a list of names, got {self.data!r}"[:300])
         data = (self.data,) if isinstance(self.data, str) else tuple(self.data)
         object.__setattr__(self, "data", data)
         if len(data) != len(spec.data_roles):
@@ -91,7 +99,10 @@ class Recipe:
             _positive(self.epochs, "epochs", MAX_EPOCHS)
         if self.batch_size is not None:
             _positive(self.batch_size, "batch_size", MAX_BATCH_SIZE)
-        check_seed(self.seed)
+        object.__setattr__(self, "seed", check_seed(self.seed))  # a Python int (np.int64 is no JSON)
+        for field in ("description", "notes"):
+            if not isinstance(getattr(self, field), str):
+                raise KerasGenError(f"recipe {field} must be text, got {getattr(self, field)!r}"[:300])
         if self.precision not in PRECISIONS:
             raise KerasGenError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
@@ -133,7 +144,7 @@ class Recipe:
     def from_file(cls, path) -> "Recipe":
         path = Path(path)
         try:
-            d = json.loads(path.read_text())
+            d = json.loads(path.read_text(), parse_constant=_refuse_constant)
         except FileNotFoundError:
             raise KerasGenError(f"recipe file {str(path)!r} does not exist") from None
         except IsADirectoryError:
@@ -159,13 +170,14 @@ class Recipe:
             if not sep or not key:
                 raise KerasGenError(f"--set takes key=value, got {assignment!r}")
             try:
-                value = json.loads(text)
+                value = json.loads(text, parse_constant=_refuse_constant)
             except json.JSONDecodeError:
                 value = text
             section, dot, name = key.partition(".")
             if dot:
-                if section not in ("hparams", "compile") or not name:
-                    raise KerasGenError(f"--set {key}: only hparams.<name> and compile.<name> take a dotted key")
+                if section not in ("hparams", "compile") or not name or "." in name:
+                    raise KerasGenError(f"--set {key}: only hparams.<name> and compile.<name> take a dotted key, one "
+                                        "level deep (set a nested value as a JSON object, e.g. compile.optimizer={...})")
                 d[section] = {**d[section], name: value}
             elif key in ("hparams", "compile", "model"):
                 raise KerasGenError(f"--set {key}=...: set hparams.<name> / compile.<name> one at a time")

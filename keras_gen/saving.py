@@ -118,7 +118,9 @@ def _load_source(source, precision):
     if path.is_dir():
         if (path / "model.keras").is_file():
             return load_keras_file(path / "model.keras"), path.resolve().name
-        raise KerasGenError(f"{source!r} is a folder but holds no model.keras (not a keras-gen run folder)")
+        hidden = (f"; it hides the zoo entry {source!r}: run from another folder, or rename this one"
+                  if source in zoo.list() else "")
+        raise KerasGenError(f"{source!r} is a folder but holds no model.keras (not a keras-gen run folder){hidden}")
     if path.suffix == ".keras" or path.exists():
         return load_keras_file(path), path.stem
     if source in zoo.list():

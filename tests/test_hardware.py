@@ -60,10 +60,22 @@ def test_explicit_bfloat16_on_a_cpu_that_emulates_it_warns_once(cpu):
         assert hardware.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"  # still what was asked
     (message,) = [str(w.message) for w in record]
     assert "\n" not in message and "AMD EPYC 7B13" in message and "8-12x slower than float32" in message
+    assert record[0].filename == __file__  # the line that asked, not keras-gen's
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         hardware.resolve_precision("mixed_bfloat16")  # once per process
         hardware.resolve_precision("float32")
+
+
+def test_the_emulated_bfloat16_warning_points_at_the_users_line(cpu):
+    """However deep the model's constructors nest (before: a line inside
+    keras_gen/models/autoregressive.py)."""
+    from keras_gen.models import PixelCNN
+
+    cpu("avx2")
+    with pytest.warns(hardware.PrecisionWarning) as record:
+        PixelCNN(image_shape=(4, 4, 1), filters=4, num_layers=1, precision="mixed_bfloat16")
+    assert [w.filename for w in record] == [__file__]
 
 
 def test_models_resolve_auto_where_they_are_built_and_save_the_result(cpu, tmp_path):

@@ -105,3 +105,23 @@ def test_a_model_named_by_a_list_or_an_object_is_an_unknown_model(model, tmp_pat
     path.write_text(json.dumps({"model": model}))
     with pytest.raises(KerasGenError, match="unknown model"):
         Recipe.from_file(path)
+
+
+def test_values_a_recipe_cannot_hold_are_one_line_errors():
+    """Before: data=5 or null gave a TypeError traceback, a NumPy seed passed and then broke
+    to_json, compile.optimizer.learning_rate became a key named "optimizer.learning_rate",
+    notes=null and NaN were taken (and NaN written as invalid JSON)."""
+    import numpy as np
+
+    base = Recipe("dcgan")
+    for assignment, message in (("data=5", "data must be a dataset name or a list"),
+                                ("data=null", "data must be a dataset name or a list"),
+                                ("data=[1]", "data must be a dataset name or a list"),
+                                ("compile.optimizer.learning_rate=1e-3", "one level deep"),
+                                ("notes=null", "notes must be text"), ("description=7", "description must be text"),
+                                ("hparams.latent_dim=NaN", "NaN is not a JSON value"),
+                                ("epochs=Infinity", "Infinity is not a JSON value")):
+        with pytest.raises(KerasGenError, match=message):
+            base.with_overrides([assignment])
+    recipe = Recipe("dcgan", seed=np.int64(3))
+    assert type(recipe.seed) is int and json.loads(recipe.to_json())["seed"] == 3

@@ -347,18 +347,18 @@ def test_a_plain_fit_with_keras_backup_and_restore_continues_an_interrupted_kera
 
 
 # Families beyond the DCGAN the kill benchmark uses, each with state a resume must restore:
-# PixelCNN++ its per-step learning-rate decay (with no blocks, so no dropout: a block costs
-# 20 s of tracing here; `bench/resume_kill.py --recipe` kills PixelCNN++ with dropout, and
-# every noise generator's restore is tested above), the conditional GAN its labels' order,
-# DANN its λ and learning-rate schedule over the two domains' batches, and a PixelCNN with a
-# cosine learning-rate schedule and Keras' moving average of the weights (`use_ema`, as the
-# pixelcnn-large-mnist5k and gated-pixelcnn-mnist5k recipes) the average it had kept.
+# the conditional GAN its labels' order, DANN its λ and learning-rate schedule over the two
+# domains' batches, and a PixelCNN with a cosine learning-rate schedule and Keras' moving
+# average of the weights (`use_ema`, as the pixelcnn-large-mnist5k and gated-pixelcnn-mnist5k
+# recipes) the average it had kept. PixelCNN++ (its per-step learning-rate decay, a function
+# of the restored step count, and its dropout noise) is killed by the benchmark instead
+# (`python bench/resume_kill.py --recipe bench/resume_kill_recipes/pixelcnnpp-dropout.json`):
+# here its case cost a minute of CI (two processes tracing its U-net and sampler, then the
+# resume), a twentieth of the suite, for state the other cases restore the same way.
 # The write to kill in, epoch 2's checkpoint: writes are recipe.json, then per epoch the
 # sample grid (none for DANN), the .keras file and its state.
-KILLED_WRITE = {"pixelcnn++": 6, "cgan": 6, "dann": 4, "pixelcnn-ema": 6}
+KILLED_WRITE = {"cgan": 6, "dann": 4, "pixelcnn-ema": 6}
 OTHER_FAMILIES = {
-    "pixelcnn++": Recipe("pixelcnn++", data="digits", image_size=8, epochs=2, batch_size=64, precision="float32",
-                         hparams={"filters": 4, "num_mixtures": 2, "blocks_per_resolution": 0}),
     "cgan": Recipe("cgan", data="digits", epochs=2, batch_size=64, precision="float32",
                    hparams={"latent_dim": 8, "generator_widths": [16, 8], "discriminator_widths": [8, 16]}),
     "dann": Recipe("dann", data=("digits", "digits"), image_size=12, epochs=2, batch_size=64, precision="float32",

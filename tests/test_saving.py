@@ -46,3 +46,14 @@ def test_the_cli_runs_a_zoo_entry_in_the_precision_asked(tmp_path):
     assert np.array_equal(drawn.reshape(expected.shape), expected) and not np.array_equal(expected, own)
     refused = run_cli_here("sample", "dcgan-mnist5k", "--precision", "fp16", "--out", tmp_path / "x.png")
     assert refused.returncode == 2 and "invalid choice: 'fp16'" in refused.stderr
+
+
+def test_a_folder_named_like_a_zoo_entry_says_what_it_hides(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dcgan-mnist5k").mkdir()
+    with pytest.raises(KerasGenError, match="holds no model.keras .* it hides the zoo entry 'dcgan-mnist5k'"):
+        load_source("dcgan-mnist5k")
+    (tmp_path / "other-folder").mkdir()
+    with pytest.raises(KerasGenError, match="holds no model.keras") as refused:
+        load_source("other-folder")
+    assert "hides" not in str(refused.value)

@@ -50,6 +50,11 @@ class MaskedConv2D(keras.layers.Conv2D):
         kwargs["padding"] = "same"
         kwargs.pop("strides", None)
         super().__init__(filters, kernel_size, **kwargs)
+        if any(k % 2 == 0 for k in self.kernel_size):
+            # "same" padding centres an even kernel at (k - 1) // 2, the mask at k // 2: the
+            # layer would see its own pixel and the next ones.
+            raise ValueError(f"kernel_size must be odd in both directions (the mask needs a centre), "
+                             f"got {self.kernel_size}")
         if filters % color_channels:
             raise ValueError(f"filters={filters} is not a multiple of color_channels={color_channels}")
         self.mask_type = mask_type

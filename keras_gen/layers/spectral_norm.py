@@ -59,6 +59,8 @@ class SpectralNorm(keras.layers.Wrapper):
         super().__init__(layer, **kwargs)
         if not isinstance(layer, SUPPORTED_LAYERS):
             raise ValueError(f"SpectralNorm wraps Dense or Conv1D/2D/3D layers, got {type(layer).__name__}")
+        if getattr(layer, "padding", None) == "causal":  # Conv1D pads itself in `call`, which the wrapper bypasses
+            raise ValueError("SpectralNorm does not wrap a Conv1D with padding='causal'; pad the inputs and use 'valid'")
         if isinstance(power_iterations, bool) or not isinstance(power_iterations, int) or power_iterations < 1:
             raise ValueError(f"power_iterations must be a positive integer, got {power_iterations!r}")
         if self.compute_dtype != self.variable_dtype:

@@ -68,3 +68,6 @@ def test_bad_arguments():
         MaskedConv2D(4, 3, mask_type="C")
     with pytest.raises(ValueError, match="multiple"):
         MaskedConv2D(4, 3, color_channels=3)
+    for even in (2, 4, (2, 2), (3, 4)):  # "same" padding would centre them off the mask's centre: not causal
+        with pytest.raises(ValueError, match="kernel_size must be odd"):
+            MaskedConv2D(4, even)

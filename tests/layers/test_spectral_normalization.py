@@ -174,6 +174,8 @@ def test_config_and_bad_arguments():
         SpectralNorm(keras.layers.Conv2DTranspose(2, 3))
     with pytest.raises(ValueError, match="power_iterations"):
         SpectralNorm(keras.layers.Dense(3), power_iterations=0)
+    with pytest.raises(ValueError, match="padding='causal'"):  # it failed on its first call, inside TensorFlow
+        SpectralNorm(keras.layers.Conv1D(2, 3, padding="causal"))
 
 
 def test_why_not_keras_spectral_normalization(mixed_bfloat16):
