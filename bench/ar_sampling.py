@@ -121,7 +121,7 @@ def main():
                     identical[(name, n)] &= bool(np.array_equal(naive, cached))
                 naive_seconds = (f"{naive_times[-1]:.2f} s" if naive is not None
                                  else "not repeated" if naive_times else "not run")
-                print(f"round {r}: {name} batch {n}: naive {naive_seconds}, cached {seconds:.3f} s", flush=True)
+                print(f"round {r + 1}: {name} batch {n}: naive {naive_seconds}, cached {seconds:.3f} s", flush=True)
 
     load_average = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\n{time.strftime('%Y-%m-%d')}, {describe_cpu()}, {args.precision}, {time.perf_counter() - start:.0f} s "
