@@ -61,11 +61,16 @@ BATCH, LATENT, TIMED_EPOCHS, IMAGES = 128, 64, 2, 5000
 STEPS_PER_EPOCH = IMAGES // BATCH  # 39
 
 
+# Multiply-adds per image of D's layers: conv 4x4 to 64 maps at 14x14, conv 4x4 to 128 at
+# 7x7, dense head.
+D_CONV1, D_CONV2, D_DENSE = 14 * 14 * 64 * 16 * 1, 7 * 7 * 128 * 16 * 64, 7 * 7 * 128
+
+
 def flop_per_image():
     """Floating-point operations (2 per multiply-add) of one training step, per image: the
     convolutions and dense layers (BatchNorm, activations and Adam are under 1%)."""
     g_dense, g_convt1, g_convt2 = LATENT * 7 * 7 * 128, 7 * 7 * 128 * 16 * 64, 14 * 14 * 64 * 16 * 1
-    d_conv1, d_conv2, d_dense = 14 * 14 * 64 * 16 * 1, 7 * 7 * 128 * 16 * 64, 7 * 7 * 128
+    d_conv1, d_conv2, d_dense = D_CONV1, D_CONV2, D_DENSE
     g_fwd, d_fwd = g_dense + g_convt1 + g_convt2, d_conv1 + d_conv2 + d_dense
     d_input_grads = d_conv1 + d_conv2 + d_dense  # D's gradient with respect to its input
     d_input_grads_no_image = d_conv2 + d_dense  # the real batch needs none for the image
@@ -78,7 +83,7 @@ FLOP_PER_IMAGE = flop_per_image()  # about 160 MFLOP
 # The peer's G step back-propagates into D's weights too (it does not freeze D), and throws
 # those gradients away: about 13 MFLOP per image more than keras-gen's step, which the ratios
 # below include in PyTorch's time. The tables count both sides at FLOP_PER_IMAGE.
-PEER_EXTRA_FLOP = 2 * (14 * 14 * 64 * 16 * 1 + 7 * 7 * 128 * 16 * 64 + 7 * 7 * 128)
+PEER_EXTRA_FLOP = 2 * (D_CONV1 + D_CONV2 + D_DENSE)  # D's weight gradients: its forward multiply-adds
 
 
 def steps_per_call(text):

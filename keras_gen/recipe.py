@@ -78,10 +78,10 @@ class Recipe:
 
     def __post_init__(self):
         spec = registry.spec(self.model)
-        if not isinstance(self.data, (str, list, tuple)) or not all(isinstance(n, str) for n in (
-                [self.data] if isinstance(self.data, str) else self.data)):
+        data = (self.data,) if isinstance(self.data, str) else self.data
+        if not isinstance(data, (list, tuple)) or not all(isinstance(n, str) for n in data):
             raise KerasGenError(f"recipe data must be a dataset name or a list of names, got {self.data!r}"[:300])
-        data = (self.data,) if isinstance(self.data, str) else tuple(self.data)
+        data = tuple(data)
         object.__setattr__(self, "data", data)
         if len(data) != len(spec.data_roles):
             raise KerasGenError(
