@@ -79,12 +79,12 @@ def cases():
         "pixelrnn_conditional_uneven_batch": (
             lambda: m.PixelRNN(image_shape=(28, 28, 1), hidden_size=4, num_layers=1, num_classes=10),
             {"optimizer": SGD}, True, 15),
+        # (ADDA's stage 1 is source-only's step: `classification_step`.)
         "source_only_grey_to_rgb": (lambda: m.SourceOnly(**small_da), {"optimizer": SGD}, True, 15),
         "target_oracle": (lambda: m.TargetOracle(**{**small_da, "image_shape": (28, 28, 1)}), {"optimizer": SGD},
                           True, 8),
         "dann_uneven_batch": (lambda: with_target(m.DANN(**small_da, discriminator_widths=(8,), lambda_=0.5)),
                               {"optimizer": SGD}, True, 15),
-        "adda_stage1": (lambda: m.ADDA(**small_da), {"optimizer": SGD}, True, 8),
         "adda_stage2_uneven_batch": (adda_stage2, {"d_optimizer": SGD, "target_optimizer": SGD}, True, 15),
     }
 
@@ -99,8 +99,9 @@ def data(examples):
 
 
 def one_step(make, compile_args, conditional, examples, strategy=None):
-    """(weights before, weights after, logged metrics, the loss watch's counters) of `fit` on
-    `examples` examples in global batches of `BATCH` (one step for 8)."""
+    """(weights before, weights after, logged metrics, the loss watch's counters, the model's
+    registry name) of `fit` on `examples` examples in global batches of `BATCH` (one step for
+    8)."""
     import keras
     import tensorflow as tf
 
@@ -113,7 +114,10 @@ def one_step(make, compile_args, conditional, examples, strategy=None):
     images, labels = data(examples)
     dataset = tf.data.Dataset.from_tensor_slices((images, labels) if conditional else images).batch(BATCH)
     logs = model.fit(dataset, epochs=1, verbose=0).history
-    return before, model.get_weights(), {k: float(v[0]) for k, v in logs.items()}, model.first_non_finite_step()
+    from keras_gen import registry
+
+    return (before, model.get_weights(), {k: float(v[0]) for k, v in logs.items()}, model.first_non_finite_step(),
+            registry.name_of(model))
 
 
 def mirrored(out):
@@ -122,14 +126,12 @@ def mirrored(out):
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    from keras_gen import registry
-
     results = {}
     for name, (make, compile_args, conditional, batch) in cases().items():
-        before, single, single_logs, single_watch = one_step(make, compile_args, conditional, batch)
-        _, replicated, replicated_logs, replicated_watch = one_step(make, compile_args, conditional, batch, strategy)
+        before, single, single_logs, single_watch, model = one_step(make, compile_args, conditional, batch)
+        _, replicated, replicated_logs, replicated_watch, _ = one_step(make, compile_args, conditional, batch, strategy)
         results[name] = {
-            "model": registry.name_of(make()),
+            "model": model,
             "replicas": strategy.num_replicas_in_sync,
             "max_weight_difference": max(float(np.max(np.abs(a - b), initial=0)) for a, b in zip(single, replicated)),
             "max_weight_change": max(float(np.max(np.abs(a - b), initial=0)) for a, b in zip(before, single)),

@@ -116,7 +116,7 @@ def test_train_sample_export_a_dcgan_run(tmp_path):
 
 def test_train_a_pixelcnn_run_reports_test_bits_per_dim(tmp_path):
     run = tmp_path / "run"
-    result = run_cli("train", "pixelcnn", "--data", "digits", "--epochs", "1", "--out", run, "--verbose")
+    result = run_cli_here("train", "pixelcnn", "--data", "digits", "--epochs", "1", "--out", run, "--verbose")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines()[0].startswith(
         "training pixelcnn on digits: 1 epoch, batch 64, seed 0, precision auto -> float32, XLA auto -> off, "
@@ -132,9 +132,9 @@ def test_train_from_a_recipe_file_with_overrides(tmp_path):
               "discriminator_widths": [8, 16]}, "compile": {"loss": "hinge"}, "epochs": 3, "batch_size": 64}
     (tmp_path / "recipe.json").write_text(json.dumps(recipe))
     run = tmp_path / "run"
-    result = run_cli("train", "--recipe", tmp_path / "recipe.json", "--epochs", "1",
-                     "--set", "compile.augment=[\"translation\"]", "--set", "hparams.latent_dim=4", "--out", run,
-                     "--quiet")
+    result = run_cli_here("train", "--recipe", tmp_path / "recipe.json", "--epochs", "1",
+                          "--set", "compile.augment=[\"translation\"]", "--set", "hparams.latent_dim=4", "--out", run,
+                          "--quiet")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("trained dcgan for 1 epoch in ")  # --quiet: no epoch lines
     ran = json.loads((run / "run.json").read_text())["recipe"]
@@ -152,7 +152,7 @@ def test_train_from_a_recipe_file_with_overrides(tmp_path):
 def test_interpolate_neighbours_and_probe_on_the_zoo_gan(tmp_path):
     from PIL import Image
 
-    result = run_cli("interpolate", "dcgan-mnist5k", "--rows", "2", "--steps", "5", "--out", tmp_path / "i.png")
+    result = run_cli_here("interpolate", "dcgan-mnist5k", "--rows", "2", "--steps", "5", "--out", tmp_path / "i.png")
     assert result.returncode == 0, result.stderr[-2000:]
     assert Image.open(tmp_path / "i.png").size == (5 * 58 + 2, 2 * 58 + 2)  # drawn at 2x
     result = run_cli_here("neighbours", "dcgan-mnist5k", "--n", "3", "--k", "4", "--out", tmp_path / "n.png")

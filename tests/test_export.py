@@ -1,8 +1,8 @@
-"""SavedModel export: TF Serving layout, named signatures, identical outputs in a fresh process."""
+"""SavedModel export: TF Serving layout, named signatures, identical outputs in a process without keras_gen."""
 import keras
 import numpy as np
 import pytest
-from conftest import call_in_fresh_process
+from conftest import call_in_serving_process
 
 from keras_gen import export
 from keras_gen.errors import KerasGenError
@@ -16,7 +16,7 @@ def test_dcgan_export_layout_and_outputs(tmp_path):
     assert path == tmp_path / "serving" / "gan" / "1"
     assert (path / "saved_model.pb").is_file()
     z = np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32)
-    out, stdout = call_in_fresh_process(
+    out, stdout = call_in_serving_process(
         path,
         [("serving_default", {"z": z}), ("sample", {"batch_size": np.int32(3), "seed": np.int32(11)})],
         tmp_path,
@@ -35,7 +35,7 @@ def test_pixelcnn_export_log_prob_and_sample(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (6, 4, 4, 1), dtype=np.uint8)
     model.fit(images, batch_size=3, epochs=1, verbose=0)
     path = export.export(model, tmp_path, "pixelcnn")
-    out, stdout = call_in_fresh_process(
+    out, stdout = call_in_serving_process(
         path,
         [
             ("log_prob", {"images": images}),
@@ -210,7 +210,7 @@ def test_keras_model_export_writes_the_named_signatures_to_the_folder_given(tmp_
     assert [p.name for p in tmp_path.iterdir()] == ["gan"]  # no temporary left beside it
     z = np.random.default_rng(1).normal(size=(3, 8)).astype(np.float32)
     (tmp_path / "io").mkdir()
-    out, stdout = call_in_fresh_process(path, [("serving_default", {"z": z})], tmp_path / "io")
+    out, stdout = call_in_serving_process(path, [("serving_default", {"z": z})], tmp_path / "io")
     assert "'sample'" in stdout
     expected = np.round(keras.ops.convert_to_numpy(model.generate(z)) * 255).astype(np.uint8)
     np.testing.assert_array_equal(out["0/images"], expected)

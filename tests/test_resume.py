@@ -19,7 +19,7 @@ from keras_gen import resume, training, zoo
 from keras_gen.errors import KerasGenError
 from keras_gen.recipe import Recipe
 
-from conftest import averaging_adam, run_cli, run_cli_here
+from conftest import averaging_adam, run_cli_here
 
 _spec = importlib.util.spec_from_file_location("resume_kill", Path(__file__).parents[1] / "bench" / "resume_kill.py")
 resume_kill = importlib.util.module_from_spec(_spec)
@@ -124,7 +124,7 @@ def test_sigint_stops_with_one_line_and_a_usable_checkpoint(tmp_path):
     assert resume.complete_checkpoints(tmp_path / "in-write" / "checkpoints") == [1, 2]
     assert not resume_kill.temporaries(tmp_path / "in-write")
 
-    result = run_cli("train", "--resume", run, "--quiet")
+    result = run_cli_here("train", "--resume", run, "--quiet")
     assert result.returncode == 0, result.stderr
     saved = json.loads((run / "run.json").read_text())
     assert len(saved["history"]["loss"]) == 3 and saved["recipe"]["epochs"] == 3

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import call_in_fresh_process
+from conftest import call_in_serving_process
 
 from keras_gen import data, export, registry
 from keras_gen.errors import KerasGenError
@@ -144,7 +144,7 @@ def test_export_sample_signature_matches_python_with_and_without_truncation(tmp_
         ("sample", {"labels": labels, "seed": np.int32(11), "truncation": np.float32(0.0)}),
         ("serving_default", {"z": z, "labels": labels}),
     ]
-    out, stdout = call_in_fresh_process(path, calls, tmp_path)
+    out, stdout = call_in_serving_process(path, calls, tmp_path)
     assert "'sample'" in stdout
 
     def uint8(images):

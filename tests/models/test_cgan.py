@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import call_in_fresh_process
+from conftest import call_in_serving_process
 
 from keras_gen import data, export
 from keras_gen.errors import KerasGenError
@@ -315,7 +315,7 @@ def test_keras_round_trip_is_identical(cls, tmp_path):
         np.testing.assert_array_equal(np_(loaded.classify(x)[0]), np_(model.classify(x)[0]))
 
 
-def test_export_signatures_match_generate_and_sample_in_a_fresh_process(tmp_path):
+def test_export_signatures_without_keras_gen_match_generate_and_sample(tmp_path):
     model = tiny(num_classes=3)
     model.compile()
     x, y = digits8(16)
@@ -324,7 +324,7 @@ def test_export_signatures_match_generate_and_sample_in_a_fresh_process(tmp_path
     path = export.export(model, tmp_path / "serving", "cgan")
     z = np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32)
     labels = np.array([2, 0, 1, 1, 0], np.int32)
-    out, stdout = call_in_fresh_process(
+    out, stdout = call_in_serving_process(
         path,
         [("serving_default", {"z": z, "labels": labels}), ("sample", {"labels": labels, "seed": np.int32(11)})],
         tmp_path,
@@ -372,13 +372,13 @@ def test_classify_and_features_run_where_the_batch_size_is_unknown():
     np.testing.assert_array_equal(np.concatenate([np_(b) for b in mapped]), np_(model.classify(x)[1]))
 
 
-def test_acgan_export_classify_is_its_classifier_in_a_fresh_process(tmp_path):
+def test_acgan_export_classify_without_keras_gen_is_its_classifier(tmp_path):
     model = tiny(ACGAN, num_classes=3)
     model.compile()
     x, y = digits8(16)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     path = export.export(model, tmp_path / "serving", "acgan")
-    out, stdout = call_in_fresh_process(path, [("classify", {"images": x[:5]})], tmp_path)
+    out, stdout = call_in_serving_process(path, [("classify", {"images": x[:5]})], tmp_path)
     assert "'classify'" in stdout and "'sample'" in stdout
     probs, label = model.classify(x[:5])
     np.testing.assert_allclose(out["0/probabilities"], np_(probs), rtol=1e-6, atol=1e-7)

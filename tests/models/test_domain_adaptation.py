@@ -1,6 +1,6 @@
 """Domain adaptation (source-only, target oracle, DANN, ADDA): DANN's reversed domain gradient
 and its schedules, ADDA's frozen source networks, channel conversion, save/load, the classify
-export in a fresh process, one-line errors, and tiny end-to-end runs of keras_gen.training."""
+export served by a process without keras_gen, one-line errors, and tiny end-to-end runs of keras_gen.training."""
 import json
 import math
 import warnings
@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import call_in_fresh_process, run_cli
+from conftest import call_in_serving_process, run_cli
 
 from keras_gen import data, export, training
 from keras_gen.errors import KerasGenError
@@ -290,12 +290,12 @@ def test_keras_round_trip_gives_the_same_classify_and_optimizer_state(make, tmp_
     lambda: trained(TargetOracle(image_shape=(28, 28, 1), **TINY)),
     lambda: trained(DANN(image_shape=(28, 28, 3), discriminator_widths=(8,), **TINY)),
 ], ids=["adda", "source-only", "target-oracle", "dann"])
-def test_classify_export_in_a_fresh_process_matches_classify(make, tmp_path):
+def test_classify_export_without_keras_gen_matches_classify(make, tmp_path):
     model = make()
     path = export.export(model, tmp_path / "serving", "classifier")
     channels = model.image_shape[2]
     images = rng_images(5, channels, seed=3)
-    out, stdout = call_in_fresh_process(
+    out, stdout = call_in_serving_process(
         path, [("classify", {"images": images}), ("serving_default", {"images": images})], tmp_path)
     assert "'classify'" in stdout and "'serving_default'" in stdout
     probabilities, labels = model.classify(images)

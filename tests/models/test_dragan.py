@@ -76,7 +76,7 @@ def test_save_load_keeps_outputs_optimizer_states_and_the_penalty(tmp_path):
     assert "penalty" in history and int(loaded.g_optimizer.iterations) == 2
 
 
-def test_export_serves_the_same_images_in_a_fresh_process(tmp_path):
+def test_export_serves_the_same_images_without_keras_gen(tmp_path):
     model = tiny()
     model.compile()
     model.fit(digits8(16), batch_size=16, epochs=1, verbose=0)

@@ -4,7 +4,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import call_in_fresh_process, run_cli
+from conftest import call_in_serving_process, run_cli
 
 from keras_gen import data, export, registry
 from keras_gen.errors import KerasGenError
@@ -120,13 +120,13 @@ def test_save_load_keeps_outputs_optimizer_states_and_the_game(tmp_path):
     assert int(loaded.d_optimizer.iterations) == 2 * int(loaded.g_optimizer.iterations)
 
 
-def test_export_serves_the_same_images_in_a_fresh_process(tmp_path):
+def test_export_serves_the_same_images_without_keras_gen(tmp_path):
     model = tiny()
     model.compile()
     model.fit(digits8(16), batch_size=16, epochs=1, verbose=0)
     path = export.export(model, tmp_path / "serving", "gan")
     z = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
-    out, stdout = call_in_fresh_process(
+    out, stdout = call_in_serving_process(
         path, [("serving_default", {"z": z}), ("sample", {"batch_size": np.int32(3), "seed": np.int32(7)})], tmp_path
     )
     assert "'sample'" in stdout and "'serving_default'" in stdout

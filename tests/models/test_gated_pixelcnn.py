@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import call_in_fresh_process
+from conftest import call_in_serving_process
 from keras_gen import data
 from keras_gen.errors import KerasGenError
 from keras_gen.models import GatedPixelCNN
@@ -144,7 +144,7 @@ def test_save_load_and_export_give_identical_outputs(tmp_path):
     path = export.export(model, tmp_path / "export", "gated")
     mask = np.zeros(x.shape, bool)
     mask[:, :2] = True
-    out, _ = call_in_fresh_process(path, [
+    out, _ = call_in_serving_process(path, [
         ("log_prob", {"images": x, "labels": labels}),
         ("sample", {"labels": labels, "seed": np.int32(5)}),
         ("complete", {"images": x, "mask": mask, "seed": np.int32(2), "labels": labels}),

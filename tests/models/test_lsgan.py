@@ -78,7 +78,7 @@ def test_save_load_keeps_outputs_optimizer_states_and_the_targets(tmp_path):
             np.testing.assert_array_equal(numpy(x), numpy(y))
 
 
-def test_export_serves_the_same_images_in_a_fresh_process(tmp_path):
+def test_export_serves_the_same_images_without_keras_gen(tmp_path):
     model = tiny()
     model.compile()
     model.fit(digits8(16), batch_size=16, epochs=1, verbose=0)

@@ -249,7 +249,7 @@ def test_bernoulli_samples_and_completions_are_binary_and_drawn_from_the_conditi
 
 
 def test_bernoulli_model_trains_saves_and_exports(tmp_path):
-    from conftest import call_in_fresh_process
+    from conftest import call_in_serving_process
 
     from keras_gen import export
 
@@ -265,7 +265,7 @@ def test_bernoulli_model_trains_saves_and_exports(tmp_path):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded.log_prob(x[:4])),
                                   keras.ops.convert_to_numpy(model.log_prob(x[:4])))
     path = export.export(model, tmp_path / "serving", "binary")
-    out, _ = call_in_fresh_process(path, [("log_prob", {"images": x[:4]}),
+    out, _ = call_in_serving_process(path, [("log_prob", {"images": x[:4]}),
                                           ("sample", {"batch_size": np.int32(2), "seed": np.int32(3)})], tmp_path)
     np.testing.assert_allclose(out["0/log_prob"], keras.ops.convert_to_numpy(model.log_prob(x[:4])), rtol=1e-5)
     np.testing.assert_array_equal(out["1/images"], model.sample_uint8(2, 3).numpy())

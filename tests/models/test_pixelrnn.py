@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import call_in_fresh_process
+from conftest import call_in_serving_process
 from keras_gen import data, registry
 from keras_gen.errors import KerasGenError
 from keras_gen.models import PixelRNN
@@ -101,16 +101,17 @@ def paper_dependency(shape, num_layers, first_kernel_size, input_kernel_size=3, 
 
 def network_dependency(model, draws=2):
     """`dep[k, m]` measured: a nonzero gradient of sub-pixel k's logits w.r.t. input m,
-    the union over a few random images (a ReLU can cut a path at one image, not at all)."""
+    the union over a few random images (a ReLU can cut a path at one image, not at all). The
+    images are one batch and one `batch_jacobian` (an output reads its own image only): one
+    trace of the Jacobian's loop instead of one per image."""
     h, w, c = model.image_shape
     readout = tf.constant(np.random.default_rng(1).normal(size=(256,)).astype(np.float32))
-    found = np.zeros((h * w * c, h * w * c), bool)
-    for draw in range(draws):
-        images = tf.Variable(np.random.default_rng(draw).uniform(-1, 1, size=(1, h, w, c)).astype(np.float32))
-        with tf.GradientTape() as tape:
-            scalar_per_subpixel = tf.linalg.matvec(tf.reshape(model.network(images), [h * w * c, 256]), readout)
-        found |= np.abs(tape.jacobian(scalar_per_subpixel, images).numpy().reshape(found.shape)) > 0
-    return found
+    images = tf.Variable(np.stack([np.random.default_rng(draw).uniform(-1, 1, size=(h, w, c))
+                                   for draw in range(draws)]).astype(np.float32))
+    with tf.GradientTape() as tape:
+        scalar_per_subpixel = tf.linalg.matvec(tf.reshape(model.network(images), [draws, h * w * c, 256]), readout)
+    jac = tape.batch_jacobian(scalar_per_subpixel, images).numpy()  # [draws, H*W*C, H, W, C]
+    return (np.abs(jac.reshape(draws, h * w * c, h * w * c)) > 0).any(axis=0)
 
 
 @pytest.mark.parametrize("shape, layers", [((6, 6, 1), 1), ((5, 5, 1), 2), ((3, 3, 3), 1)])
@@ -174,7 +175,7 @@ def test_a_diagonal_model_saves_exports_and_samples_with_the_cached_sampler(tmp_
     samples = numpy(model.sample_uint8(2, 3, labels=[0, 1]))
     np.testing.assert_array_equal(numpy(loaded.sample_uint8(2, 3, labels=[0, 1])), samples)
     path = export.export(model, tmp_path / "export", "pixelrnn")
-    out, _ = call_in_fresh_process(path, [("log_prob", {"images": x, "labels": y})], tmp_path)
+    out, _ = call_in_serving_process(path, [("log_prob", {"images": x, "labels": y})], tmp_path)
     np.testing.assert_allclose(out["0/log_prob"], numpy(model.log_prob(x, y)), rtol=1e-6)
 
 
@@ -274,7 +275,7 @@ def test_save_load_and_export_give_identical_outputs(tmp_path):
     assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 2
 
     path = export.export(model, tmp_path / "export", "pixelrnn")
-    out, stdout = call_in_fresh_process(path, [
+    out, stdout = call_in_serving_process(path, [
         ("log_prob", {"images": x}),
         ("sample", {"batch_size": np.int32(2), "seed": np.int32(5)}),
     ], tmp_path)

@@ -108,7 +108,7 @@ def test_save_load_keeps_outputs_optimizer_states_and_the_settings(cls, tmp_path
     assert (int(loaded.d_optimizer.iterations), int(loaded.g_optimizer.iterations)) == (5, 1)
 
 
-def test_export_serves_the_same_images_in_a_fresh_process(tmp_path):
+def test_export_serves_the_same_images_without_keras_gen(tmp_path):
     model = tiny(WGANGP)
     model.compile()
     model.fit(digits8(16), batch_size=16, epochs=1, verbose=0)  # batch-norm statistics move

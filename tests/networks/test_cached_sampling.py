@@ -46,6 +46,10 @@ CONFIGS = {
     "pixelcnnpp-rgb": (PixelCNNPlusPlus, (8, 8, 3), {"filters": 6, "blocks_per_resolution": 0, "num_mixtures": 2}),
     "pixelcnnpp-conditional-grey": (PixelCNNPlusPlus, (12, 8, 1), {"filters": 4, "blocks_per_resolution": 2,
                                                                    "num_mixtures": 3, "num_classes": 4}),
+    # Sampled: the labels still enter, through the second pass's blocks (one per resolution
+    # below the coarsest); the deep network above is checked pixel by pixel.
+    "pixelcnnpp-conditional-small": (PixelCNNPlusPlus, (8, 8, 1), {"filters": 4, "blocks_per_resolution": 0,
+                                                                   "num_mixtures": 3, "num_classes": 4}),
 }
 # How far the cached outputs may be from the traced network's, relative to the largest output.
 # Float32 summation order only; but scrambled weights amplify rounding through the deep
@@ -53,16 +57,20 @@ CONFIGS = {
 # to 1.6e-4 of the largest (a wrong tap or position gives errors of order 1).
 TOLERANCE = {"pixelcnnpp-grey": 3e-4, "pixelcnnpp-conditional-grey": 3e-4}
 LABELS = np.array([3, 0, 2], np.int32)
-# The drivers (`_fill_graph`) are the same for every network: sampled on a few of them.
+# The drivers (`_fill_graph`) are the same for every network: sampled on a few of them. The
+# completion test below compares more of them with the naive sampler at temperature 1, among
+# them PixelCNN++ in colour (its direct draw: a component, then a binned logistic), with one
+# image of nothing known: a sample.
 SAMPLED = ["pixelcnn-grey", "pixelcnn-rgb", "pixelcnn-bernoulli-rgb", "gated-conditional-grey", "gated-rgb",
-           "gated-kernel-1", "pixelrnn-rgb", "pixelrnn-conditional-grey", "diagonal-rgb", "diagonal-conditional-grey", "pixelcnnpp-rgb",
-           "pixelcnnpp-conditional-grey"]
+           "gated-kernel-1", "pixelrnn-rgb", "pixelrnn-conditional-grey", "diagonal-rgb", "diagonal-conditional-grey",
+           "pixelcnnpp-conditional-small"]
+COMPLETED = ["pixelcnn-rgb", "pixelcnn-bernoulli-rgb", "gated-conditional-rgb", "pixelrnn-rgb", "diagonal-rgb",
+             "pixelcnnpp-rgb"]
 
-# (seed, temperature) of the draws compared. Temperature 1 and any other are two traces of the
-# sampler, 10-20 s each for PixelCNN++'s U-nets: its direct draw (temperature 1) is compared in
-# colour, its tempered draw from the 256-value table (shared with the other heads, which
-# compare temperatures below and above 1) in grey.
-DRAWS = {"pixelcnnpp-rgb": [(0, 1.0), (2, 1.0)], "pixelcnnpp-conditional-grey": [(1, 0.7)]}
+# (seed, temperature) of the draws compared; each temperature is a trace of the sampler. The
+# completed networks' temperature 1 is compared there; PixelCNN++'s tempered draw from the
+# 256-value table (shared with the other heads) here.
+DRAWS = {**{name: [(1, 0.7), (2, 1.5)] for name in COMPLETED}, "pixelcnnpp-conditional-small": [(1, 0.7)]}
 
 
 def numpy(x):
@@ -121,7 +129,7 @@ def naive_completer(model, labels=None):
                                                 tf.constant(seed)))
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("name", sorted(set(CONFIGS) - {"pixelcnnpp-conditional-small"}))  # compared deeper
 def test_cached_outputs_equal_the_network_at_every_pixel(name):
     model = build(name)
     images = random_images(model.image_shape)
@@ -149,11 +157,10 @@ def test_cached_samples_are_the_naive_samples(name):
     if getattr(model, "head", None) == "bernoulli":
         assert set(np.unique(first)) == {0, 255}  # both values drawn, no other
     else:
-        assert len(np.unique(first)) > 10  # draws, not one repeated value
+        assert len(np.unique(first)) > 5  # draws, not one repeated value
 
 
-@pytest.mark.parametrize("name", ["pixelcnn-rgb", "pixelcnn-bernoulli-rgb", "gated-conditional-rgb", "pixelrnn-rgb",
-                                  "diagonal-rgb", "pixelcnnpp-rgb"])
+@pytest.mark.parametrize("name", COMPLETED)
 def test_cached_completion_is_the_naive_completion_and_keeps_known_subpixels(name):
     model = build(name)
     labels = labels_for(model)
@@ -249,14 +256,14 @@ def test_mixed_bfloat16_pixelcnnpp_outputs_agree_to_bfloat16_precision():
     fusions do not, and its deep U-net amplifies bfloat16's rounding (by far more with the
     other tests' larger weights): the parameters agree to bfloat16 precision, about as far as
     the traced network in bfloat16 is from the same weights in float32."""
-    # One block per resolution and no classes: the precision is the question here, and each
-    # block is more graph to trace (the deeper conditional network is compared in float32).
-    model = build("pixelcnnpp-grey", precision="mixed_bfloat16", std=0.15)
+    # No blocks but the second pass's, and no classes: the precision is the question here, and
+    # each block is more graph to trace (the deeper networks are compared in float32).
+    model = build("pixelcnnpp-rgb", precision="mixed_bfloat16", std=0.15)
     images = random_images(model.image_shape)
     labels = labels_for(model)
     expected = network_outputs(model, images, labels)
     scale = np.abs(expected).max()
     error = np.abs(cached_outputs(model, images, labels) - expected).max()
     assert error <= 2 ** -6 * scale
-    as_float32 = build("pixelcnnpp-grey", std=0.15)
+    as_float32 = build("pixelcnnpp-rgb", std=0.15)
     assert error <= 2 * np.abs(network_outputs(as_float32, images, labels) - expected).max()
