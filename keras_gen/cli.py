@@ -70,6 +70,12 @@ def _data_name(value):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _folder(value):
+    if "\0" in value or not os.path.isdir(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a folder")
+    return value
+
+
 def _precision_option(parser):
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="run the model in this precision instead of its own (the one it was trained in): "
@@ -127,7 +133,7 @@ def build_parser():
     from keras_gen.seeds import MAX_SAMPLES
 
     s = sub.add_parser("sample", help="write a grid of samples as a PNG or JPEG picture (by --out's suffix)")
-    s.add_argument("source", help="run folder, .keras file or zoo entry")
+    s.add_argument("source", help="run folder, .keras file, zoo entry or zoo entry folder")
     _precision_option(s)
     s.add_argument("--n", type=_positive, default=64, help=f"samples to draw (at most {MAX_SAMPLES}); a "
                    "conditional model draws one row per class, n // classes in each (at least 1)")
@@ -136,14 +142,14 @@ def build_parser():
     s.add_argument("--out", default="samples.png")
 
     e = sub.add_parser("export", help="export a SavedModel for TF Serving: OUT/NAME/VERSION/")
-    e.add_argument("source", help="run folder, .keras file or zoo entry")
+    e.add_argument("source", help="run folder, .keras file, zoo entry or zoo entry folder")
     _precision_option(e)
     e.add_argument("--out", required=True, help="folder that holds the served model's base folder")
     e.add_argument("--name", help="served model name (default: run folder or entry name)")
     e.add_argument("--version", type=_positive, help="default: the next free integer")
 
     i = sub.add_parser("interpolate", help="a grid of latent interpolations (GANs): one path per row")
-    i.add_argument("source", help="run folder, .keras file or zoo entry")
+    i.add_argument("source", help="run folder, .keras file, zoo entry or zoo entry folder")
     _precision_option(i)
     i.add_argument("--rows", type=_positive, default=8)
     i.add_argument("--steps", type=_positive, default=10, help="images per row, both ends included")
@@ -153,7 +159,7 @@ def build_parser():
     i.add_argument("--out", default="interpolation.png")
 
     nn = sub.add_parser("neighbours", help="samples beside their nearest training images")
-    nn.add_argument("source", help="run folder, .keras file or zoo entry")
+    nn.add_argument("source", help="run folder, .keras file, zoo entry or zoo entry folder")
     _precision_option(nn)
     nn.add_argument("--data", type=_data_name,
                     help="whose training split to search (default: the run's or entry's data, else mnist5k)")
@@ -176,7 +182,7 @@ def build_parser():
         "completions with seeds SEED, SEED + 1, ...; unknown pixels are drawn in raster order given the pixels "
         "before them.",
     )
-    co.add_argument("source", help="run folder, .keras file or zoo entry")
+    co.add_argument("source", help="run folder, .keras file, zoo entry or zoo entry folder")
     _precision_option(co)
     co.add_argument("--data", type=_data_name,
                     help="whose test split (default: the run's or entry's data, else mnist5k)")
@@ -199,7 +205,7 @@ def build_parser():
         "pixel given the pixels before it (conditional models: given the image's own class): where the model "
         "finds the image surprising. Black is 0 nats, white 8 bits per sub-pixel (a uniform guess) or more.",
     )
-    hm.add_argument("source", help="run folder, .keras file or zoo entry")
+    hm.add_argument("source", help="run folder, .keras file, zoo entry or zoo entry folder")
     _precision_option(hm)
     hm.add_argument("--data", type=_data_name,
                     help="whose test split (default: the run's or entry's data, else mnist5k)")
@@ -208,7 +214,7 @@ def build_parser():
     hm.add_argument("--out", default="heatmap.png")
 
     pr = sub.add_parser("probe", help="linear probe on a GAN's discriminator features (test accuracy)")
-    pr.add_argument("source", help="run folder, .keras file or zoo entry")
+    pr.add_argument("source", help="run folder, .keras file, zoo entry or zoo entry folder")
     _precision_option(pr)
     pr.add_argument("--data", type=_data_name,
                     help="whose train and test splits (default: the run's or entry's data, else mnist5k)")
@@ -221,7 +227,7 @@ def build_parser():
         "feature network's space, beside real-vs-real (floor) and uniform-noise (ceiling) figures; conditional "
         "models add label accuracy, likelihood models test bits/dim.",
     )
-    ev.add_argument("source", help="run folder, .keras file or zoo entry")
+    ev.add_argument("source", help="run folder, .keras file, zoo entry or zoo entry folder")
     _precision_option(ev)
     ev.add_argument("--data", type=_data_name, help="default: the run's or entry's data, else mnist5k")
     ev.add_argument("--image-size", type=_positive, help="default: the run's or entry's")
@@ -247,7 +253,7 @@ def build_parser():
 
     z = sub.add_parser("zoo", help="zoo entries")
     zsub = z.add_subparsers(dest="zoo_command", required=True, parser_class=_Parser)
-    zsub.add_parser("list", help="list zoo entries")
+    zl = zsub.add_parser("list", help="list zoo entries")
     zb = zsub.add_parser("build", help="retrain an entry from its recipe")
     zb.add_argument("entry")
     zb.add_argument("--from-run", metavar="RUN_DIR",
@@ -257,6 +263,10 @@ def build_parser():
     ze.add_argument("--readme", help="then rewrite this file's <!-- zoo-table --> block")
     zt = zsub.add_parser("table", help="every entry's figures as a markdown table (from their metadata)")
     zt.add_argument("--readme", help="write it into this file's <!-- zoo-table --> block instead of printing it")
+    for zoo_parser in (zl, zb, ze, zt):
+        zoo_parser.add_argument("--zoo-dir", metavar="DIR", type=_folder,
+                                help="a folder of entries of your own, each a folder with its recipe.json "
+                                     "(default: the package's zoo)")
     return p
 
 
@@ -719,7 +729,8 @@ def cmd_export(args):
 
 
 def _trained_on(source):
-    """`(data, image_size)` a run folder's run.json or a zoo entry's recipe names, else (None, None)."""
+    """`(data, image_size)` a run folder's run.json or a zoo entry's recipe names (by name or
+    by its folder), else (None, None)."""
     from pathlib import Path
 
     from keras_gen import zoo
@@ -730,6 +741,10 @@ def _trained_on(source):
             recipe = Recipe.from_dict(json.loads((path / "run.json").read_text())["recipe"])
         except (OSError, ValueError, KeyError, TypeError, KerasGenError):
             return None, None  # a damaged run.json: the model file still says what it is
+        return recipe.data[0], recipe.image_size
+    if zoo.is_entry_folder(path):
+        folder = path.resolve()
+        recipe = zoo.recipe(folder.name, folder.parent)
         return recipe.data[0], recipe.image_size
     if not path.exists() and source in zoo.list():
         recipe = zoo.recipe(source)
@@ -889,33 +904,34 @@ def cmd_metrics(args):
 def cmd_zoo(args):
     from keras_gen import zoo
 
+    zoo_dir = args.zoo_dir
     if args.zoo_command == "list":
-        for name in zoo.list():
+        for name in zoo.list(zoo_dir):
             print(name)
         return
     if args.zoo_command == "table":
         if args.readme:
-            zoo.write_readme_table(args.readme)
+            zoo.write_readme_table(args.readme, zoo_dir)
             print(f"wrote the zoo table into {args.readme}")
         else:
-            print(zoo.results_table())
+            print(zoo.results_table(zoo_dir))
         return
     if args.zoo_command == "evaluate":
-        names = args.entries or zoo.list()
+        names = args.entries or zoo.list(zoo_dir)
         for name in names:
-            zoo.entry_dir(name)  # fail fast on an unknown name, before importing TensorFlow
+            zoo.entry_dir(name, zoo_dir)  # fail fast on an unknown name, before importing TensorFlow
         if args.readme:
             zoo.check_readme(args.readme)  # before minutes of scoring, not after
         _import_tensorflow_quietly()
         for name in names:
-            print(f"re-scored {zoo.evaluate(name)}")
+            print(f"re-scored {zoo.evaluate(name, zoo_dir)}")
         if args.readme:
-            zoo.write_readme_table(args.readme)
+            zoo.write_readme_table(args.readme, zoo_dir)
             print(f"wrote the zoo table into {args.readme}")
         return
-    zoo.entry_dir(args.entry)  # fail fast on an unknown name, before importing TensorFlow
+    zoo.entry_dir(args.entry, zoo_dir)  # fail fast on an unknown name, before importing TensorFlow
     _import_tensorflow_quietly()
-    print(f"rebuilt {zoo.build(args.entry, from_run=args.from_run)}")
+    print(f"rebuilt {zoo.build(args.entry, zoo_dir, from_run=args.from_run)}")
 
 
 COMMANDS = {

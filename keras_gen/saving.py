@@ -97,7 +97,8 @@ def with_precision(model, precision=None):
 
 
 def load_source(source: str, precision=None):
-    """A model from a run folder (its `model.keras`), a `.keras` file, or a zoo entry name,
+    """A model from a run folder (its `model.keras`), a `.keras` file, a zoo entry name, or a
+    zoo entry's folder (one of the user's own zoo),
     in its own precision or in `precision` ("auto", "float32", "mixed_bfloat16";
     `with_precision`).
 
@@ -118,9 +119,13 @@ def _load_source(source, precision):
     if path.is_dir():
         if (path / "model.keras").is_file():
             return load_keras_file(path / "model.keras"), path.resolve().name
+        if zoo.is_entry_folder(path):  # an entry of the user's own zoo (`keras-gen zoo build --zoo-dir`)
+            folder = path.resolve()
+            return zoo.load(folder.name, zoo_dir=folder.parent, precision=precision), folder.name
         hidden = (f"; it hides the zoo entry {source!r}: run from another folder, or rename this one"
                   if source in zoo.list() else "")
-        raise KerasGenError(f"{source!r} is a folder but holds no model.keras (not a keras-gen run folder){hidden}")
+        raise KerasGenError(f"{source!r} is a folder but holds no model.keras nor recipe.json (not a keras-gen run "
+                            f"folder nor a zoo entry's){hidden}")
     if path.suffix == ".keras" or path.exists():
         return load_keras_file(path), path.stem
     if source in zoo.list():

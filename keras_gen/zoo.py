@@ -60,6 +60,14 @@ def list(zoo_dir=None) -> builtins.list[str]:  # noqa: A001  (zoo.list() is the 
     return sorted(p.parent.name for p in base.glob("*/recipe.json") if not p.parent.name.startswith("."))
 
 
+def is_entry_folder(path) -> bool:
+    """Whether `path` is a folder laid out as a zoo entry (its recipe.json; not a run folder,
+    which holds a model.keras): `keras-gen sample my-zoo/my-entry` loads it as `load(name,
+    zoo_dir)` would."""
+    path = Path(path)
+    return path.is_dir() and (path / "recipe.json").is_file() and not (path / "model.keras").is_file()
+
+
 def _read_json(path: Path, what: str):
     try:
         return json.loads(path.read_text())

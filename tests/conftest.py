@@ -66,6 +66,15 @@ def run_cli(*args, cwd=None, timeout=600):
     )
 
 
+def assert_one_line_error(result, pattern, code=1):
+    """A `run_cli`/`run_cli_here` result that failed with exit `code` and one line on stderr
+    holding `pattern`, and no traceback."""
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert pattern in lines[0], lines[0]
+
+
 def run_cli_here(*args):
     """`keras-gen ARGS` in this process: what `run_cli` returns (exit code, stdout, stderr with
     the warnings Python would print) without a TensorFlow start-up (seconds) per call. For

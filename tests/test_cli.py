@@ -3,14 +3,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_cli, run_cli_here, run_python
-
-
-def assert_one_line_error(result, pattern, code=1):
-    assert result.returncode == code, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert pattern in lines[0], lines[0]
+from conftest import assert_one_line_error, run_cli, run_cli_here, run_python
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "gan9000"], ["list"], ["zoo", "list"]])

@@ -6,7 +6,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import run_cli_here, run_python
+from conftest import assert_one_line_error, run_cli_here, run_python
 
 from keras_gen import data, zoo
 from keras_gen.errors import KerasGenError
@@ -199,6 +199,39 @@ def write_recipe(zoo_dir, name, **overrides):
     }
     (zoo_dir / name).mkdir(parents=True)
     (zoo_dir / name / "recipe.json").write_text(json.dumps(recipe))
+
+
+def test_the_cli_builds_and_reads_a_zoo_of_ones_own(tmp_path):
+    """`--zoo-dir` on the zoo commands, and an entry's folder as the source of the others: the
+    same entry read by its folder draws what it draws by name; the package's zoo is untouched."""
+    from PIL import Image
+
+    mine = tmp_path / "my-zoo"
+    shutil.copytree(zoo.entry_dir("dcgan-mnist5k"), mine / "my-gan")
+    by_folder = run_cli_here("sample", mine / "my-gan", "--n", "4", "--seed", "3", "--out", tmp_path / "a.png")
+    by_name = run_cli_here("sample", "dcgan-mnist5k", "--n", "4", "--seed", "3", "--out", tmp_path / "b.png")
+    assert by_folder.returncode == by_name.returncode == 0, by_folder.stderr[-2000:]
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png")))
+    assert run_cli_here("zoo", "list", "--zoo-dir", mine).stdout == "my-gan\n"
+    table = run_cli_here("zoo", "table", "--zoo-dir", mine).stdout
+    assert "`my-gan`" in table and "dcgan-mnist5k" not in table
+    assert_one_line_error(run_cli_here("zoo", "build", "dcgan-mnist5k", "--zoo-dir", mine),
+                          "unknown zoo entry 'dcgan-mnist5k'; entries: my-gan")
+    assert_one_line_error(run_cli_here("zoo", "list", "--zoo-dir", tmp_path / "none"), "is not a folder", code=2)
+    assert_one_line_error(run_cli_here("sample", tmp_path, "--out", tmp_path / "c.png"), "nor recipe.json")
+    weights = mine / "my-gan" / zoo.WEIGHTS
+    tampered = bytearray(weights.read_bytes())
+    tampered[len(tampered) // 2] ^= 0xFF
+    weights.write_bytes(bytes(tampered))
+    assert_one_line_error(run_cli_here("sample", mine / "my-gan", "--out", tmp_path / "c.png"), "sha256")
+
+    write_recipe(mine, "tiny-gan")  # 8x8 digits, 1 epoch
+    built = run_cli_here("zoo", "build", "tiny-gan", "--zoo-dir", mine)
+    assert built.returncode == 0 and f"rebuilt {mine / 'tiny-gan'}" in built.stdout, built.stderr[-2000:]
+    assert "tiny-gan" not in zoo.list()
+    # The commands that search training data take the entry's (digits), not mnist5k.
+    found = run_cli_here("neighbours", mine / "tiny-gan", "--n", "2", "--k", "2", "--out", tmp_path / "n.png")
+    assert found.returncode == 0 and "nearest digits training images" in found.stdout, found.stderr[-2000:]
 
 
 def test_build_writes_an_entry_that_loads(tmp_path, capsys):
