@@ -905,6 +905,9 @@ def cmd_zoo(args):
     from keras_gen import zoo
 
     zoo_dir = args.zoo_dir
+    if zoo_dir is not None and not zoo.list(zoo_dir):  # an empty table, or one written into a README, helps no one
+        itself = "; it is itself an entry: give the folder that holds it" if zoo.is_entry_folder(zoo_dir) else ""
+        raise KerasGenError(f"--zoo-dir {zoo_dir!r} holds no zoo entries (folders with a recipe.json){itself}")
     if args.zoo_command == "list":
         for name in zoo.list(zoo_dir):
             print(name)

@@ -62,10 +62,11 @@ def list(zoo_dir=None) -> builtins.list[str]:  # noqa: A001  (zoo.list() is the 
 
 def is_entry_folder(path) -> bool:
     """Whether `path` is a folder laid out as a zoo entry (its recipe.json; not a run folder,
-    which holds a model.keras): `keras-gen sample my-zoo/my-entry` loads it as `load(name,
-    zoo_dir)` would."""
+    which holds a model.keras, a run.json or checkpoints, even when killed before they were
+    all written): `keras-gen sample my-zoo/my-entry` loads it as `load(name, zoo_dir)` would."""
     path = Path(path)
-    return path.is_dir() and (path / "recipe.json").is_file() and not (path / "model.keras").is_file()
+    run_folder = any((path / marker).exists() for marker in ("model.keras", "run.json", "checkpoints"))
+    return path.is_dir() and (path / "recipe.json").is_file() and not run_folder
 
 
 def _read_json(path: Path, what: str):
@@ -151,11 +152,15 @@ def load(name: str, zoo_dir=None, compile=True, precision=None):
         raise KerasGenError(f"precision must be None (the entry's) or one of {', '.join(PRECISIONS)}, got {precision!r}")
     folder = entry_dir(name, zoo_dir)
     entry_recipe = recipe(name, zoo_dir)
+    build_command = f"keras-gen zoo build {name}" + (f" --zoo-dir {zoo_dir}" if zoo_dir else "")
+    weights = folder / WEIGHTS
+    if not weights.is_file() and not (folder / "metadata.json").exists():
+        raise KerasGenError(f"zoo entry {name!r} is not built yet (no weights, no metadata.json in {folder}); "
+                            f"build it with `{build_command}`")
     metadata = _read_json(folder / "metadata.json", f"metadata of zoo entry {name!r}")
     config = _read_json(folder / "config.json", f"config of zoo entry {name!r}")
-    weights = folder / WEIGHTS
     if not weights.is_file():
-        raise KerasGenError(f"zoo entry {name!r} has no weights ({weights}); rebuild it with `keras-gen zoo build {name}`")
+        raise KerasGenError(f"zoo entry {name!r} has no weights ({weights}); rebuild it with `{build_command}`")
     if not isinstance(metadata, dict) or not isinstance(config, dict):
         raise KerasGenError(f"zoo entry {name!r}: metadata.json and config.json must be JSON objects")
     _check_config_agrees(name, config, entry_recipe)
@@ -259,11 +264,13 @@ def _figure(figures, prefix):
     return None
 
 
-def results_table(zoo_dir=None) -> str:
+def results_table(zoo_dir=None, links_from=None) -> str:
     """A markdown table of every entry's figures, read from the metadata its build wrote.
 
     The README's zoo table is this output (`keras-gen zoo table --readme README.md`), so no
-    figure in it is typed by hand.
+    figure in it is typed by hand. Each entry links to its card: `zoo/<entry>/README.md` for
+    the package's zoo (the project README's place), else the card's path relative to the
+    folder `links_from` (a README's folder; default the current folder).
     """
     rows = [
         "| entry | model | training (epochs, time) | FID ↓ | precision / recall | coverage | classes | near-copies | other |",
@@ -286,7 +293,7 @@ def results_table(zoo_dir=None) -> str:
             return "–" if value is None else fmt.format(value)
 
         rows.append(
-            f"| [`{name}`](zoo/{name}/README.md) | `{entry_recipe.model}` | {_training_epochs(entry_recipe, metadata)}, "
+            f"| [`{name}`]({_card_link(name, zoo_dir, links_from)}) | `{entry_recipe.model}` | {_training_epochs(entry_recipe, metadata)}, "
             f"{metadata['train_seconds']:.0f} s | {cell('fid (', '{:.2f}')} | "
             f"{cell('precision (')} / {cell('recall (')} | {cell('coverage (')} | {cell('classes_covered (')} | "
             f"{cell('near_copy_fraction (')} | {', '.join(other) or '–'} |"
@@ -309,6 +316,13 @@ def results_table(zoo_dir=None) -> str:
 README_TABLE = ("<!-- zoo-table -->", "<!-- /zoo-table -->")
 
 
+def _card_link(name, zoo_dir, links_from) -> str:
+    if not zoo_dir:
+        return f"zoo/{name}/README.md"
+    card = Path(zoo_dir).resolve() / name / "README.md"
+    return Path(os.path.relpath(card, Path(links_from or ".").resolve())).as_posix()
+
+
 def write_readme_table(readme, zoo_dir=None) -> None:
     """Replace the block between the README's zoo-table markers with `results_table()`,
     changing nothing else: the file's line endings and mode stay, and a symlinked
@@ -317,7 +331,7 @@ def write_readme_table(readme, zoo_dir=None) -> None:
 
     path = Path(readme).resolve()
     head, tail, newline = _readme_parts(readme)
-    table = results_table(zoo_dir)
+    table = results_table(zoo_dir, links_from=path.parent)
     start, end = README_TABLE
     with atomic_path(path, suffix=".md") as tmp:
         with open(tmp, "w", encoding="utf-8", newline="") as f:
@@ -372,6 +386,10 @@ def build(name: str, zoo_dir=None, verbose="auto", from_run=None) -> Path:
     from keras_gen.hardware import describe_machine
 
     folder = entry_dir(name, zoo_dir)
+    if folder.is_symlink():  # the build swaps the folder by renames, which would move the link, not its target
+        target = folder.resolve()
+        raise KerasGenError(f"zoo entry {name!r} is a symbolic link ({folder} -> {os.readlink(folder)}); build the "
+                            f"folder it points to: keras-gen zoo build {target.name} --zoo-dir {target.parent}")
     entry_recipe = recipe(name, zoo_dir)
     ensure_writable_dir(folder.parent)  # before an hour of training, not after
     if from_run is not None:

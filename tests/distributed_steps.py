@@ -79,12 +79,12 @@ def cases():
         "pixelrnn_conditional_uneven_batch": (
             lambda: m.PixelRNN(image_shape=(28, 28, 1), hidden_size=4, num_layers=1, num_classes=10),
             {"optimizer": SGD}, True, 15),
-        # (ADDA's stage 1 is source-only's step: `classification_step`.)
         "source_only_grey_to_rgb": (lambda: m.SourceOnly(**small_da), {"optimizer": SGD}, True, 15),
         "target_oracle": (lambda: m.TargetOracle(**{**small_da, "image_shape": (28, 28, 1)}), {"optimizer": SGD},
                           True, 8),
         "dann_uneven_batch": (lambda: with_target(m.DANN(**small_da, discriminator_widths=(8,), lambda_=0.5)),
                               {"optimizer": SGD}, True, 15),
+        "adda_stage1": (lambda: m.ADDA(**small_da), {"optimizer": SGD}, True, 8),
         "adda_stage2_uneven_batch": (adda_stage2, {"d_optimizer": SGD, "target_optimizer": SGD}, True, 15),
     }
 

@@ -218,6 +218,14 @@ def test_the_cli_builds_and_reads_a_zoo_of_ones_own(tmp_path):
     assert_one_line_error(run_cli_here("zoo", "build", "dcgan-mnist5k", "--zoo-dir", mine),
                           "unknown zoo entry 'dcgan-mnist5k'; entries: my-gan")
     assert_one_line_error(run_cli_here("zoo", "list", "--zoo-dir", tmp_path / "none"), "is not a folder", code=2)
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(run_cli_here("zoo", "table", "--zoo-dir", tmp_path / "empty"), "holds no zoo entries")
+    assert_one_line_error(run_cli_here("zoo", "list", "--zoo-dir", mine / "my-gan"), "is itself an entry")
+    # A run killed before its model.keras holds a recipe.json too: still a run folder, not an entry.
+    killed = tmp_path / "killed-run"
+    (killed / "checkpoints").mkdir(parents=True)
+    shutil.copy(mine / "my-gan" / "recipe.json", killed / "recipe.json")
+    assert_one_line_error(run_cli_here("sample", killed, "--out", tmp_path / "c.png"), "holds no model.keras")
     assert_one_line_error(run_cli_here("sample", tmp_path, "--out", tmp_path / "c.png"), "nor recipe.json")
     weights = mine / "my-gan" / zoo.WEIGHTS
     tampered = bytearray(weights.read_bytes())
@@ -226,6 +234,13 @@ def test_the_cli_builds_and_reads_a_zoo_of_ones_own(tmp_path):
     assert_one_line_error(run_cli_here("sample", mine / "my-gan", "--out", tmp_path / "c.png"), "sha256")
 
     write_recipe(mine, "tiny-gan")  # 8x8 digits, 1 epoch
+    assert_one_line_error(run_cli_here("sample", mine / "tiny-gan", "--out", tmp_path / "c.png"),
+                          f"is not built yet (no weights, no metadata.json in {mine / 'tiny-gan'}); build it with "
+                          f"`keras-gen zoo build tiny-gan --zoo-dir {mine}`")
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "tiny-gan").symlink_to(mine / "tiny-gan")
+    assert_one_line_error(run_cli_here("zoo", "build", "tiny-gan", "--zoo-dir", tmp_path / "linked"),
+                          f"is a symbolic link ({tmp_path / 'linked' / 'tiny-gan'} -> {mine / 'tiny-gan'})")
     built = run_cli_here("zoo", "build", "tiny-gan", "--zoo-dir", mine)
     assert built.returncode == 0 and f"rebuilt {mine / 'tiny-gan'}" in built.stdout, built.stderr[-2000:]
     assert "tiny-gan" not in zoo.list()
@@ -262,8 +277,10 @@ def test_build_writes_an_entry_that_loads(tmp_path, capsys):
         assert (folder / picture).is_file() and f"]({picture})" in card
         height = np.asarray(Image.open(folder / picture)).shape[0]
         assert (height - 2) // 8 - 2 == 8 * 7, picture  # 8 rows of 8 px digits drawn 7x (56 px)
-    table = zoo.results_table(tmp_path)
-    assert "[`tiny-gan`](zoo/tiny-gan/README.md) | `dcgan` | 1 epoch, " in table
+    table = zoo.results_table(tmp_path, links_from=tmp_path)  # links relative to a README beside the entries
+    assert "[`tiny-gan`](tiny-gan/README.md) | `dcgan` | 1 epoch, " in table
+    assert "[`tiny-gan`](../tiny-gan/README.md)" in zoo.results_table(tmp_path, links_from=tmp_path / "docs")
+    assert "[`tiny-gan`](zoo/tiny-gan/README.md)" not in table  # the package zoo's link, not this one's
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- zoo-table -->\nold\n<!-- /zoo-table -->\nafter\n")
     zoo.write_readme_table(readme, tmp_path)

@@ -63,14 +63,19 @@ LABELS = np.array([3, 0, 2], np.int32)
 # image of nothing known: a sample.
 SAMPLED = ["pixelcnn-grey", "pixelcnn-rgb", "pixelcnn-bernoulli-rgb", "gated-conditional-grey", "gated-rgb",
            "gated-kernel-1", "pixelrnn-rgb", "pixelrnn-conditional-grey", "diagonal-rgb", "diagonal-conditional-grey",
-           "pixelcnnpp-conditional-small"]
+           "pixelcnnpp-rgb", "pixelcnnpp-conditional-small"]
 COMPLETED = ["pixelcnn-rgb", "pixelcnn-bernoulli-rgb", "gated-conditional-rgb", "pixelrnn-rgb", "diagonal-rgb",
              "pixelcnnpp-rgb"]
 
 # (seed, temperature) of the draws compared; each temperature is a trace of the sampler. The
 # completed networks' temperature 1 is compared there; PixelCNN++'s tempered draw from the
-# 256-value table (shared with the other heads) here.
-DRAWS = {**{name: [(1, 0.7), (2, 1.5)] for name in COMPLETED}, "pixelcnnpp-conditional-small": [(1, 0.7)]}
+# 256-value table (shared with the other heads) here, in colour (the sub-pixels coupled) and
+# with labels.
+DRAWS = {**{name: [(1, 0.7), (2, 1.5)] for name in COMPLETED if name in SAMPLED},
+         "pixelcnnpp-rgb": [(1, 0.7)], "pixelcnnpp-conditional-small": [(1, 0.7)]}
+# Scrambled weights give the small conditional PixelCNN++ near-saturated mixtures: few distinct
+# values among its 3 x 64 draws (9), where the other networks give dozens.
+DISTINCT_VALUES = {"pixelcnnpp-conditional-small": 5}
 
 
 def numpy(x):
@@ -157,7 +162,7 @@ def test_cached_samples_are_the_naive_samples(name):
     if getattr(model, "head", None) == "bernoulli":
         assert set(np.unique(first)) == {0, 255}  # both values drawn, no other
     else:
-        assert len(np.unique(first)) > 5  # draws, not one repeated value
+        assert len(np.unique(first)) > DISTINCT_VALUES.get(name, 10)  # draws, not one repeated value
 
 
 @pytest.mark.parametrize("name", COMPLETED)
