@@ -742,9 +742,9 @@ def _trained_on(source):
         except (OSError, ValueError, KeyError, TypeError, KerasGenError):
             return None, None  # a damaged run.json: the model file still says what it is
         return recipe.data[0], recipe.image_size
-    if zoo.is_entry_folder(path):
-        folder = path.resolve()
-        recipe = zoo.recipe(folder.name, folder.parent)
+    entry = zoo.entry_of_folder(path)
+    if entry is not None:
+        recipe = zoo.recipe(*entry)
         return recipe.data[0], recipe.image_size
     if not path.exists() and source in zoo.list():
         recipe = zoo.recipe(source)

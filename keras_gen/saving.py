@@ -119,9 +119,10 @@ def _load_source(source, precision):
     if path.is_dir():
         if (path / "model.keras").is_file():
             return load_keras_file(path / "model.keras"), path.resolve().name
-        if zoo.is_entry_folder(path):  # an entry of the user's own zoo (`keras-gen zoo build --zoo-dir`)
-            folder = path.resolve()
-            return zoo.load(folder.name, zoo_dir=folder.parent, precision=precision), folder.name
+        entry = zoo.entry_of_folder(path)  # an entry of the user's own zoo (`keras-gen zoo build --zoo-dir`)
+        if entry is not None:
+            name, zoo_dir = entry
+            return zoo.load(name, zoo_dir=zoo_dir, precision=precision), name
         hidden = (f"; it hides the zoo entry {source!r}: run from another folder, or rename this one"
                   if source in zoo.list() else "")
         raise KerasGenError(f"{source!r} is a folder but holds no model.keras nor recipe.json (not a keras-gen run "

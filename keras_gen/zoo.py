@@ -69,6 +69,15 @@ def is_entry_folder(path) -> bool:
     return path.is_dir() and (path / "recipe.json").is_file() and not run_folder
 
 
+def entry_of_folder(path):
+    """`(name, zoo_dir)` of the entry folder `path` (`is_entry_folder`), for `load`, `recipe`
+    and the others; None for any other path."""
+    if not is_entry_folder(path):
+        return None
+    folder = Path(path).resolve()
+    return folder.name, folder.parent
+
+
 def _read_json(path: Path, what: str):
     try:
         return json.loads(path.read_text())
