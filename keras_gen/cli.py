@@ -13,7 +13,7 @@ import sys
 
 from keras_gen import registry
 from keras_gen._version import __version__
-from keras_gen.errors import KerasGenError
+from keras_gen.errors import KerasGenError, Terminated
 from keras_gen.recipe import PRECISIONS, Recipe, check_data_name
 from keras_gen.seeds import check_seed
 from keras_gen.text import count
@@ -966,6 +966,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("keras-gen: interrupted", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        print(f"keras-gen: {exc}", file=sys.stderr)
+        return 143
     except OSError as exc:  # a full disk or a vanished folder that no command caught itself
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(f"keras-gen: error: {exc.strerror or exc}{where}; no file was left half-written", file=sys.stderr)

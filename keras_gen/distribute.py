@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 
 import tensorflow as tf
 
+from keras_gen import rendezvous
 from keras_gen.errors import KerasGenError
 
 STRATEGIES = ("mirrored", "multiworker")
@@ -41,7 +44,8 @@ def strategy(name: str | None):
       devices, for tests).
     - "multiworker": `MultiWorkerMirroredStrategy`; each machine (worker) runs the same
       command with its own `TF_CONFIG` (see the README); worker 0 is the chief and writes
-      the run folder.
+      the run folder. The tasks first gather in `keras_gen.rendezvous` (interruptible, with
+      a notice and a timeout), and SIGTERM stops the process afterwards as before.
     """
     if name is None:
         return tf.distribute.get_strategy()
@@ -50,9 +54,21 @@ def strategy(name: str | None):
     if name == "mirrored":
         devices = cpu_replica_devices()
         return tf.distribute.MirroredStrategy(devices) if devices else tf.distribute.MirroredStrategy()
-    tf_config()  # checked: a one-line error for a malformed one
+    config = tf_config()  # checked: a one-line error for a malformed one
     cpu_replica_devices()
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    # TensorFlow's start blocks, deaf to signals, until every task has come: gather them first.
+    rendezvous.gather(config)
+    before = signal.getsignal(signal.SIGTERM) if _main_thread() else None
+    made = tf.distribute.MultiWorkerMirroredStrategy()
+    if before is not None:
+        # Its coordination service catches SIGTERM for a preemption notice that keras-gen does
+        # not use, so that `kill` would no longer stop a worker: give SIGTERM back.
+        signal.signal(signal.SIGTERM, before)
+    return made
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def tf_config() -> dict:

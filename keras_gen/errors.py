@@ -11,3 +11,9 @@ class KerasGenError(Exception):
     # ("Exception encountered when calling ...", the arguments) unless it carries this mark
     # (keras/src/utils/traceback_utils.py): ours are already one clear line.
     _keras_call_info_injected = True
+
+
+class Terminated(BaseException):
+    """SIGTERM where keras-gen turns it into an exception (while a multi-worker task waits for
+    its cluster), so that what it made is tidied on the way out, as after Ctrl-C; the CLI
+    exits with status 143 (128 + SIGTERM)."""

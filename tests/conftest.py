@@ -67,6 +67,19 @@ def run_cli(*args, cwd=None, timeout=600):
     )
 
 
+def free_ports(n):
+    """n TCP ports of 127.0.0.1 that were free a moment ago."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
 def assert_one_line_error(result, pattern, code=1):
     """A `run_cli`/`run_cli_here` result that failed with exit `code` and one line on stderr
     holding `pattern`, and no traceback."""

@@ -5,7 +5,6 @@ TensorFlow fixes its devices when it starts.
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli_here
+from conftest import free_ports, run_cli_here
 from keras_gen import distribute, registry
 from keras_gen.errors import KerasGenError
 
@@ -30,16 +29,6 @@ def _env(**extra):
     env.pop("TF_CONFIG", None)
     env.update(extra)
     return env
-
-
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _tf_config(ports, index):
@@ -152,7 +141,7 @@ def test_keras_gen_train_strategy_mirrored_and_multiworker_match_one_device(tmp_
     mirrored = subprocess.run(_train_command(tmp_path / "mirrored", "--strategy", "mirrored"),
                               env=_env(KERAS_GEN_CPU_REPLICAS="2"), capture_output=True, text=True, timeout=600)
     assert mirrored.returncode == 0, mirrored.stderr[-3000:]
-    ports = _free_ports(2)
+    ports = free_ports(2)
     workers = [subprocess.Popen(_train_command(tmp_path / f"multi{i}", "--strategy", "multiworker"),
                                 env=_env(TF_CONFIG=_tf_config(ports, i)), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for i in range(2)]
@@ -176,6 +165,47 @@ def test_keras_gen_train_strategy_mirrored_and_multiworker_match_one_device(tmp_
         for key in ("d_loss", "g_loss", "penalty"):
             assert abs(logged[key][0] - reference[key][0]) <= 1e-4 * max(1.0, abs(reference[key][0])), (run, key)
     assert json.loads((tmp_path / "single" / "run.json").read_text())["strategy"] == {"name": None, "replicas": 1}
+
+
+def test_a_multiworker_task_waits_for_its_peers_killably_and_sigterm_still_stops_it_once_started(tmp_path):
+    """TensorFlow's multi-worker start blocks, holding the interpreter, until every task has
+    come, and its coordination service then catches SIGTERM for good: a worker whose chief
+    never came could not be stopped by `kill` or Ctrl-C, nor a started one by `kill`. Now a
+    waiting task says whom it waits for and ends on SIGTERM (its run folder removed), and a
+    started one dies of it."""
+    import selectors
+    import signal
+
+    ports = free_ports(2)
+    # The chief, which makes the run folder before the strategy: SIGTERM while it waits removes it.
+    waiting = subprocess.Popen(_train_command(tmp_path / "alone", "--strategy", "multiworker"),
+                               env=_env(TF_CONFIG=_tf_config(ports, 0)), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        # The first notice comes after 5 s of waiting; before, there was none (and no end).
+        with selectors.DefaultSelector() as ready:
+            ready.register(waiting.stderr, selectors.EVENT_READ)
+            line = waiting.stderr.readline() if ready.select(timeout=90) else "(nothing in 90 s)"
+        assert line.strip() == (f"keras-gen: worker 0 (127.0.0.1:{ports[0]}) waiting for worker 1 "
+                                f"(127.0.0.1:{ports[1]})"), line
+        assert (tmp_path / "alone").is_dir()
+        waiting.send_signal(signal.SIGTERM)
+        assert waiting.wait(timeout=10) == 143
+        assert waiting.stderr.read().strip() == "keras-gen: terminated (SIGTERM) while waiting for the cluster"
+    finally:
+        waiting.kill()
+        waiting.communicate()
+    assert not (tmp_path / "alone").exists()
+
+    started = subprocess.run(
+        [sys.executable, "-c", "import os, signal, time\n"
+         "from keras_gen import distribute\n"
+         "distribute.strategy('multiworker')\n"
+         "os.kill(os.getpid(), signal.SIGTERM)\n"
+         "time.sleep(10)\n"
+         "print('SIGTERM was caught')"],
+        env=_env(TF_CONFIG=_tf_config(free_ports(1), 0)), capture_output=True, text=True, timeout=120)
+    assert started.returncode == -signal.SIGTERM, (started.stdout, started.stderr[-2000:])
 
 
 def test_multiworker_resume_is_refused_with_one_line(tmp_path, monkeypatch):
