@@ -34,6 +34,7 @@ import math
 import re
 import shutil
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -364,7 +365,9 @@ class StopRequest:
     `requested` (a callback stops training at the next batch end, or right after the epoch's
     checkpoint), so a checkpoint being written is finished, not torn or, as Keras' `.keras`
     writer does with a KeyboardInterrupt, silently swallowed. A second SIGINT interrupts at
-    once (KeyboardInterrupt). Outside the main thread nothing is installed."""
+    once (KeyboardInterrupt). A request that no callback acted on (it came after the last
+    epoch: the run's folder was finished) is reported when the block ends. Outside the main
+    thread nothing is installed."""
 
     def __init__(self):
         self.requested = False
@@ -384,6 +387,9 @@ class StopRequest:
             yield self
         finally:
             signal.signal(signal.SIGINT, previous)
+        if self.requested:  # came after training, while the run's last files were written: say so
+            print("keras-gen: Ctrl-C came after the last epoch; the run was finished, its folder is complete",
+                  file=sys.stderr, flush=True)
 
 
 def is_finite(value) -> bool:

@@ -386,6 +386,22 @@ def test_other_families_killed_in_a_checkpoint_write_resume_bit_identical(family
                                    resume_kill.digest(tmp_path / "killed")) == []
 
 
+def test_ctrl_c_after_the_last_epoch_finishes_the_run_and_says_so(tmp_path, capfd):
+    """Ctrl-C while the run's last files are written (after fit) is not acted on, so that the
+    folder is whole: the run used to finish without a word about it."""
+    import keras
+
+    class CtrlCAfterTraining(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    recipe = Recipe("dcgan", data="digits", epochs=1, batch_size=64, hparams=TINY_GAN)
+    training.train(recipe, tmp_path / "run", grid_size=4, verbose=0, callbacks=[CtrlCAfterTraining()])
+    assert (tmp_path / "run" / "model.keras").is_file() and (tmp_path / "run" / "run.json").is_file()
+    assert capfd.readouterr().err.strip().splitlines()[-1] == (
+        "keras-gen: Ctrl-C came after the last epoch; the run was finished, its folder is complete")
+
+
 def test_an_interrupted_adda_run_names_its_epoch_out_of_both_stages(tmp_path):
     """ADDA numbers its epochs on through its stages (2 + 2 here): Ctrl-C in the last one said
     "epoch 4 of 2" (the recipe's stage-2 epochs)."""
