@@ -375,18 +375,32 @@ class AdversarialModel(LatentModel):
             self.update_metrics(weight, penalty=penalty)
         return self.metric_results()
 
+    def ema_decay_at(self, updates):
+        """The decay of the average's `updates`-th update: min(decay, (1 + t) / (10 + t)), the
+        warm-up of `tf.train.ExponentialMovingAverage(num_updates=t)`. Without it the average
+        of a short run is mostly G's random initial weights (decay 0.999 after 640 steps:
+        0.999^640 = 53 % of them, and samples of noise); with it the first updates nearly copy
+        G and the window grows to 1 / (1 − decay) steps (0.999 from step 8,991 on)."""
+        t = tf.cast(updates, tf.float32)
+        return tf.minimum(tf.constant(self.ema_decay, tf.float32), (1.0 + t) / (10.0 + t))
+
     def update_ema(self):
-        """ema ← decay · ema + (1 − decay) · G for weights; batch-norm statistics are copied.
+        """ema ← d_t · ema + (1 − d_t) · G for weights (d_t = `ema_decay_at(t)`, t the generator
+        updates so far); batch-norm statistics are copied.
 
         So the average normalises with G's moving statistics, gathered for G's own weights, not
         its own. The authors' BigGAN-PyTorch averages them as well, and can recompute
         "standing statistics" for the averaged G; neither is done here. Measured on
         biggan-mnist5k, the average still samples better than G (README, "Zoo")."""
+        decay = self.ema_decay_at(self.g_optimizer.iterations)
         trained = {id(w) for w in self.generator.trainable_weights}
         # Paired by position: the copy is built like G (and frozen, so all its weights are
         # non-trainable); G's own trainable flags say which to average.
         for ema, weight in zip(self.ema_generator.weights, self.generator.weights):
-            ema.assign(self.ema_decay * ema + (1.0 - self.ema_decay) * weight if id(weight) in trained else weight)
+            if id(weight) in trained:
+                ema.assign(tf.cast(decay, ema.dtype) * ema + tf.cast(1.0 - decay, ema.dtype) * weight)
+            else:
+                ema.assign(weight)
 
     def test_step(self, data):
         """The game's losses (and penalty) on held-out real images and fresh fakes; nothing is

@@ -77,18 +77,27 @@ def test_the_penalty_is_weighted_into_the_discriminator_loss():
 
 
 def test_ema_generator_follows_the_formula_and_draws_the_samples():
+    """ema <- d_t ema + (1 - d_t) G with d_t = min(decay, (1 + t) / (10 + t)), t the generator
+    updates so far: the first update nearly copies G (d_1 = 2/11), and from t = 89 on (for
+    decay 0.9) the decay itself applies."""
     model = tiny(ema_decay=0.9)
     model.compile()
     assert len(model.ema_generator.weights) == len(model.generator.weights)
-    ema_before = numpy_of(model.ema_generator.weights)
-    model.fit(digits8(16), batch_size=16, epochs=1, verbose=0)  # one step
     trained = {id(w) for w in model.generator.trainable_weights}
-    pairs = [(e, o, n) for e, o, n in zip(model.ema_generator.weights, ema_before, model.generator.weights)
-             if id(n) in trained]
-    assert len(pairs) == len(model.generator.trainable_weights)
-    for ema, old, new in pairs:
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(ema), 0.9 * old + 0.1 * keras.ops.convert_to_numpy(new),
-                                   rtol=1e-5, atol=1e-7)
+    for updates_before, decay in ((0, 2 / 11), (999, 0.9)):
+        model.g_optimizer.iterations.assign(updates_before)
+        ema_before = numpy_of(model.ema_generator.weights)
+        model.fit(digits8(16), batch_size=16, epochs=1, verbose=0)  # one step
+        assert int(model.g_optimizer.iterations) == updates_before + 1
+        pairs = [(e, o, n) for e, o, n in zip(model.ema_generator.weights, ema_before, model.generator.weights)
+                 if id(n) in trained]
+        assert len(pairs) == len(model.generator.trainable_weights)
+        for ema, old, new in pairs:
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(ema),
+                                       decay * old + (1 - decay) * keras.ops.convert_to_numpy(new),
+                                       rtol=1e-5, atol=1e-7)
+    # Decay 0.999 after the README snippet's 640 steps: a window of about 70 steps, not 1,000.
+    assert float(tiny(ema_decay=0.999).ema_decay_at(640)) == pytest.approx(641 / 650)
     z = model.latents(2, seed=0)
     expected = (keras.ops.convert_to_numpy(model.ema_generator(z, training=False)) + 1) / 2
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model.generate(z)), expected, atol=1e-6)
