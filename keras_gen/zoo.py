@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import os
+import shlex
 import shutil
 import stat
 import tempfile
@@ -211,10 +212,29 @@ def _check_config_agrees(name, config, entry_recipe) -> None:
         raise KerasGenError(f"{where}: config.json was built in {built} but recipe.json says {entry_recipe.precision}")
 
 
-def _card(name, entry_recipe, metadata) -> str:
+def _own_zoo(zoo_dir) -> bool:
+    return zoo_dir is not None and Path(zoo_dir).resolve() != root().resolve()
+
+
+def _loading_code(name, zoo_dir) -> str:
+    """The card's line that loads the entry: by name, and from its zoo folder when that is not
+    the package's (`zoo.load("x")` alone would not find an entry of one's own zoo)."""
+    if not _own_zoo(zoo_dir):
+        return f"keras_gen.zoo.load({json.dumps(name)})"
+    return f"keras_gen.zoo.load({json.dumps(name)}, zoo_dir={json.dumps(str(zoo_dir))})"
+
+
+def _zoo_dir_option(zoo_dir) -> str:
+    return f" --zoo-dir {shlex.quote(str(zoo_dir))}" if _own_zoo(zoo_dir) else ""
+
+
+def _card(name, entry_recipe, metadata, zoo_dir=None) -> str:
     # In name order, as metadata.json keeps them: a card drawn at build and one drawn again
     # from the metadata (`zoo evaluate`) list them alike.
     figures = "\n".join(f"| {k} | {v} |" for k, v in sorted(metadata["figures"].items()))
+    precision = entry_recipe.precision
+    if precision == "auto" and metadata.get("precision"):
+        precision = f"auto ({metadata['precision']} on that machine)"
     hp = ", ".join(f"{k}={v}" for k, v in entry_recipe.hparams.items()) or "defaults"
     compiled = ", ".join(f"{k}={json.dumps(v)}" for k, v in entry_recipe.compile.items()) or "the model's defaults"
     return f"""# {name}
@@ -222,14 +242,14 @@ def _card(name, entry_recipe, metadata) -> str:
 {entry_recipe.description}
 
     import keras_gen.zoo
-    model = keras_gen.zoo.load("{name}")
+    model = {_loading_code(name, zoo_dir)}
 
 | | |
 | --- | --- |
 | model | `{entry_recipe.model}` ({hp}) |
 | compile | {compiled} |
 | data | {_data_line(entry_recipe)} |
-| training | {_training_epochs(entry_recipe, metadata)}, batch {entry_recipe.batch_size}, seed {entry_recipe.seed}, {entry_recipe.precision} |
+| training | {_training_epochs(entry_recipe, metadata)}, batch {entry_recipe.batch_size}, seed {entry_recipe.seed}, {precision} |
 | training time | {metadata["train_seconds"]:.0f} s on {metadata["machine"]} ({metadata["date"]}) |
 | parameters | {metadata["parameters"]:,} |
 | weights | `{WEIGHTS}`, sha256 `{metadata["weights_sha256"]}` |
@@ -246,7 +266,7 @@ def _card(name, entry_recipe, metadata) -> str:
 {_pictures(metadata)}
 {entry_recipe.notes}
 
-Rebuild: `keras-gen zoo build {name}` (written by it; edit recipe.json, not this card).
+Rebuild: `keras-gen zoo build {name}{_zoo_dir_option(zoo_dir)}` (written by it; edit recipe.json, not this card).
 """
 
 
@@ -434,6 +454,7 @@ def build(name: str, zoo_dir=None, verbose="auto", from_run=None) -> Path:
             "weights_sha256": sha256(staging / WEIGHTS),
             "parameters": int(model.count_params()),
             "train_seconds": info["train_seconds"],
+            "precision": model.precision,  # what "auto" chose
             "stages": info.get("stages"),
             "date": datetime.date.today().isoformat(),
             "machine": describe_machine(),
@@ -447,7 +468,7 @@ def build(name: str, zoo_dir=None, verbose="auto", from_run=None) -> Path:
         # The card from the metadata as stored (keys sorted), as `evaluate` and `_card`'s
         # readers see it: the same card whichever command wrote it last.
         stored = _read_json(staging / "metadata.json", f"metadata of zoo entry {name!r}")
-        (staging / "README.md").write_text(_card(name, entry_recipe, stored))
+        (staging / "README.md").write_text(_card(name, entry_recipe, stored, zoo_dir))
         _swap_in(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -638,7 +659,7 @@ def evaluate(name: str, zoo_dir=None) -> Path:
     metadata.update(figures={**kept, **figures}, evaluated=how, grids=grids)
     training.write_json(folder / "metadata.json", metadata)
     with atomic_path(folder / "README.md", suffix=".md") as tmp:
-        Path(tmp).write_text(_card(name, entry_recipe, metadata))
+        Path(tmp).write_text(_card(name, entry_recipe, metadata, zoo_dir))
     return folder
 
 

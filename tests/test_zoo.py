@@ -272,7 +272,13 @@ def test_build_writes_an_entry_that_loads(tmp_path, capsys):
     assert "train d_loss (last epoch)" in metadata["figures"] and metadata["train_seconds"] > 0
     card = (folder / "README.md").read_text()
     assert "A tiny DCGAN" in card and metadata["weights_sha256"] in card
-    assert card == zoo._card("tiny-gan", zoo.recipe("tiny-gan", tmp_path), metadata)  # as evaluate would write it
+    assert card == zoo._card("tiny-gan", zoo.recipe("tiny-gan", tmp_path), metadata, tmp_path)  # as evaluate would
+    # Its code loads it from this zoo ("tiny-gan" alone is no entry of the package's), and it
+    # says what "auto" chose.
+    assert f'keras_gen.zoo.load("tiny-gan", zoo_dir="{tmp_path}")' in card
+    assert f"`keras-gen zoo build tiny-gan --zoo-dir {tmp_path}`" in card
+    assert metadata["precision"] in ("float32", "mixed_bfloat16")
+    assert f"seed 0, auto ({metadata['precision']} on that machine) |" in card
     for picture in ("samples.png", "interpolation.png", "neighbours.png"):
         assert (folder / picture).is_file() and f"]({picture})" in card
         height = np.asarray(Image.open(folder / picture)).shape[0]
