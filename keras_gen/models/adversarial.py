@@ -26,39 +26,12 @@ from keras_gen import distribute, losses, regularizers
 from keras_gen.errors import KerasGenError
 from keras_gen.models.base import check_size, in_chunks
 from keras_gen.models.latent import LatentModel
+from keras_gen.models.optimizers import SeveralOptimizers
 
 PENALTIES = ("gradient_penalty", "dragan", "r1")
 MAX_D_STEPS = 100  # discriminator updates per generator update, at most (WGAN: 5)
 
 _DEFAULT = object()  # a compile argument left to the model's COMPILE_DEFAULTS
-
-
-class PlayerOptimizers:
-    """`model.optimizer` of a two-player model: both players' optimizers, as Keras' callbacks
-    expect of a model with several (`ReduceLROnPlateau` and `LearningRateScheduler` change
-    each optimizer in `.optimizers`; `TensorBoard` counts steps by `.iterations`, here the
-    generator's). The optimizers themselves are saved as `d_optimizer` and `g_optimizer`.
-    """
-
-    def __init__(self, d_optimizer, g_optimizer):
-        self.optimizers = [d_optimizer, g_optimizer]
-
-    @property
-    def built(self):
-        return all(o.built for o in self.optimizers)
-
-    @property
-    def iterations(self):
-        return self.optimizers[1].iterations
-
-    @property
-    def learning_rate(self):
-        return self.optimizers[1].learning_rate
-
-    @property
-    def variables(self):
-        """Both optimizers' state (what `model.summary()` counts)."""
-        return [v for o in self.optimizers for v in o.variables]
 
 
 def _logged_sum(*terms):
@@ -258,7 +231,9 @@ class AdversarialModel(LatentModel):
         # Built now, on their variables: Keras skips loading the state of unbuilt optimizers.
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
-        self.optimizer = PlayerOptimizers(self.d_optimizer, self.g_optimizer)
+        # `model.optimizer` for Keras' callbacks: both players; the generator's steps count.
+        self.optimizer = SeveralOptimizers(lambda: {"d_optimizer": self.d_optimizer, "g_optimizer": self.g_optimizer},
+                                           lambda: [self.d_optimizer, self.g_optimizer], lambda: self.g_optimizer)
         shown = ["loss", "d_loss", "g_loss", "d_real", "d_fake"] + (["penalty"] if self.penalty else [])
         self.show_metrics(*shown)
 

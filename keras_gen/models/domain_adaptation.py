@@ -55,6 +55,7 @@ from keras_gen.layers import GradientReversal
 from keras_gen.models.base import (MAX_SAMPLES, Endpoint, GenerativeModel, assert_image_batch, check_data_kind,
                                    check_size, check_sizes, in_chunks, without_autotune_stall)
 from keras_gen.models.labels import ClassLabels
+from keras_gen.models.optimizers import SeveralOptimizers
 from keras_gen.networks import domain as networks
 
 CLASSIFY_CHUNK = 500  # images per network call in `classify` (activations of 500 28x28 images: ~40 MB)
@@ -138,43 +139,6 @@ class DiscriminatorSaturation(keras.callbacks.Callback):
                 f"epoch {epoch + 1}: the domain discriminator's accuracy is {value:.4f} (> {self.threshold}): it "
                 "tells the domains apart and the encoder gets no adversarial signal; try a smaller discriminator "
                 "learning rate or fewer discriminator units", DiscriminatorSaturationWarning, stacklevel=2)
-
-
-class _Optimizers:
-    """`model.optimizer` of a model with several optimizers (as `PlayerOptimizers` of the GAN
-    base): Keras' callbacks (`ReduceLROnPlateau`, `LearningRateScheduler`) change each one in
-    `.optimizers`, here those of the stage that trains now (`model.stage_optimizers()`), so
-    that a stage's callbacks leave the next stage's optimizers as compiled; `.iterations`
-    counts the steps of the one that trains now. The optimizers themselves are saved as the
-    model's attributes."""
-
-    def __init__(self, model, optimizers):
-        self.model, self.all = model, list(optimizers)
-
-    @property
-    def optimizers(self):
-        return self.model.stage_optimizers()
-
-    @property
-    def built(self):
-        return all(o.built for o in self.all)
-
-    @property
-    def variables(self):
-        """Every optimizer's state (what `model.summary()` counts)."""
-        return [v for o in self.all for v in o.variables]
-
-    @property
-    def current(self):
-        return self.model.current_optimizer()
-
-    @property
-    def iterations(self):
-        return self.current.iterations
-
-    @property
-    def learning_rate(self):
-        return self.current.learning_rate
 
 
 class DomainAdaptationModel(ClassLabels, GenerativeModel):
@@ -692,7 +656,12 @@ class ADDA(DomainAdaptationModel):
         self.source_optimizer.build(self.encoder.trainable_variables + self.classifier.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.target_optimizer.build(self.target_encoder.trainable_variables)
-        self.optimizer = _Optimizers(self, optimizers)
+        # `model.optimizer` for Keras' callbacks: those of the stage that trains now, so that a
+        # stage's callbacks leave the next stage's optimizers as compiled; its steps count.
+        self.optimizer = SeveralOptimizers(
+            lambda: {"source_optimizer": self.source_optimizer, "d_optimizer": self.d_optimizer,
+                     "target_optimizer": self.target_optimizer},
+            self.stage_optimizers, self.current_optimizer)
 
     def fit(self, *args, **kwargs):
         if self.stage == 3:

@@ -389,6 +389,41 @@ def test_reduce_lr_in_adda_stage_1_leaves_stage_2s_optimizers_as_compiled():
     assert model.optimizer.optimizers == [model.d_optimizer, model.target_optimizer]
 
 
+def test_the_keras_io_learning_rate_idioms_act_on_every_player():
+    """`model.optimizer.learning_rate` of a GAN read the generator's rate, `.assign` changed the
+    generator's alone (silently), `=` raised an AttributeError of a missing setter, and
+    `get_config()` one of a missing method."""
+    model = tiny_gan()
+    model.compile(d_optimizer=keras.optimizers.Adam(3e-4), g_optimizer=keras.optimizers.Adam(1e-4))
+    with pytest.raises(AttributeError, match=r"different learning rates \(d_optimizer 0.0003, g_optimizer 0.0001\)"):
+        model.optimizer.learning_rate
+    assert set(model.optimizer.get_config()) == {"d_optimizer", "g_optimizer"}
+    assert model.optimizer.get_config()["d_optimizer"]["config"]["learning_rate"] == pytest.approx(3e-4)
+
+    class HalveEachEpoch(keras.callbacks.Callback):  # keras.io's custom learning-rate scheduler
+        def on_epoch_begin(self, epoch, logs=None):
+            rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            self.model.optimizer.learning_rate = rate / 2
+
+    model.optimizer.learning_rate = 2e-4  # one rate for both
+    assert [float(o.learning_rate) for o in (model.d_optimizer, model.g_optimizer)] == pytest.approx([2e-4, 2e-4])
+    model.fit(digits8(16), batch_size=16, epochs=2, verbose=0, callbacks=[HalveEachEpoch()])
+    assert [float(o.learning_rate) for o in (model.d_optimizer, model.g_optimizer)] == pytest.approx([5e-5, 5e-5])
+    model.optimizer.learning_rate.assign(1e-3)
+    assert [float(o.learning_rate) for o in (model.d_optimizer, model.g_optimizer)] == pytest.approx([1e-3, 1e-3])
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
+
+    adda = tiny_adda()  # the stage's optimizers only: stage 1 trains the source optimizer alone
+    adda.compile()
+    adda.optimizer.learning_rate = 5e-4
+    assert [float(o.learning_rate) for o in (adda.source_optimizer, adda.d_optimizer, adda.target_optimizer)] \
+        == pytest.approx([5e-4, 2e-4, 2e-4])
+    adda.set_stage(2)
+    adda.optimizer.learning_rate.assign(1e-4)
+    assert [float(o.learning_rate) for o in (adda.source_optimizer, adda.d_optimizer, adda.target_optimizer)] \
+        == pytest.approx([5e-4, 1e-4, 1e-4])
+
+
 def test_predict_and_call_refuse_float_or_misshapen_images_in_one_line():
     from keras_gen.models import SourceOnly
     classifier = SourceOnly(image_shape=(8, 8, 1), filters=(4,), classifier_widths=(8,))
