@@ -17,6 +17,7 @@ One tape and one optimizer per player, as in the papers; both optimizers are bui
 from __future__ import annotations
 
 import math
+import warnings
 
 import keras
 import tensorflow as tf
@@ -32,6 +33,10 @@ PENALTIES = ("gradient_penalty", "dragan", "r1")
 MAX_D_STEPS = 100  # discriminator updates per generator update, at most (WGAN: 5)
 
 _DEFAULT = object()  # a compile argument left to the model's COMPILE_DEFAULTS
+
+
+# A generator ending in one of these cannot make the dark half of [-1, 1].
+NON_NEGATIVE_ACTIVATIONS = {"sigmoid", "hard_sigmoid", "relu", "relu6", "softplus", "softmax", "exponential"}
 
 
 def _logged_sum(*terms):
@@ -104,10 +109,10 @@ class AdversarialModel(LatentModel):
         self._networks_passed_in = generator is not None or discriminator is not None
         self.generator = generator if generator is not None else self.build_generator()
         self.discriminator = discriminator if discriminator is not None else self.build_discriminator()
-        if discriminator is not None and "features" not in [layer.name for layer in discriminator.layers]:
-            # `discriminator_features` (and the nearest-neighbour and probe tools) read it.
-            raise KerasGenError("a discriminator passed in needs a layer named 'features' (its penultimate "
-                                "activations, e.g. the Flatten before the last Dense)")
+        if generator is not None:
+            self._check_generator_passed_in(generator)
+        if discriminator is not None:
+            self._check_discriminator_passed_in(discriminator)
         self.ema_generator = None
         if self.ema_decay is not None:
             self.ema_generator = (
@@ -125,6 +130,48 @@ class AdversarialModel(LatentModel):
         self.show_metrics("loss", "d_loss", "g_loss", "d_real", "d_fake")
         self.replay = None
         self.built = True
+
+    def _check_generator_passed_in(self, generator):
+        """A generator passed in takes this model's latents (and labels) and makes images of its
+        `image_shape` in [-1, 1]: checked symbolically, so that a mismatch is one line here, not
+        a traceback from inside `fit` or images of another shape from `sample`."""
+        z = keras.KerasTensor((2, self.latent_dim))
+        inputs = self.generator_inputs(z, keras.KerasTensor((2,), dtype="int32"))
+        wanted = f"latents [batch, {self.latent_dim}]" + (" and labels [batch]" if self.conditional else "")
+        try:
+            out = generator.compute_output_spec(inputs)
+        except Exception as exc:  # noqa: BLE001 - Keras' own error, shortened to its first line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise KerasGenError(f"the generator passed in does not take {wanted}: {first[:300]}") from None
+        if isinstance(out, (list, tuple)) or tuple(out.shape[1:]) != tuple(self.image_shape):
+            got = [tuple(o.shape) for o in out] if isinstance(out, (list, tuple)) else tuple(out.shape)
+            raise KerasGenError(f"the generator passed in makes {got} from {wanted}, not images "
+                                f"[batch, {', '.join(map(str, self.image_shape))}] (image_shape)")
+        last = generator.layers[-1] if getattr(generator, "layers", None) else None
+        activation = getattr(getattr(last, "activation", None), "__name__", None)
+        if activation in NON_NEGATIVE_ACTIVATIONS:
+            warnings.warn(f"the generator passed in ends in {activation}: keras-gen reads G's images in [-1, 1] "
+                          "(a tanh output) and maps them to [0, 1], so its samples will be mid-grey to white; "
+                          "end it in tanh", stacklevel=3)
+
+    def _check_discriminator_passed_in(self, discriminator):
+        """A discriminator passed in of one input (the images) and one output gives one logit
+        per image (conditional and multi-head ones are checked by their models' use)."""
+        if "features" not in [layer.name for layer in discriminator.layers]:
+            # `discriminator_features` (and the nearest-neighbour and probe tools) read it.
+            raise KerasGenError("a discriminator passed in needs a layer named 'features' (its penultimate "
+                                "activations, e.g. the Flatten before the last Dense)")
+        if len(getattr(discriminator, "inputs", None) or [None]) != 1 or self.conditional:
+            return
+        try:
+            out = discriminator.compute_output_spec(keras.KerasTensor((2, *self.image_shape)))
+        except Exception as exc:  # noqa: BLE001 - Keras' own error, shortened to its first line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise KerasGenError(f"the discriminator passed in does not take images "
+                                f"[batch, {', '.join(map(str, self.image_shape))}]: {first[:300]}") from None
+        if not isinstance(out, (list, tuple)) and tuple(out.shape[1:]) not in ((1,), ()):
+            raise KerasGenError(f"the discriminator passed in gives {tuple(out.shape)} for 2 images, not one logit "
+                                "per image [batch, 1]")
 
     def build_generator(self):
         raise NotImplementedError(f"{type(self).__name__} must define build_generator() or be given a generator")

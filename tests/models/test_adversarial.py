@@ -6,7 +6,7 @@ import pytest
 
 from keras_gen import data, regularizers
 from keras_gen.errors import KerasGenError
-from keras_gen.models import DCGAN
+from keras_gen.models import CGAN, DCGAN
 
 
 def tiny(**kwargs):
@@ -120,6 +120,39 @@ def test_passed_in_networks_are_used_and_serialised(tmp_path):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded.generate(z)),
                                   keras.ops.convert_to_numpy(model.generate(z)))
     assert keras.ops.convert_to_numpy(model.discriminator_features(digits8(5))).shape == (5, 64)
+
+
+def test_passed_in_networks_that_do_not_fit_the_model_are_one_line_errors():
+    """They were taken as they came: a generator of 14x14 images for image_shape 28x28 gave
+    `sample` images of 14x14 and `fit` a traceback, a generator of another latent size
+    tracebacks from both, a discriminator of 3 outputs trained silently, and a generator ending
+    in a sigmoid sampled mid-grey to white images without a word."""
+    def generator(latent=4, shape=(8, 8, 1), activation="tanh"):
+        return keras.Sequential([keras.Input((latent,)), keras.layers.Dense(int(np.prod(shape))),
+                                 keras.layers.Reshape(shape), keras.layers.Activation(activation)])
+
+    def discriminator(shape=(8, 8, 1), outputs=1):
+        return keras.Sequential([keras.Input(shape), keras.layers.Flatten(name="features"), keras.layers.Dense(outputs)])
+
+    def make(**networks):
+        return DCGAN(image_shape=(8, 8, 1), latent_dim=4, **{"generator": generator(),
+                                                              "discriminator": discriminator(), **networks})
+
+    with pytest.raises(KerasGenError, match=r"^the generator passed in does not take latents \[batch, 4\]: .*16"):
+        make(generator=generator(latent=16))
+    with pytest.raises(KerasGenError, match=r"^the generator passed in makes \(2, 4, 4, 1\) from latents \[batch, 4\], "
+                                            r"not images \[batch, 8, 8, 1\] \(image_shape\)$"):
+        make(generator=generator(shape=(4, 4, 1)))
+    with pytest.raises(KerasGenError, match=r"^the discriminator passed in gives \(2, 3\) for 2 images, not one logit"):
+        make(discriminator=discriminator(outputs=3))
+    with pytest.raises(KerasGenError, match=r"^the discriminator passed in does not take images \[batch, 8, 8, 1\]: "):
+        make(discriminator=discriminator(shape=(9, 9, 1)))
+    with pytest.warns(UserWarning, match="ends in sigmoid: keras-gen reads G's images in \\[-1, 1\\]"):
+        make(generator=generator(activation="sigmoid"))
+    cgan = CGAN(image_shape=(8, 8, 1), num_classes=3, latent_dim=4, generator_widths=(8,), discriminator_widths=(8,))
+    with pytest.raises(KerasGenError, match=r"does not take latents \[batch, 4\] and labels \[batch\]"):
+        CGAN(image_shape=(8, 8, 1), num_classes=3, latent_dim=4, generator=generator(),
+             discriminator=cgan.discriminator)
 
 
 def test_bad_options_are_one_line_errors():
