@@ -730,7 +730,8 @@ def cmd_export(args):
 
 def _trained_on(source):
     """`(data, image_size)` a run folder's run.json or a zoo entry's recipe names (by name or
-    by its folder), else (None, None)."""
+    by its folder), else (None, None): the last of its data, which for a domain-adaptation
+    pair is the target, the domain its model classifies."""
     from pathlib import Path
 
     from keras_gen import zoo
@@ -741,14 +742,14 @@ def _trained_on(source):
             recipe = Recipe.from_dict(json.loads((path / "run.json").read_text())["recipe"])
         except (OSError, ValueError, KeyError, TypeError, KerasGenError):
             return None, None  # a damaged run.json: the model file still says what it is
-        return recipe.data[0], recipe.image_size
+        return recipe.data[-1], recipe.image_size
     entry = zoo.entry_of_folder(path)
     if entry is not None:
         recipe = zoo.recipe(*entry)
-        return recipe.data[0], recipe.image_size
+        return recipe.data[-1], recipe.image_size
     if not path.exists() and source in zoo.list():
         recipe = zoo.recipe(source)
-        return recipe.data[0], recipe.image_size
+        return recipe.data[-1], recipe.image_size
     return None, None
 
 

@@ -622,17 +622,14 @@ def _classification_figures(model, entry_recipe) -> tuple[dict, dict]:
     test split, the one place its labels are read."""
     import time
 
-    import numpy as np
-
-    from keras_gen import data
+    from keras_gen.metrics.evaluation import test_accuracy
 
     target = entry_recipe.data[-1]
     start = time.perf_counter()
     # At the model's size: a pair trains at one size (`training.pair_image_size`), digits resized.
-    images, labels = data.load_arrays(target, "test", image_size=entry_recipe.image_size or model.image_shape[0])
-    predicted = np.asarray(model.classify(images)[1])
-    how = _scored_by(f"{type(model).__name__}.classify on the {target} test split ({len(labels):,} images)", start)
-    return {"test accuracy": _round(float(np.mean(predicted == labels)))}, how
+    accuracy, images = test_accuracy(model, target, entry_recipe.image_size)
+    how = _scored_by(f"{type(model).__name__}.classify on the {target} test split ({images:,} images)", start)
+    return {"test accuracy": _round(accuracy)}, how
 
 
 def evaluate(name: str, zoo_dir=None) -> Path:

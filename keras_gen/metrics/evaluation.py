@@ -124,7 +124,9 @@ def evaluate(model, data: str = "mnist5k", n: int = 1000, seed: int = 0, *, imag
       class-conditional models: label_accuracy (the network's argmax of sample(labels=k) is k);
       likelihood models: test_bits_per_dim over the whole test split (conditional ones given
         the true labels, and bayes_accuracy: argmax_y log p(x | y) against the true labels);
-        test_bits_per_binary_dim instead for a Bernoulli head (of the binarised images).
+        test_bits_per_binary_dim instead for a Bernoulli head (of the binarised images);
+      classifiers that do neither (domain adaptation): test_accuracy of `classify` on the
+        whole test split (`data` is then the target domain).
     """
     from keras_gen.metrics import check_sample_count, evaluate_samples
 
@@ -158,6 +160,23 @@ def evaluate(model, data: str = "mnist5k", n: int = 1000, seed: int = 0, *, imag
         figures[key] = test_bits_per_dim(model, test, test_labels if conditional else None)
         if conditional:
             figures["bayes_accuracy"] = bayes_accuracy(model, test, test_labels)
+    if not figures and model.offers("classify"):  # a classifier (domain adaptation): of the data's test split
+        figures["test_accuracy"], _ = test_accuracy(model, data, image_size)
     if not figures:
-        raise KerasGenError(f"{type(model).__name__} neither samples nor has a likelihood: nothing to evaluate")
+        raise KerasGenError(f"{type(model).__name__} neither samples, nor has a likelihood, nor classifies: "
+                            "nothing to evaluate")
     return figures
+
+
+def test_accuracy(model, data: str, image_size=None) -> tuple[float, int]:
+    """`(accuracy, images)`: the share of the `data` test split that `model.classify` labels
+    right (at `image_size`, default the model's side), the one place a domain-adaptation
+    model's target labels are read."""
+    from keras_gen.data import load_arrays
+
+    images, labels = load_arrays(data, "test", image_size=image_size or int(model.image_shape[0]))
+    if images.shape[1:] != tuple(model.image_shape):
+        raise KerasGenError(f"{data} test images are {'x'.join(map(str, images.shape[1:]))}, the model classifies "
+                            f"{'x'.join(map(str, model.image_shape))} images; give data of that shape")
+    predicted = np.asarray(model.classify(images)[1])
+    return float(np.mean(predicted == labels)), len(labels)

@@ -173,3 +173,23 @@ def test_cli_evaluate_scores_a_likelihood_model_without_a_feature_network(tmp_pa
     assert "test_bits_per_dim" in printed and "fid" not in printed
     assert metrics.evaluate(model, "digits", n=10) == {
         "test_bits_per_dim": pytest.approx(metrics.evaluate(model, "digits", n=10, samples=False)["test_bits_per_dim"])}
+
+
+def test_cli_evaluate_scores_a_domain_adaptation_model_on_its_targets_test_split(tmp_path, capsys):
+    """`keras-gen evaluate` refused ADDA and DANN ("neither samples nor has a likelihood"), so a
+    run folder or .keras of one could be scored only through `zoo evaluate` or Python."""
+    from keras_gen import zoo
+
+    assert cli.main(["evaluate", "adda-mnist5k-mnistm5k", "--json", str(tmp_path / "adda.json")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("adda-mnist5k-mnistm5k (ADDA): the mnistm5k test split; ")  # the target, by default
+    result = json.loads((tmp_path / "adda.json").read_text())
+    assert result["data"] == "mnistm5k" and set(result["figures"]) == {"test_accuracy"}
+    card = json.loads((zoo.entry_dir("adda-mnist5k-mnistm5k") / "metadata.json").read_text())["figures"]
+    assert result["figures"]["test_accuracy"] == pytest.approx(card["test accuracy"], abs=2e-3)  # 0.703
+    model = zoo.load("adda-mnist5k-mnistm5k", compile=False)
+    assert metrics.evaluate(model, "mnistm5k", n=10) == {"test_accuracy": result["figures"]["test_accuracy"]}
+    # Another domain of the model's shape is scored as asked; one of another shape is refused.
+    assert cli.main(["evaluate", "adda-mnist5k-mnistm5k", "--data", "mnist5k"]) == 1
+    assert capsys.readouterr().err == ("keras-gen: error: mnist5k test images are 28x28x1, the model classifies "
+                                       "28x28x3 images; give data of that shape\n")
