@@ -67,7 +67,7 @@ setup(
         # KID keeps its many small matrix products on one thread (5x faster on 2 busy cores).
         "threadpoolctl>=3",
     ],
-    # pytest-xdist: the README's test command runs the suite in 2 processes (`-n 2`).
+    # pytest-xdist: the README's test command runs the suite in 3 processes (`-n 3`).
     extras_require={"test": ["pytest>=8", "pytest-xdist>=3"]},
     entry_points={"console_scripts": ["keras-gen=keras_gen.cli:main"]},
     classifiers=[

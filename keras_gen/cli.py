@@ -170,6 +170,8 @@ def build_parser():
     nn.add_argument("--space", choices=["pixels", "features"], default="pixels",
                     help="distances between pixels, or in the shipped feature network's space (mnist5k, or "
                     "digits at 28x28)")
+    nn.add_argument("--features", metavar="DIR/NAME",
+                    help="with --space features: a feature network built by metrics build-features")
     nn.add_argument("--out", default="neighbours.png")
 
     from keras_gen.analysis import OCCLUSIONS
@@ -596,10 +598,10 @@ def cmd_neighbours(args):
             raise KerasGenError(f"{name} images are {train.shape[1:]}, the model makes {tuple(model.image_shape)}; "
                                 "give --data (and --image-size) of the model's shape")
         features = None
+        if args.features and args.space != "features":
+            raise KerasGenError("--features is for --space features")
         if args.space == "features":
-            from keras_gen import metrics
-
-            features = metrics.network_for(name, model.image_shape).features
+            features = _feature_network(args.features, name, model.image_shape).features
         samples = model.sample(args.n, args.seed)
         grid = analysis.neighbour_grid(samples, train, k=args.k, features=features)
         _save_picture(args.out, make_grid(grid, columns=args.k + 1, scale=readable_scale(model.image_shape)))
@@ -728,6 +730,16 @@ def cmd_export(args):
     print(f"exported to {path}\nsignatures:\n{export.describe(model)}")
 
 
+def _feature_network(features, data, image_shape):
+    """The feature network `--features DIR/NAME` names, else the shipped one for `data` images."""
+    from keras_gen import metrics
+
+    if features:
+        folder, net_name = os.path.split(os.path.abspath(features))
+        return metrics.load_feature_network(net_name, weights_dir=folder)
+    return metrics.network_for(data, image_shape)
+
+
 def _trained_on(source):
     """`(data, image_size)` a run folder's run.json or a zoo entry's recipe names (by name or
     by its folder), else (None, None): the last of its data, which for a domain-adaptation
@@ -822,16 +834,12 @@ def _evaluate(args):
     if args.likelihood_only and not model.offers("log_prob"):
         raise KerasGenError(f"{type(model).__name__} has no likelihood; --likelihood-only is for likelihood models")
     if model.offers("sample") and not args.likelihood_only:
-        if args.features:
-            folder, net_name = os.path.split(os.path.abspath(args.features))
-            network = metrics.load_feature_network(net_name, weights_dir=folder)
-        else:
-            try:
-                network = metrics.network_for(data, model.image_shape)
-            except KerasGenError:
-                if not model.offers("log_prob"):
-                    raise
-                # Without a network, a likelihood model keeps its likelihood figures.
+        try:
+            network = _feature_network(args.features, data, model.image_shape)
+        except KerasGenError:
+            if args.features or not model.offers("log_prob"):
+                raise
+            # Without a network, a likelihood model keeps its likelihood figures.
     start = time.perf_counter()
     figures = metrics.evaluate(model, data, args.n, args.seed, image_size=image_size, network=network,
                                samples=network is not None)

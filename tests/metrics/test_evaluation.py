@@ -89,6 +89,15 @@ def test_a_new_feature_network_scores_its_own_dataset(tmp_path):
     assert figures["fid"] > 0 and 0 <= figures["coverage"] <= 1
     floors = metrics.reference_floors(net, n=50)
     assert floors["floor"]["fid"] < floors["ceiling"]["fid"]
+    # `neighbours --space features` takes it too, as the error for a dataset without a shipped
+    # network says ("then pass --features DIR/NAME", which neighbours refused).
+    model = tiny_dcgan(16)
+    model.compile()
+    model.save(tmp_path / "g16.keras")
+    asked = ["neighbours", str(tmp_path / "g16.keras"), "--data", "digits", "--image-size", "16", "--n", "2", "--k",
+             "2", "--features", str(out / "digits16"), "--out", str(tmp_path / "nn.png")]
+    assert cli.main(asked + ["--space", "features"]) == 0 and (tmp_path / "nn.png").is_file()
+    assert cli.main(asked) == 1  # pixel distances need no network
     with pytest.raises(KerasGenError, match="shipped network's name"):
         metrics.build_feature_network("digits28", tmp_path, data="digits", image_size=28)
     with pytest.raises(KerasGenError, match="needs out_dir"):
