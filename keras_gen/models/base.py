@@ -9,8 +9,10 @@ offers (`offers("sample")`) instead of assuming it.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
+import re
 from typing import Callable
 
 import keras
@@ -276,6 +278,28 @@ def _array_batches(arrays, batch_size, shuffle):
     return without_autotune(batches.prefetch(tf.data.AUTOTUNE).with_options(options))
 
 
+@contextlib.contextmanager
+def graph_checks_as_one_line(what):
+    """A failed check of keras-gen's inside a traced step (a label out of range in a dataset,
+    an empty batch: what Python never sees) as a one-line KerasGenError naming it, instead of
+    TensorFlow's "Graph execution error" of dozens of lines. The check's message stands before
+    TensorFlow's "Condition ... did not hold", on the line before it (the assertion of a
+    traced condition) or in brackets before it ("assertion failed: [message.  ] [Condition
+    ..."); any other error passes unchanged."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as exc:
+        text = str(exc.message)
+        lines = [line.strip() for line in text.splitlines()]
+        failed = [lines[i - 1] for i in range(1, len(lines))
+                  if lines[i].startswith("Condition ") and "did not hold" in lines[i] and lines[i - 1]]
+        failed += [m.rstrip(" ").removesuffix(".") for m in
+                   re.findall(r"assertion failed: \[(.+?)\] \[Condition [^\]]* did not hold", text)]
+        if not failed:
+            raise
+        raise KerasGenError(f"{failed[0]} (a batch of the data given to {what})") from None
+
+
 class DirectedMean(keras.metrics.Mean):
     """A running mean that tells Keras' callbacks whether lower or higher is better.
 
@@ -507,12 +531,14 @@ class GenerativeModel(keras.Model):
         self._check_training_data(x, y)
         self._check_validation_data(kwargs.get("validation_data"))
         x, y, kwargs = without_autotune_stall(x, y, args, kwargs, shuffle=True)
-        return super().fit(x, y, *args, **kwargs)
+        with graph_checks_as_one_line("fit"):
+            return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._check_evaluation_data(x, y)
         x, y, kwargs = without_autotune_stall(x, y, args, kwargs, shuffle=False)
-        return super().evaluate(x, y, *args, **kwargs)
+        with graph_checks_as_one_line("evaluate"):
+            return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         x, _, kwargs = without_autotune_stall(x, None, args, kwargs, shuffle=False)

@@ -352,9 +352,13 @@ def test_labels_are_checked_wherever_they_enter():
         model.fit(x, y + 3, batch_size=8, epochs=1, verbose=0)
     with pytest.raises(KerasGenError, match="labels must be integers"):
         model.fit(x, y.astype("float32"), batch_size=8, epochs=1, verbose=0)
+    # In a dataset, seen only inside the step: one line too (it was TensorFlow's "Graph
+    # execution error" of 35 lines), for fit and evaluate.
     bad = tf.data.Dataset.from_tensor_slices((x, y + 3)).batch(8)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be in 0..2"):
+    with pytest.raises(KerasGenError, match=r"^labels must be in 0\.\.2 \(a batch of the data given to fit\)$"):
         model.fit(bad, epochs=1, verbose=0, shuffle=False)
+    with pytest.raises(KerasGenError, match=r"^labels must be in 0\.\.2 \(a batch of the data given to evaluate\)$"):
+        model.evaluate(bad, verbose=0)
 
 
 def test_classify_and_features_run_where_the_batch_size_is_unknown():
