@@ -14,6 +14,8 @@ from its distribution more cheaply than from the 256 logits).
 """
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -369,7 +371,11 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         # and conditions are TensorFlow's already, as the export traces them, and converting
         # the sampler's code took several seconds of each trace.
         if name not in self._sample_fns:
-            self._sample_fns[name] = tf.function(fn, input_signature=signature, jit_compile=False, autograph=False)
+            # A partial, not `fn` itself: TensorFlow counts traces per code object of the traced
+            # Python function, so every model's lambda (one source line) would add to one count
+            # and warn of "retracing" once a few models were used; a partial is counted alone.
+            self._sample_fns[name] = tf.function(functools.partial(fn), input_signature=signature, jit_compile=False,
+                                                 autograph=False)
         return self._sample_fns[name]
 
     @staticmethod
