@@ -39,6 +39,22 @@ _DEFAULT = object()  # a compile argument left to the model's COMPILE_DEFAULTS
 NON_NEGATIVE_ACTIVATIONS = {"sigmoid", "hard_sigmoid", "relu", "relu6", "softplus", "softmax", "exponential"}
 
 
+def _final_activation(network):
+    """The name of the last activation a Sequential or functional network applies, looking
+    back past layers that only move values (Reshape, Permute, Flatten, cropping); None when
+    unknown or linear."""
+    for layer in reversed(getattr(network, "layers", None) or []):
+        if isinstance(layer, keras.layers.ReLU):
+            return "relu"
+        activation = getattr(getattr(layer, "activation", None), "__name__", None)
+        if activation is not None:
+            return None if activation == "linear" else activation
+        if not isinstance(layer, (keras.layers.Reshape, keras.layers.Permute, keras.layers.Flatten,
+                                  keras.layers.Cropping2D)):
+            return None
+    return None
+
+
 def _logged_sum(*terms):
     """The sum of scalar losses, for a tracker: one Sum over the stacked terms (the value of
     adding them left to right), not an Add. Grappler's arithmetic optimizer folds an Add used
@@ -147,8 +163,7 @@ class AdversarialModel(LatentModel):
             got = [tuple(o.shape) for o in out] if isinstance(out, (list, tuple)) else tuple(out.shape)
             raise KerasGenError(f"the generator passed in makes {got} from {wanted}, not images "
                                 f"[batch, {', '.join(map(str, self.image_shape))}] (image_shape)")
-        last = generator.layers[-1] if getattr(generator, "layers", None) else None
-        activation = getattr(getattr(last, "activation", None), "__name__", None)
+        activation = _final_activation(generator)
         if activation in NON_NEGATIVE_ACTIVATIONS:
             warnings.warn(f"the generator passed in ends in {activation}: keras-gen reads G's images in [-1, 1] "
                           "(a tanh output) and maps them to [0, 1], so its samples will be mid-grey to white; "
@@ -156,7 +171,7 @@ class AdversarialModel(LatentModel):
 
     def _check_discriminator_passed_in(self, discriminator):
         """A discriminator passed in of one input (the images) and one output gives one logit
-        per image (conditional and multi-head ones are checked by their models' use)."""
+        per image or patch (conditional and multi-head ones are checked by their models' use)."""
         if "features" not in [layer.name for layer in discriminator.layers]:
             # `discriminator_features` (and the nearest-neighbour and probe tools) read it.
             raise KerasGenError("a discriminator passed in needs a layer named 'features' (its penultimate "
@@ -169,9 +184,10 @@ class AdversarialModel(LatentModel):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise KerasGenError(f"the discriminator passed in does not take images "
                                 f"[batch, {', '.join(map(str, self.image_shape))}]: {first[:300]}") from None
-        if not isinstance(out, (list, tuple)) and tuple(out.shape[1:]) not in ((1,), ()):
+        # One logit per image, or per patch (a PatchGAN's [batch, h, w, 1]: the losses average them).
+        if not isinstance(out, (list, tuple)) and len(out.shape) > 1 and out.shape[-1] != 1:
             raise KerasGenError(f"the discriminator passed in gives {tuple(out.shape)} for 2 images, not one logit "
-                                "per image [batch, 1]")
+                                "per image [batch, 1] (or per patch, [batch, ..., 1])")
 
     def build_generator(self):
         raise NotImplementedError(f"{type(self).__name__} must define build_generator() or be given a generator")
@@ -403,8 +419,8 @@ class AdversarialModel(LatentModel):
         of a short run is mostly G's random initial weights (decay 0.999 after 640 steps:
         0.999^640 = 53 % of them, and samples of noise); with it the first updates nearly copy
         G and the window grows to 1 / (1 − decay) steps (0.999 from step 8,991 on)."""
-        t = tf.cast(updates, tf.float32)
-        return tf.minimum(tf.constant(self.ema_decay, tf.float32), (1.0 + t) / (10.0 + t))
+        t = tf.cast(updates, tf.float64)
+        return tf.minimum(tf.constant(self.ema_decay, tf.float64), (1.0 + t) / (10.0 + t))
 
     def update_ema(self):
         """ema ← d_t · ema + (1 − d_t) · G for weights (d_t = `ema_decay_at(t)`, t the generator
@@ -420,6 +436,8 @@ class AdversarialModel(LatentModel):
         # non-trainable); G's own trainable flags say which to average.
         for ema, weight in zip(self.ema_generator.weights, self.generator.weights):
             if id(weight) in trained:
+                # d and 1 − d in float64, then rounded: past the warm-up, the float32 constants the
+                # plain average used (1 − d in float32 would be 0.0009999871 for d = 0.999).
                 ema.assign(tf.cast(decay, ema.dtype) * ema + tf.cast(1.0 - decay, ema.dtype) * weight)
             else:
                 ema.assign(weight)

@@ -278,10 +278,23 @@ def _array_batches(arrays, batch_size, shuffle):
     return without_autotune(batches.prefetch(tf.data.AUTOTUNE).with_options(options))
 
 
+# The messages of keras-gen's checks of the data inside traced steps (`data_check`): only
+# these are turned into one line by `graph_checks_as_one_line`; any other assertion (a user
+# network's, TFP's) keeps TensorFlow's error and traceback.
+DATA_CHECKS: set = set()
+
+
+def data_check(message: str) -> str:
+    """`message`, noted as that of a keras-gen check of the data (see `DATA_CHECKS`)."""
+    DATA_CHECKS.add(message)
+    return message
+
+
 @contextlib.contextmanager
 def graph_checks_as_one_line(what):
-    """A failed check of keras-gen's inside a traced step (a label out of range in a dataset,
-    an empty batch: what Python never sees) as a one-line KerasGenError naming it, instead of
+    """A failed data check of keras-gen's (`data_check`) inside a traced step (a label out of
+    range in a dataset, an empty batch: what Python never sees) as a one-line KerasGenError
+    naming it, instead of
     TensorFlow's "Graph execution error" of dozens of lines. The check's message stands before
     TensorFlow's "Condition ... did not hold", on the line before it (the assertion of a
     traced condition) or in brackets before it ("assertion failed: [message.  ] [Condition
@@ -295,6 +308,7 @@ def graph_checks_as_one_line(what):
                   if lines[i].startswith("Condition ") and "did not hold" in lines[i] and lines[i - 1]]
         failed += [m.rstrip(" ").removesuffix(".") for m in
                    re.findall(r"assertion failed: \[(.+?)\] \[Condition [^\]]* did not hold", text)]
+        failed = [message for message in failed if message in DATA_CHECKS]
         if not failed:
             raise
         raise KerasGenError(f"{failed[0]} (a batch of the data given to {what})") from None
@@ -455,9 +469,8 @@ class GenerativeModel(keras.Model):
         # An empty batch inside a dataset (Python refuses empty arrays and datasets before
         # `fit`): a clear error before any weight or BatchNorm statistic moves (ops that do not
         # read the images, such as the optimizers' step counters, may still have run).
-        with tf.control_dependencies([tf.debugging.assert_positive(
-            tf.shape(images)[0], message="a training batch holds no images (an empty dataset or array?)"
-        )]):
+        empty = data_check("a training batch holds no images (an empty dataset or array?)")
+        with tf.control_dependencies([tf.debugging.assert_positive(tf.shape(images)[0], message=empty)]):
             images = tf.identity(images)
         return images, labels
 

@@ -53,7 +53,7 @@ from keras_gen.data import to_channels
 from keras_gen.errors import KerasGenError
 from keras_gen.layers import GradientReversal
 from keras_gen.models.base import (MAX_SAMPLES, Endpoint, GenerativeModel, assert_image_batch, check_data_kind,
-                                   check_size, check_sizes, in_chunks, without_autotune_stall)
+                                   check_size, check_sizes, data_check, in_chunks, without_autotune_stall)
 from keras_gen.models.labels import ClassLabels
 from keras_gen.models.optimizers import SeveralOptimizers
 from keras_gen.networks import domain as networks
@@ -320,7 +320,7 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
 
     def _nonempty(self, images):
         with tf.control_dependencies([tf.debugging.assert_positive(
-                tf.shape(images)[0], message="a batch holds no images (an empty dataset or array?)")]):
+                tf.shape(images)[0], message=data_check("a batch holds no images (an empty dataset or array?)"))]):
             return tf.identity(images)
 
     def unpack_labelled(self, data):

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_gen.errors import KerasGenError
-from keras_gen.models.base import check_size, stateless_seed
+from keras_gen.models.base import check_size, data_check, stateless_seed
 
 # Streams of the stateless seed (seed, stream): one per kind of draw, so that adding labels
 # to a model never changes its other draws.
@@ -66,7 +66,7 @@ class ClassLabels:
         """Labels as int32, with graph-time checks (a named InvalidArgumentError, never an
         embedding lookup out of range) for tensors that Python never sees: datasets, exports."""
         labels = tf.cast(labels, tf.int32)
-        message = f"labels must be in 0..{self.num_classes - 1}"
+        message = data_check(f"labels must be in 0..{self.num_classes - 1}")
         with tf.control_dependencies([
             tf.debugging.assert_non_negative(labels, message=message),
             tf.debugging.assert_less(labels, self.num_classes, message=message),
@@ -80,7 +80,7 @@ class ClassLabels:
         if not labels.dtype.is_integer:
             raise KerasGenError(f"labels must be integers 0..{self.num_classes - 1}, got {labels.dtype.name}")
         labels = tf.reshape(labels, [-1])
-        message = "expected one integer label per image: labels [batch] or [batch, 1] (not one-hot)"
+        message = data_check("expected one integer label per image: labels [batch] or [batch, 1] (not one-hot)")
         with tf.control_dependencies([
             tf.debugging.assert_equal(tf.shape(labels)[0], tf.shape(images)[0], message=message),
         ]):

@@ -75,7 +75,12 @@ class SeveralOptimizers:
 
     @learning_rate.setter
     def learning_rate(self, value):
-        for optimizer in self._active():
+        active = list(self._active())
+        scheduled = [o.name for o in active
+                     if isinstance(getattr(o, "_learning_rate", None), keras.optimizers.schedules.LearningRateSchedule)]
+        if scheduled:  # checked first, so that a refusal leaves every rate as it was
+            raise TypeError(f"{', '.join(scheduled)} follow a LearningRateSchedule: their rate cannot be set")
+        for optimizer in active:
             optimizer.learning_rate = value
 
     def get_config(self):

@@ -149,6 +149,17 @@ def test_passed_in_networks_that_do_not_fit_the_model_are_one_line_errors():
         make(discriminator=discriminator(shape=(9, 9, 1)))
     with pytest.warns(UserWarning, match="ends in sigmoid: keras-gen reads G's images in \\[-1, 1\\]"):
         make(generator=generator(activation="sigmoid"))
+    # Also a sigmoid Dense before the Reshape, and a ReLU layer.
+    with pytest.warns(UserWarning, match="ends in sigmoid"):
+        make(generator=keras.Sequential([keras.Input((4,)), keras.layers.Dense(64, activation="sigmoid"),
+                                         keras.layers.Reshape((8, 8, 1))]))
+    with pytest.warns(UserWarning, match="ends in relu"):
+        make(generator=keras.Sequential([keras.Input((4,)), keras.layers.Dense(64), keras.layers.ReLU(),
+                                         keras.layers.Reshape((8, 8, 1))]))
+    # A PatchGAN discriminator (a logit per patch, averaged by the losses) is a discriminator.
+    patches = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, strides=2, name="features"),
+                                keras.layers.Conv2D(1, 1)])
+    make(discriminator=patches)
     cgan = CGAN(image_shape=(8, 8, 1), num_classes=3, latent_dim=4, generator_widths=(8,), discriminator_widths=(8,))
     with pytest.raises(KerasGenError, match=r"does not take latents \[batch, 4\] and labels \[batch\]"):
         CGAN(image_shape=(8, 8, 1), num_classes=3, latent_dim=4, generator=generator(),

@@ -86,6 +86,20 @@ def test_empty_batches_inside_a_dataset_are_a_clear_error(make):
     with pytest.raises(KerasGenError, match=r"^a training batch holds no images \(an empty dataset or array\?\) "
                                             r"\(a batch of the data given to fit\)$"):
         model.fit(emptied, epochs=1, verbose=0)
+
+    class FailingCheck(keras.layers.Layer):  # a check of the user's own: TensorFlow's error, unchanged
+        def call(self, x):
+            with tf.control_dependencies([tf.debugging.assert_less(x, -2.0, message="a check of the user")]):
+                return tf.identity(x)
+
+    generator = keras.Sequential([keras.Input((4,)), keras.layers.Dense(64, activation="tanh"),
+                                  keras.layers.Reshape((8, 8, 1)), FailingCheck()])
+    discriminator = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(name="features"),
+                                      keras.layers.Dense(1)])
+    custom = DCGAN(image_shape=(8, 8, 1), latent_dim=4, generator=generator, discriminator=discriminator)
+    custom.compile()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="a check of the user"):
+        custom.fit(np.zeros((4, 8, 8, 1), np.uint8), batch_size=4, epochs=1, verbose=0)
     assert_unchanged(weights, {v.path: keras.ops.convert_to_numpy(v) for v in model.weights})
 
 

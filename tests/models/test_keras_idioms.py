@@ -413,6 +413,13 @@ def test_the_keras_io_learning_rate_idioms_act_on_every_player():
     assert [float(o.learning_rate) for o in (model.d_optimizer, model.g_optimizer)] == pytest.approx([1e-3, 1e-3])
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
 
+    scheduled = tiny_gan()  # a rate that follows a schedule cannot be set: refused before any is changed
+    scheduled.compile(d_optimizer=keras.optimizers.Adam(3e-4),
+                      g_optimizer=keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(1e-4, 10, 0.5)))
+    with pytest.raises(TypeError, match="g_optimizer follow a LearningRateSchedule"):
+        scheduled.optimizer.learning_rate = 1e-5
+    assert float(scheduled.d_optimizer.learning_rate) == pytest.approx(3e-4)
+
     adda = tiny_adda()  # the stage's optimizers only: stage 1 trains the source optimizer alone
     adda.compile()
     adda.optimizer.learning_rate = 5e-4
