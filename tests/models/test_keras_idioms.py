@@ -338,7 +338,8 @@ def test_labels_may_come_as_a_column_and_then_as_a_vector(make):
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)  # Keras relaxes the traced labels' rank
     assert np.isfinite(model.evaluate(x, y[:, None], verbose=0, return_dict=True)["loss"])
     one_hot = np.eye(10, dtype="int32")[y]
-    with pytest.raises(tf.errors.InvalidArgumentError, match="one integer label per image"):
+    with pytest.raises(KerasGenError, match=r"^expected one integer label per image: labels \[batch\] or \[batch, 1\] "
+                                            r"\(not one-hot\) \(a batch of the data given to fit\)$"):
         model.fit(x, one_hot, batch_size=16, epochs=1, verbose=0)
     with pytest.raises(KerasGenError, match="labels must be integers"):
         model.fit(tf.data.Dataset.from_tensor_slices((x, y.astype("float32"))).batch(16), epochs=1, verbose=0)
