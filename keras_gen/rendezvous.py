@@ -8,13 +8,17 @@ preemption notifier (which keeps catching it for the rest of the process).
 
 So keras-gen first gathers the cluster itself, in Python: each task listens on its own
 `TF_CONFIG` address, says hello to every other task's address (retrying until it answers)
-and waits for every other task's hello. A task is done once every other task has answered
-its hello and sent its own: then every peer has reached it, and it closes its listener and
-lets TensorFlow take the port. While it waits it can be interrupted or killed, it says whom
-it waits for, and after `timeout` seconds it gives up with a one-line error naming them.
+and answers every other task's hello. A task is done once every other task has answered its
+hello and confirmed its answer to theirs: then every peer has reached it, and it closes its
+listener and lets TensorFlow take the port. While it waits it can be interrupted or killed,
+it says whom it waits for and why, and after `timeout` seconds it gives up with a one-line
+error naming them.
 
-The hello is one line, `keras-gen-rendezvous 1 <type> <index>\\n`, answered with the
-answering task's own; a port that answers anything else is not taken for the peer.
+The exchange, one line each: A connects to B and sends `keras-gen-rendezvous 2 <digest>
+<type> <index>` (its own task, the digest of the cluster's chief and worker lists); B answers
+with its own such line; A checks that it is B's, of the same cluster, and sends `ok`. A has
+then reached B, and B has heard A. A port that answers anything else is not taken for the
+peer, and the reason is reported.
 """
 from __future__ import annotations
 
