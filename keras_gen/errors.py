@@ -4,6 +4,13 @@ The CLI prints a `KerasGenError` as one line and exits non-zero; anything else i
 """
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of another library's error message (its class name when it has none):
+    what a one-line KerasGenError quotes of it."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class KerasGenError(Exception):
     """Bad input from the user: unknown name, missing or corrupt file, wrong shape or dtype."""
 

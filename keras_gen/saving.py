@@ -6,7 +6,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from keras_gen.errors import KerasGenError
+from keras_gen.errors import KerasGenError, first_line
 
 
 def check_keras_file(path: Path) -> None:
@@ -68,7 +68,7 @@ def load_keras_file(path):
     try:
         model = keras.models.load_model(path, safe_mode=True)
     except Exception as exc:  # zip, h5 and config errors all mean the same to a user
-        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        detail = first_line(exc)[:200]
         raise KerasGenError(f"cannot load {str(path)!r}: not a valid keras-gen model file ({detail})") from None
     if not isinstance(model, GenerativeModel):
         raise KerasGenError(f"{str(path)!r} holds a {type(model).__name__}, not a keras-gen model")

@@ -5,7 +5,7 @@ import functools
 
 import numpy as np
 
-from keras_gen.errors import KerasGenError
+from keras_gen.errors import KerasGenError, first_line
 from keras_gen.seeds import whole_number
 
 SPLITS = ("train", "test")
@@ -142,7 +142,7 @@ def _tfds(name: str, split: str, image_size: int | None, data_dir: str | None, d
     alternatives = f"embedded alternatives that need no download: {', '.join(EMBEDDED)}"
 
     def unavailable(exc):
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         return KerasGenError(
             f"tensorflow-datasets dataset {name!r} (split {split!r}) is not available: {reason[:200]}; {alternatives}"
         )

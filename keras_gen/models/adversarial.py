@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from keras_gen import augment as augment_lib
 from keras_gen import distribute, losses, regularizers
-from keras_gen.errors import KerasGenError
+from keras_gen.errors import KerasGenError, first_line
 from keras_gen.models.base import check_size, in_chunks
 from keras_gen.models.latent import LatentModel
 from keras_gen.models.optimizers import SeveralOptimizers
@@ -157,7 +157,7 @@ class AdversarialModel(LatentModel):
         try:
             out = generator.compute_output_spec(inputs)
         except Exception as exc:  # noqa: BLE001 - Keras' own error, shortened to its first line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise KerasGenError(f"the generator passed in does not take {wanted}: {first[:300]}") from None
         if isinstance(out, (list, tuple)) or tuple(out.shape[1:]) != tuple(self.image_shape):
             got = [tuple(o.shape) for o in out] if isinstance(out, (list, tuple)) else tuple(out.shape)
@@ -181,7 +181,7 @@ class AdversarialModel(LatentModel):
         try:
             out = discriminator.compute_output_spec(keras.KerasTensor((2, *self.image_shape)))
         except Exception as exc:  # noqa: BLE001 - Keras' own error, shortened to its first line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise KerasGenError(f"the discriminator passed in does not take images "
                                 f"[batch, {', '.join(map(str, self.image_shape))}]: {first[:300]}") from None
         # One logit per image, or per patch (a PatchGAN's [batch, h, w, 1]: the losses average them).
