@@ -107,7 +107,7 @@ def test_a_port_that_answers_something_else_is_not_taken_for_the_peer():
             cluster = {"worker": [f"127.0.0.1:{ports[0]}", f"127.0.0.1:{foreign_port}"]}
             with pytest.raises(KerasGenError, match=rf"no hello from worker 1 \(127\.0\.0\.1:{foreign_port}\) "
                                                     r"\[it answered, but not as keras-gen\]"):
-                rendezvous.gather(_config(cluster, "worker", 0), timeout=1.0, say=lambda line: None)
+                rendezvous.gather(_config(cluster, "worker", 0), timeout=3.0, say=lambda line: None)
         finally:
             stop.set()
             thread.join()
@@ -139,7 +139,7 @@ def test_tasks_whose_tf_configs_name_other_clusters_do_not_gather():
 
     def run(cluster, index):
         try:
-            rendezvous.gather(_config(cluster, "worker", index), timeout=1.5, say=lambda line: None)
+            rendezvous.gather(_config(cluster, "worker", index), timeout=3.0, say=lambda line: None)
             results[index] = None
         except KerasGenError as exc:
             results[index] = str(exc)
