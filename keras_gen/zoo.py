@@ -162,7 +162,7 @@ def load(name: str, zoo_dir=None, compile=True, precision=None):
         raise KerasGenError(f"precision must be None (the entry's) or one of {', '.join(PRECISIONS)}, got {precision!r}")
     folder = entry_dir(name, zoo_dir)
     entry_recipe = recipe(name, zoo_dir)
-    build_command = f"keras-gen zoo build {name}" + (f" --zoo-dir {zoo_dir}" if zoo_dir else "")
+    build_command = f"keras-gen zoo build {name}{_zoo_dir_option(zoo_dir)}"
     weights = folder / WEIGHTS
     if not weights.is_file() and not (folder / "metadata.json").exists():
         raise KerasGenError(f"zoo entry {name!r} is not built yet (no weights, no metadata.json in {folder}); "
@@ -418,7 +418,7 @@ def build(name: str, zoo_dir=None, verbose="auto", from_run=None) -> Path:
     if folder.is_symlink():  # the build swaps the folder by renames, which would move the link, not its target
         target = folder.resolve()
         raise KerasGenError(f"zoo entry {name!r} is a symbolic link ({folder} -> {os.readlink(folder)}); build the "
-                            f"folder it points to: keras-gen zoo build {target.name} --zoo-dir {target.parent}")
+                            f"folder it points to: keras-gen zoo build {target.name}{_zoo_dir_option(target.parent)}")
     entry_recipe = recipe(name, zoo_dir)
     ensure_writable_dir(folder.parent)  # before an hour of training, not after
     if from_run is not None:

@@ -294,8 +294,8 @@ def data_check(message: str) -> str:
 def graph_checks_as_one_line(what):
     """A failed data check of keras-gen's (`data_check`) inside a traced step (a label out of
     range in a dataset, an empty batch: what Python never sees) as a one-line KerasGenError
-    naming it, instead of
-    TensorFlow's "Graph execution error" of dozens of lines. The check's message stands before
+    naming it, instead of TensorFlow's "Graph execution error" of dozens of lines. The
+    check's message stands before
     TensorFlow's "Condition ... did not hold", on the line before it (the assertion of a
     traced condition) or in brackets before it ("assertion failed: [message.  ] [Condition
     ..."); any other error passes unchanged."""
