@@ -89,8 +89,11 @@ def test_every_subpixel_is_a_distribution_over_256_levels_even_at_extremes(chann
 
 
 @pytest.mark.parametrize("value", [0, 1, 127, 254, 255])
-@pytest.mark.parametrize("mean, log_scale", [(0.0, 0.0), (0.9, L.MIN_LOG_SCALE), (-30.0, -5.0), (30.0, -5.0)])
+@pytest.mark.parametrize("mean, log_scale", [(0.0, 0.0), (0.9, L.MIN_LOG_SCALE), (-30.0, -5.0), (30.0, -5.0),
+                                             (0.3, 15.0), (-2.0, 50.0)])
 def test_log_probs_and_gradients_are_finite_at_the_edges(value, mean, log_scale):
+    """Also at huge scales (log scale 15 and 50, where TFP's general log_prob differences
+    two CDFs that round to one float32 and gave -inf, with NaN gradients)."""
     params = np.zeros((1, 1, 1, L.logistic_mixture_size(1, K)), np.float32)
     params[..., K: 2 * K] = mean
     params[..., 2 * K:] = log_scale
@@ -127,7 +130,7 @@ def test_categorical_and_bernoulli_heads_equal_numpy():
 
 
 @pytest.mark.parametrize("mean, log_scale", [(0.0, 0.0), (0.3, L.MIN_LOG_SCALE), (0.3, -12.0), (-40.0, -3.0),
-                                             (40.0, -3.0), (1.0, 5.0), (-1.0, -7.0), (0.999, -6.0)])
+                                             (40.0, -3.0), (1.0, 5.0), (0.3, 30.0), (-1.0, -7.0), (0.999, -6.0)])
 def test_the_closed_form_table_of_256_levels_is_tfps_discretised_logistic(mean, log_scale):
     """The samplers' table (`discretised_logistic_levels_log_prob`) against
     `tfd.QuantizedDistribution(tfd.Logistic)`'s log_prob at every level, tails included."""
