@@ -15,7 +15,7 @@ from keras_gen import registry
 from keras_gen._version import __version__
 from keras_gen.errors import KerasGenError, Terminated
 from keras_gen.recipe import PRECISIONS, Recipe, check_data_name
-from keras_gen.seeds import check_seed
+from keras_gen.seeds import check_seed, check_temperature
 from keras_gen.text import count
 
 
@@ -45,12 +45,11 @@ def _seed(value):
 
 def _temperature(value):
     try:
-        t = float(value)
+        return check_temperature(float(value))  # the models' own bounds: a usage error here
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not 0.0 < t < float("inf"):  # NaN fails too
-        raise argparse.ArgumentTypeError(f"{value} must be a positive number")
-    return t
+    except KerasGenError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 TEMPERATURE_HELP = ("likelihood models: draw each sub-pixel from p^(1/T), renormalised (below 1 sharper and less "

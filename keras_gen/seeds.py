@@ -1,4 +1,5 @@
-"""Seeds and counts: the integers a user may pass as `seed` and `n`, checked in one place.
+"""Seeds, counts and temperatures: what a user may pass as `seed`, `n` and `temperature`,
+checked in one place (the Python API and the command line alike).
 
 Python ints, NumPy integers (`np.int64(3)`) and eager TensorFlow integer scalars
 (`tf.constant(3)`) are all accepted, and all range-checked the same way: nothing wraps
@@ -16,6 +17,11 @@ MAX_SEED = 2**31 - 1
 # `batch_size` (checked in the graph). A bound instead of minutes of work or an
 # out-of-memory kill; draw more in chunks (different seeds) and concatenate.
 MAX_SAMPLES = 10_000
+
+# Sampling temperatures allowed: logits / T overflows float32 (3.4e38) for T below about 1e-37
+# (the draw then returned level 256, out of range, or a wrong level); from 1e-30 on, logits up
+# to 1e8 stay finite, and any T that small draws the most likely level.
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-30, 1e30
 
 
 def whole_number(value):
@@ -54,3 +60,13 @@ def check_count(n, what="n", maximum=MAX_SAMPLES) -> int:
             "(e.g. different seeds) and concatenate"
         )
     return value
+
+
+def check_temperature(temperature) -> float:
+    """A sampling temperature from MIN_TEMPERATURE to MAX_TEMPERATURE (a Python or NumPy
+    number), as a Python float."""
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) \
+            or not MIN_TEMPERATURE <= float(temperature) <= MAX_TEMPERATURE:
+        raise KerasGenError(f"temperature must be a positive number from {MIN_TEMPERATURE:g} to "
+                            f"{MAX_TEMPERATURE:g}, got {temperature!r}"[:300])
+    return float(temperature)

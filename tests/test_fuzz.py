@@ -198,6 +198,9 @@ CLI_CASES = [
     (["sample", "dcgan-mnist5k", "--temperature", "-1"], 2, "must be a positive number"),
     (["sample", "dcgan-mnist5k", "--temperature", "nan"], 2, "must be a positive number"),
     (["sample", "dcgan-mnist5k", "--temperature", "inf"], 2, "must be a positive number"),
+    # Outside the models' own bounds: a usage error too, as 0 is (it was exit 1, from the model).
+    (["sample", "pixelcnn-mnist5k", "--temperature", "1e-31"], 2, "must be a positive number from 1e-30 to 1e+30"),
+    (["complete", "pixelcnn-mnist5k", "--temperature", "2e30"], 2, "must be a positive number from 1e-30 to 1e+30"),
     (["sample", "dcgan-mnist5k", "--temperature", "warm"], 2, "not a number"),
     (["complete", "pixelcnn-mnist5k", "--temperature", ""], 2, "not a number"),
     (["sample", "dcgan-mnist5k", "--frobnicate"], 2, "unrecognized arguments"),

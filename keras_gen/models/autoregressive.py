@@ -37,7 +37,7 @@ from keras_gen.models.base import (
 )
 from keras_gen.models.labels import ClassLabels
 from keras_gen.networks import cached
-from keras_gen.seeds import check_seed
+from keras_gen.seeds import check_seed, check_temperature
 
 
 # Columns the cached sampler draws per step of its column loop (at most): more make a bigger
@@ -51,10 +51,6 @@ COLUMNS_PER_STEP = 7
 # memory on a 12 GB limit).
 LIKELIHOOD_CHUNK = 100
 
-# Sampling temperatures allowed: logits / T overflows float32 (3.4e38) for T below about 1e-37
-# (the draw then returned level 256, out of range, or a wrong level); from 1e-30 on, logits up
-# to 1e8 stay finite, and any T that small draws the most likely level.
-MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-30, 1e30
 
 
 def _static_or_float32(temperature):
@@ -378,14 +374,6 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
                                                  autograph=False)
         return self._sample_fns[name]
 
-    @staticmethod
-    def _check_temperature(temperature) -> float:
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating, np.integer)) \
-                or not MIN_TEMPERATURE <= float(temperature) <= MAX_TEMPERATURE:
-            raise KerasGenError(f"temperature must be a positive number from {MIN_TEMPERATURE:g} to "
-                                f"{MAX_TEMPERATURE:g}, got {temperature!r}")
-        return float(temperature)
-
     def _call_at(self, temperature, name, graph, signature, *args):
         """`graph(*args, temperature)`, traced once per `name`. Temperature 1, the model's own
         distribution and what most calls ask for, is traced as the number 1.0, so that a head
@@ -405,7 +393,7 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
         """
         n = check_count(n)
         seed = check_seed(seed)
-        temperature = self._check_temperature(temperature)
+        temperature = check_temperature(temperature)
         labels = self.check_labels(labels, n)
         if self.conditional and labels is None:
             labels = self._labels_graph(n, seed)
@@ -448,7 +436,7 @@ class AutoregressiveModel(ClassLabels, GenerativeModel):
             raise KerasGenError(f"mask of shape {list(np.shape(mask))} does not broadcast to the images' "
                                 f"{list(images.shape)}") from None
         seed = check_seed(seed)
-        temperature = self._check_temperature(temperature)
+        temperature = check_temperature(temperature)
         labels = self._checked_labels(labels, n) if self.conditional else self.check_labels(labels, n)
         values = tf.where(tf.constant(known), tf.cast(images, tf.int32), 0)
         spec = [tf.TensorSpec([None, *self.image_shape], tf.int32), tf.TensorSpec([None, *self.image_shape], tf.bool),

@@ -8,6 +8,7 @@ import tensorflow as tf
 from keras_gen.errors import KerasGenError
 from keras_gen.models import GatedPixelCNN, PixelCNN, autoregressive
 from keras_gen.models.base import in_chunks
+from keras_gen.seeds import MIN_TEMPERATURE
 
 
 def images(n, shape=(6, 6, 1), seed=0):
@@ -109,7 +110,7 @@ def test_the_smallest_temperature_draws_the_most_likely_level():
     known[:, :, 0] = True
     known[3, 3, 0] = False  # only the last pixel drawn, given all the others
     x = images(8, (4, 4, 1))
-    drawn = model.complete(x, known, seed=3, temperature=autoregressive.MIN_TEMPERATURE).numpy()[:, 3, 3, 0]
+    drawn = model.complete(x, known, seed=3, temperature=MIN_TEMPERATURE).numpy()[:, 3, 3, 0]
     logits = model(x).numpy()[:, 3, 3, 0]
     np.testing.assert_array_equal(drawn, logits.argmax(axis=-1))
 
