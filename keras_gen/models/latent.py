@@ -140,7 +140,13 @@ class LatentModel(ClassLabels, GenerativeModel):
         return (tf.cast(images, tf.float32) + 1.0) / 2.0
 
     def latents(self, n, seed=0, truncation=None):
-        """`n` latents z ~ N(0, I) (truncated to |z| <= truncation), the same for the same seed."""
+        """`n` latents z ~ N(0, I) (truncated to |z| <= truncation), the same for the same seed.
+
+        Any model's latents may be truncated (the trick is a choice of z, e.g.
+        `generate(latents(n, seed, truncation=0.5))`); `sample(truncation=)` and the exported
+        signature offer it only where the model was trained for it (BigGAN's orthogonal
+        regularisation keeps its generator smooth near z = 0), so others do not imply it works.
+        """
         n = check_count(n)
         return truncated_normal([n, self.latent_dim], stateless_seed(seed, LATENT_STREAM), check_truncation(truncation))
 
@@ -152,7 +158,8 @@ class LatentModel(ClassLabels, GenerativeModel):
         """
         n = check_count(n)
         if truncation is not None and not self.offers_truncation:
-            raise KerasGenError(f"{type(self).__name__} does not offer truncation")
+            raise KerasGenError(f"{type(self).__name__} does not offer truncation (it was not trained for it; to try it "
+                                "anyway, truncate its latents: generate(latents(n, seed, truncation=t)))")
         z = self.latents(n, seed, truncation)
         labels = self.check_labels(labels, n)
         if self.conditional and labels is None:

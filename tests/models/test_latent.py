@@ -24,6 +24,14 @@ def test_truncated_normal_is_exact_and_stateless():
                                   tf.random.stateless_normal([5], seed=seed).numpy())
 
 
+def test_any_model_may_generate_from_truncated_latents_as_sample_refuses_to_say():
+    model = tiny()
+    z = keras.ops.convert_to_numpy(model.latents(64, seed=2, truncation=0.5))
+    assert np.abs(z).max() <= 0.5 and z.std() > 0.1
+    images = keras.ops.convert_to_numpy(model.generate(z))
+    assert images.shape == (64, 8, 8, 1) and np.isfinite(images).all()
+
+
 def test_interpolate_runs_from_one_latent_to_the_other():
     model = tiny()
     z0, z1 = keras.ops.convert_to_numpy(model.latents(2, seed=4))
@@ -43,7 +51,8 @@ def test_interpolate_runs_from_one_latent_to_the_other():
         (lambda m: m.sample(0), "at least 1"),
         (lambda m: m.sample(2.5), "whole number"),
         (lambda m: m.sample(2, labels=[1, 0]), "unconditional"),
-        (lambda m: m.sample(2, truncation=0.5), "truncation"),
+        # ... naming the way to try it on purpose (tested below).
+        (lambda m: m.sample(2, truncation=0.5), r"truncate its latents: generate\(latents\(n, seed, truncation=t\)\)"),
         (lambda m: m.latents(-1), "at least 1"),
         (lambda m: m.interpolate(np.zeros(8), np.ones(8), steps=0), "steps must be a whole number >= 2"),
         (lambda m: m.interpolate(np.zeros(8), np.ones(8), steps=1), "steps must be a whole number >= 2"),
