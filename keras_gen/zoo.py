@@ -115,7 +115,11 @@ def recipe(name: str, zoo_dir=None):
     # Pinned, not left to the model's defaults, so the card and a rebuild always agree.
     missing = [k for k in ("epochs", "batch_size") if getattr(entry_recipe, k) is None]
     if missing:
-        raise KerasGenError(f"recipe of zoo entry {name!r} lacks {', '.join(missing)}")
+        defaults = entry_recipe.resolved()
+        add = ", ".join(f'"{k}": {getattr(defaults, k)}' for k in missing)
+        raise KerasGenError(f"recipe of zoo entry {name!r} lacks {', '.join(missing)}: a zoo entry pins them, so "
+                            f"that its card and every rebuild agree; add e.g. {add} (the model's defaults) to "
+                            f"{entry_dir(name, zoo_dir) / 'recipe.json'}")
     return entry_recipe
 
 

@@ -339,7 +339,8 @@ def test_an_interrupted_swap_puts_the_old_entry_back(tmp_path, monkeypatch):
 def test_a_recipe_without_what_a_build_needs_is_a_clear_error(tmp_path):
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "recipe.json").write_text(json.dumps({"model": "dcgan", "data": "digits"}))
-    with pytest.raises(KerasGenError, match="lacks epochs, batch_size"):
+    with pytest.raises(KerasGenError, match=r'lacks epochs, batch_size: .* add e.g. "epochs": \d+, "batch_size": \d+ '
+                                            r"\(the model's defaults\) to .*half/recipe.json"):
         zoo.build("half", zoo_dir=tmp_path, verbose=0)
     write_recipe(tmp_path, "unknown-key", epoch=3)
     with pytest.raises(KerasGenError, match="unknown key.*epoch"):
