@@ -136,6 +136,9 @@ class AdversarialModel(LatentModel):
             )
             self.ema_generator.set_weights(self.generator.get_weights())
             self.ema_generator.trainable = False
+            # Its own name in summary() and plots (a build or a clone is named as G is); saving
+            # and loading go by attribute names, so weights files are unaffected.
+            self.ema_generator.name = f"{self.generator.name}_ema"
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Evaluation draws from its own stream, so validation never shifts the training noise.
         self.eval_seed_generator = keras.random.SeedGenerator(None if seed is None else seed + 1)

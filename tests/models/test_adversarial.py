@@ -83,6 +83,7 @@ def test_ema_generator_follows_the_formula_and_draws_the_samples():
     model = tiny(ema_decay=0.9)
     model.compile()
     assert len(model.ema_generator.weights) == len(model.generator.weights)
+    assert model.ema_generator.name == model.generator.name + "_ema"  # not a second "generator" in summary()
     trained = {id(w) for w in model.generator.trainable_weights}
     for updates_before, decay in ((0, 2 / 11), (999, 0.9)):
         model.g_optimizer.iterations.assign(updates_before)
