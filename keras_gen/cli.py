@@ -96,7 +96,8 @@ def build_parser():
         "run.json records the recipe that ran.",
     )
     t.add_argument("model", nargs="?", type=_model_name, help=f"one of: {', '.join(sorted(registry.MODELS))}")
-    t.add_argument("--recipe", metavar="FILE", help="a recipe JSON file (e.g. zoo/<entry>/recipe.json)")
+    t.add_argument("--recipe", metavar="FILE", help="a recipe JSON file, or a zoo entry's name for its recipe "
+                   "(e.g. cgan-mnist5k)")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="change the recipe: epochs=5, hparams.latent_dim=32, compile.loss=hinge (values are JSON)")
     t.add_argument("--data", type=_data_name, help="mnist5k (default), digits, mnistm5k, syndigits5k or tfds:<name>")
@@ -309,10 +310,22 @@ def cmd_list(args):
         print(f"  {name}")
 
 
+def _recipe_file(value):
+    """`--recipe`: a JSON file, or the name of a package zoo entry (its recipe.json; the zoo's
+    folder is inside the installed package, not beside the user)."""
+    from keras_gen import zoo
+
+    if os.path.exists(value) or os.sep in value or value.endswith(".json"):
+        return value
+    if value in zoo.list():
+        return zoo.entry_dir(value) / "recipe.json"
+    raise KerasGenError(f"recipe {value!r} is neither a file nor a zoo entry{zoo.did_you_mean(value)}")
+
+
 def recipe_from_args(args) -> Recipe:
     """The recipe a `train` command line asks for: --recipe FILE or MODEL, then flags and --set."""
     if args.recipe:
-        recipe = Recipe.from_file(args.recipe)
+        recipe = Recipe.from_file(_recipe_file(args.recipe))
         if args.model and args.model != recipe.model:
             raise KerasGenError(f"recipe {args.recipe!r} trains {recipe.model}, not {args.model}")
     elif args.model:

@@ -142,6 +142,21 @@ def test_train_from_a_recipe_file_with_overrides(tmp_path):
     assert_one_line_error(run_cli_here("train"), "name a model or give --recipe")
 
 
+def test_recipe_takes_a_zoo_entry_name_from_any_folder(tmp_path, monkeypatch):
+    """The README's `--recipe cgan-mnist5k` works where no zoo/ folder is beside the user (an
+    installed package); a file of that name in the folder still wins."""
+    from keras_gen import cli, zoo
+
+    monkeypatch.chdir(tmp_path)
+    parser = cli.build_parser()
+    recipe = cli.recipe_from_args(parser.parse_args(["train", "--recipe", "cgan-mnist5k", "--set", "epochs=5"]))
+    assert recipe == zoo.recipe("cgan-mnist5k").with_overrides(["epochs=5"])
+    (tmp_path / "cgan-mnist5k").write_text(json.dumps({"model": "dcgan", "epochs": 2}))
+    assert cli.recipe_from_args(parser.parse_args(["train", "--recipe", "cgan-mnist5k"])).model == "dcgan"
+    assert_one_line_error(run_cli_here("train", "--recipe", "cgan-mnist5", "--epochs", "1"),
+                          "recipe 'cgan-mnist5' is neither a file nor a zoo entry (did you mean cgan-mnist5k")
+
+
 def test_interpolate_neighbours_and_probe_on_the_zoo_gan(tmp_path):
     from PIL import Image
 
