@@ -42,6 +42,7 @@ Every model: `classify(images)` -> (probabilities float32 [B, 10], labels int32 
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 import keras
@@ -450,7 +451,10 @@ class DANN(DomainAdaptationModel):
 
     Args:
       discriminator_widths: hidden layers of D (the paper's MNIST domain classifier: 100).
-      lambda_: λ before any schedule sets it (the schedule's λ at p = 0 is 0).
+      lambda_: λ before any schedule sets it, ≥ 0 (the schedule's λ at p = 0 is 0, so with a
+        schedule this is overwritten at the first step: `fit` warns if it is not 0).
+      lambda_max: the schedule's final λ, ≥ 0: λ_p = lambda_max · (2 / (1 + exp(−γ p)) − 1)
+        (the paper's 1; smaller caps the reversed gradient, e.g. `--set hparams.lambda_max=0.3`).
       others: as `DomainAdaptationModel`.
 
     `fit` takes (source images, source labels, target images) batches (`tf.data`), e.g.
@@ -463,9 +467,15 @@ class DANN(DomainAdaptationModel):
 
     TRAINING_DATA = ("source", "target")
 
-    def __init__(self, image_shape=(28, 28, 1), discriminator_widths=(100,), lambda_=0.0, **kwargs):
+    def __init__(self, image_shape=(28, 28, 1), discriminator_widths=(100,), lambda_=0.0, lambda_max=1.0, **kwargs):
         super().__init__(image_shape=image_shape, **kwargs)
         self.discriminator_widths = check_sizes("discriminator_widths", discriminator_widths)
+        for name, value in (("lambda_", lambda_), ("lambda_max", lambda_max)):
+            # A negative λ would turn the reversal into a plain gradient: the encoder would
+            # help the domain classifier, the opposite of DANN.
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
+                raise KerasGenError(f"DANN's {name} must be a finite number >= 0, got {value!r}")
+        self.lambda_max = float(lambda_max)
         self.discriminator = networks.discriminator(self.feature_size, self.discriminator_widths, self.precision)
         self.reversal = GradientReversal(lambda_, dtype=self.precision, name="gradient_reversal")
         self.initial_lambda = self.reversal.lambda_
@@ -500,22 +510,29 @@ class DANN(DomainAdaptationModel):
         """λ and the learning rate at training progress p ∈ [0, 1] (`DANNSchedule` calls this);
         neither retraces the step (both are variables)."""
         p = min(1.0, max(0.0, float(progress)))
-        self.reversal.lambda_ = dann_lambda(p, gamma)
+        self.reversal.lambda_ = self.lambda_max * dann_lambda(p, gamma)
         if self.base_learning_rate is not None:
             self.optimizer.learning_rate = dann_learning_rate(p, self.base_learning_rate, alpha, beta)
 
     def training_callbacks(self):
         return [DANNSchedule(), DiscriminatorSaturation()]
 
-    def fit(self, *args, **kwargs):
+    def fit(self, x=None, y=None, *args, **kwargs):
         """`keras.Model.fit`; warns when nothing will set λ (no `DANNSchedule` among the
-        callbacks and λ = 0): the encoder then gets no adversarial gradient at all."""
-        callbacks = kwargs.get("callbacks") or (args[5] if len(args) > 5 else None) or []
-        if not any(isinstance(c, DANNSchedule) for c in callbacks) and self.reversal.lambda_ == 0.0:
+        callbacks and λ = 0): the encoder then gets no adversarial gradient at all; and when a
+        schedule will overwrite a `lambda_` that was set (λ_0 = 0 on the schedule)."""
+        self._check_batches(x, y, self.training_batches(), "trains")  # bad data: its error first
+        callbacks = kwargs.get("callbacks") or (args[3] if len(args) > 3 else None) or []
+        scheduled = any(isinstance(c, DANNSchedule) for c in callbacks)
+        if not scheduled and self.reversal.lambda_ == 0.0:
             warnings.warn("DANN's λ is 0 and no DANNSchedule is among fit's callbacks: the encoder gets no "
                           "adversarial gradient (pass callbacks=model.training_callbacks(), or set lambda_)",
                           stacklevel=2)
-        return super().fit(*args, **kwargs)
+        if scheduled and self.initial_lambda != 0.0:
+            warnings.warn(f"DANN's lambda_ ({self.initial_lambda:g}) is overwritten by the DANNSchedule, whose λ "
+                          f"rises from 0 to lambda_max ({self.lambda_max:g}): set lambda_max to change λ "
+                          "under the schedule", stacklevel=2)
+        return super().fit(x, y, *args, **kwargs)
 
     def domain_logits(self, features):
         """D's logits float32 `[B, 1]` of features, through the gradient reversal."""
@@ -549,7 +566,8 @@ class DANN(DomainAdaptationModel):
 
     def get_config(self):
         config = super().get_config()
-        config.update(discriminator_widths=list(self.discriminator_widths), lambda_=self.initial_lambda)
+        config.update(discriminator_widths=list(self.discriminator_widths), lambda_=self.initial_lambda,
+                      lambda_max=self.lambda_max)
         return config
 
 

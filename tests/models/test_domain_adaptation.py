@@ -458,6 +458,42 @@ def test_dann_and_adda_train_on_a_generator_or_a_py_dataset_of_triples_as_on_a_d
         dann.fit(parts[2], verbose=0)
 
 
+def test_lambda_max_scales_the_schedule_and_is_kept_through_save(tmp_path):
+    """λ_p = lambda_max · λ_p(paper): the recipe's way to cap the reversed gradient (a
+    `lambda_` the schedule overwrites at once was a silent no-op in `keras-gen train`)."""
+    model = DANN(image_shape=(28, 28, 3), discriminator_widths=(8,), lambda_max=0.3, **TINY)
+    model.compile()
+    logs = model.fit(triples(32, 8), epochs=1, verbose=0, callbacks=model.training_callbacks()).history
+    np.testing.assert_allclose(logs["lambda"], [0.3 * np.mean([dann_lambda(k / 4) for k in range(4)])], rtol=1e-5)
+    model.save(tmp_path / "dann.keras")
+    loaded = keras.models.load_model(tmp_path / "dann.keras")
+    assert loaded.lambda_max == 0.3 and loaded.get_config()["lambda_max"] == 0.3
+    loaded.set_progress(1.0)
+    assert loaded.reversal.lambda_ == pytest.approx(0.3 * dann_lambda(1.0), rel=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [{"lambda_": -1.0}, {"lambda_max": -0.5}, {"lambda_max": float("inf")},
+                                    {"lambda_": float("nan")}, {"lambda_max": "1"}, {"lambda_": True}])
+def test_dann_refuses_a_negative_or_non_finite_lambda(kwargs):
+    name = next(iter(kwargs))
+    with pytest.raises(KerasGenError, match=f"DANN's {name} must be a finite number >= 0"):
+        DANN(image_shape=(28, 28, 3), discriminator_widths=(8,), **kwargs, **TINY)
+
+
+def test_dann_warns_when_the_schedule_overwrites_lambda_and_refuses_bad_data_before_any_warning():
+    dann = DANN(image_shape=(28, 28, 3), discriminator_widths=(8,), lambda_=0.7, **TINY)
+    dann.compile()
+    with pytest.warns(UserWarning, match=r"lambda_ \(0.7\) is overwritten by the DANNSchedule.*set lambda_max"):
+        dann.fit(triples(8, 8), verbose=0, callbacks=dann.training_callbacks())
+    unset = DANN(image_shape=(28, 28, 3), discriminator_widths=(8,), **TINY)
+    unset.compile()
+    images = np.zeros((8, 28, 28, 3), np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the data's error, not the λ warning first
+        with pytest.raises(KerasGenError, match=r"DANN trains on \(source images, source labels, target images\)"):
+            unset.fit(images, np.zeros(8, np.int32), verbose=0)
+
+
 def test_dann_warns_when_nothing_will_set_lambda():
     dann = DANN(image_shape=(28, 28, 3), discriminator_widths=(8,), **TINY)
     dann.compile()
