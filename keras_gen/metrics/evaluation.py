@@ -175,7 +175,8 @@ def test_accuracy(model, data: str, image_size=None) -> tuple[float, int]:
     from keras_gen.data import load_arrays
 
     images, labels = load_arrays(data, "test", image_size=image_size or int(model.image_shape[0]))
-    if images.shape[1:] != tuple(model.image_shape):
+    channels = getattr(model, "accepted_channels", model.image_shape[2:])  # a DA model: grey or RGB
+    if images.shape[1:3] != tuple(model.image_shape[:2]) or images.shape[3] not in channels:
         raise KerasGenError(f"{data} test images are {'x'.join(map(str, images.shape[1:]))}, the model classifies "
                             f"{'x'.join(map(str, model.image_shape))} images; give data of that shape")
     predicted = np.asarray(model.classify(images)[1])

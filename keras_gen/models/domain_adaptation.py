@@ -23,8 +23,9 @@ Inputs are uint8 images `[B, H, W, C]`; a model's `image_shape` is the TARGET's.
 with another number of channels (grey mnist5k into RGB mnistm5k, RGB syndigits5k into grey
 mnist5k) are converted inside the model, in every training and evaluation step, by
 `keras_gen.data.to_channels` (grey repeated to RGB; RGB to its luminance), so the data
-pipeline hands each domain's images as they are. `classify` and the export take target-shaped
-images only.
+pipeline hands each domain's images as they are. `classify`, `predict` and `evaluate` take
+either too (the source's images are classified as training saw them); the exported `classify`
+signature takes target-shaped images only.
 
 Model selection never looks at target labels. A run keeps its last epoch, at the papers'
 schedules; what it logs to choose by is the source validation accuracy (`val_accuracy`:
@@ -54,7 +55,8 @@ from keras_gen.data import to_channels
 from keras_gen.errors import KerasGenError
 from keras_gen.layers import GradientReversal
 from keras_gen.models.base import (MAX_SAMPLES, Endpoint, GenerativeModel, assert_image_batch, check_data_kind,
-                                   check_size, check_sizes, data_check, in_chunks, without_autotune_stall)
+                                   check_size, check_sizes, data_check, in_chunks, numpy_dtype,
+                                   without_autotune_stall)
 from keras_gen.models.labels import ClassLabels
 from keras_gen.models.optimizers import SeveralOptimizers
 from keras_gen.networks import domain as networks
@@ -202,9 +204,11 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
 
     def call(self, images, training=False):
         """Class probabilities float32 `[B, num_classes]` of images `[B, H, W, C]` in 0..255
-        (what `predict` returns); checked where traced, as `classify` checks them."""
+        (what `predict` returns), C the model's channels or the other of grey / RGB; checked
+        where traced, as `classify` checks them."""
         images = tf.convert_to_tensor(images)
-        self._check_batch_spec(images.shape, images.dtype, strict=True)
+        self._check_batch_spec(images.shape, images.dtype)
+        images = self._to_model_channels(images)
         return tf.nn.softmax(self.class_logits(self.images_to_float(images), training=training), axis=-1)
 
     def _classify_graph(self, images):
@@ -213,8 +217,9 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
 
     def classify(self, images):
         """`(probabilities float32 [B, num_classes], labels int32 [B])` for uint8 images of the
-        model's (the target's) shape."""
-        images = self.check_images(images, max_batch=MAX_SAMPLES)
+        model's (the target's) shape, or of the other of grey / RGB (a grey source's images for
+        an RGB target: converted by `to_channels`, as in training)."""
+        images = self.check_images(self._in_model_channels(images), max_batch=MAX_SAMPLES)
         if self._classify_fn is None:
             # In chunks inside the traced function: any batch size, also where traced with it
             # unknown (a tf.function, Dataset.map).
@@ -245,6 +250,16 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
                         else self._describe())
             hint = " (batch the dataset)" if len(shape) == 3 else ""
             raise KerasGenError(f"expected batches of {expected}, got {tf.as_dtype(dtype).name} {list(shape)}{hint}")
+
+    def _in_model_channels(self, images):
+        """Images given eagerly (arrays, tensors) with the other of grey / RGB, converted to the
+        model's channels; anything else as it came (`check_images` then says what is wrong)."""
+        shape = getattr(images, "shape", None)
+        c = self.image_shape[2]
+        if shape is not None and len(shape) == 4 and shape[3] != c and shape[3] in self.accepted_channels \
+                and tuple(shape[1:3]) == self.image_shape[:2] and numpy_dtype(images) == np.uint8:
+            return to_channels(tf.convert_to_tensor(images), c)
+        return images
 
     def _to_model_channels(self, images):
         h, w, c = self.image_shape
@@ -316,7 +331,8 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
         shape (the traced check sees Keras' relaxed one, e.g. [None, 28, 28, None], once it
         has run on two shapes)."""
         if hasattr(x, "shape") and hasattr(x, "dtype"):
-            self._check_batch_spec((None, *x.shape[1:]), x.dtype, strict=True)
+            self._check_batch_spec((None, *x.shape[1:]), x.dtype)
+            x = self._in_model_channels(x)
         return super().predict(x, *args, **kwargs)
 
     def _nonempty(self, images):

@@ -311,7 +311,7 @@ def test_wrong_shapes_and_missing_target_are_one_line_errors():
     dann = DANN(image_shape=(28, 28, 3), discriminator_widths=(8,), **TINY)
     dann.compile()
     with pytest.raises(KerasGenError, match=r"expected uint8 images of shape \[batch, 28, 28, 3\]"):
-        dann.classify(rng_images(2, 1))  # classify takes target-shaped images only
+        dann.classify(rng_images(2, 2))  # the target's channels, or the other of grey / RGB
     with pytest.raises(KerasGenError, match=r"trains on \(source images, source labels, target images\)"):
         dann.fit(tf.data.Dataset.from_tensor_slices((rng_images(8, 3), rng_labels(8))).batch(4), verbose=0)
     with pytest.raises(KerasGenError, match="give a tf.data.Dataset"):
@@ -526,6 +526,26 @@ def test_predict_names_the_arrays_own_shape_after_keras_relaxed_its_trace():
     model = SourceOnly(image_shape=(28, 28, 3), **TINY)
     model.compile()
     assert np_(model.predict(rng_images(4, 3), verbose=0)).shape == (4, 10)
-    with pytest.raises(KerasGenError, match=r"expected batches of uint8 images \[batch, 28, 28, 3\], got uint8 "
-                                            r"\[None, 28, 28, 1\]"):
-        model.predict(rng_images(4, 1), verbose=0)
+    with pytest.raises(KerasGenError, match=r"expected batches of uint8 images \[batch, 28, 28, 1 or 3\] with values "
+                                            r"0..255, got uint8 \[None, 28, 28, 2\]"):
+        model.predict(rng_images(4, 2), verbose=0)
+
+
+@pytest.mark.parametrize("target_channels", [3, 1])
+def test_classify_predict_and_evaluate_agree_on_the_other_domains_channels(target_channels):
+    """A grey source's images for an RGB-target model (and RGB for a grey one) are classified as
+    training saw them, by `to_channels`, in `classify`, `predict`, a call and `evaluate` alike
+    (evaluate took them, classify and predict refused them)."""
+    from keras_gen.data import to_channels
+
+    model = SourceOnly(image_shape=(28, 28, target_channels), **TINY)
+    model.compile()
+    other = rng_images(6, 4 - target_channels)
+    converted = np_(to_channels(tf.constant(other), target_channels))
+    probabilities, labels = (np_(t) for t in model.classify(other))
+    np.testing.assert_array_equal(probabilities, np_(model.classify(converted)[0]))
+    np.testing.assert_allclose(np_(model.predict(other, verbose=0)), probabilities, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np_(model(other)), probabilities, rtol=1e-6, atol=1e-7)
+    truth = rng_labels(6)
+    accuracy = model.evaluate(other, truth, verbose=0, return_dict=True)["accuracy"]
+    assert accuracy == pytest.approx(float(np.mean(labels == truth)))
