@@ -843,23 +843,30 @@ def _evaluate(args):
 
     model, name = load_source(args.source, args.precision)
     network = None
+    skipped = None  # why a sampling model's sample figures are not among the figures
     if args.likelihood_only and not model.offers("log_prob"):
         raise KerasGenError(f"{type(model).__name__} has no likelihood; --likelihood-only is for likelihood models")
     if model.offers("sample") and not args.likelihood_only:
         try:
             network = _feature_network(args.features, data, model.image_shape)
-        except KerasGenError:
+        except KerasGenError as exc:
             if args.features or not model.offers("log_prob"):
                 raise
-            # Without a network, a likelihood model keeps its likelihood figures.
+            # Without a network, a likelihood model keeps its likelihood figures; say why the
+            # sample figures are missing rather than leave them out silently.
+            skipped = f"no sample figures: {exc}"
     start = time.perf_counter()
     figures = metrics.evaluate(model, data, args.n, args.seed, image_size=image_size, network=network,
                                samples=network is not None)
     seconds = time.perf_counter() - start
     columns = {name: figures}
     result = {"source": args.source, "model": type(model).__name__, "data": data, "image_size": image_size,
-              "n": args.n, "seed": args.seed, "figures": figures, "seconds": round(seconds, 1),
-              "date": datetime.date.today().isoformat(), "machine": describe_machine()}
+              "figures": figures, "seconds": round(seconds, 1), "date": datetime.date.today().isoformat(),
+              "machine": describe_machine()}
+    if network is not None:  # what was sampled; nothing was without a network
+        result.update(n=args.n, seed=args.seed)
+    if skipped:
+        result["skipped"] = skipped
     if network is not None:
         from keras_gen.metrics.features import network_images
 
@@ -874,6 +881,8 @@ def _evaluate(args):
     what = f"{args.n:,} samples (seed {args.seed}) vs the {data} test split in {network.name}'s features" if network \
         else f"the {data} test split"
     print(f"{name} ({type(model).__name__}): {what}; {seconds:.1f} s")
+    if skipped:
+        print(skipped)
     print(_figure_table(columns))
     if args.json:
         from keras_gen.files import atomic_path

@@ -128,6 +128,24 @@ def test_cli_evaluate_prints_a_table_beside_floors_and_writes_json(tmp_path, cap
     assert json.loads((tmp_path / "digits.json").read_text())["floor_images"] == 1438
 
 
+def test_cli_evaluate_says_why_a_likelihood_model_gets_no_sample_figures(tmp_path, capsys):
+    """8x8 digits have no shipped feature network: a PixelCNN on them is scored by its
+    likelihood, and the output says why FID and the rest are missing (they were left out
+    without a word, and the JSON named an n of samples never drawn)."""
+    from keras_gen.models import PixelCNN
+
+    model = PixelCNN(image_shape=(8, 8, 1), filters=8, num_layers=1)
+    model.compile()
+    model.save(tmp_path / "pc.keras")
+    out = tmp_path / "ev.json"
+    assert cli.main(["evaluate", str(tmp_path / "pc.keras"), "--data", "digits", "--n", "50", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1].startswith("no sample figures: no feature network scores digits images of shape [8, 8, 1]")
+    result = json.loads(out.read_text())
+    assert set(result["figures"]) == {"test_bits_per_dim"} and "n" not in result and "seed" not in result
+    assert result["skipped"] == printed[1]
+
+
 def test_cli_evaluate_and_metrics_refuse_bad_input_in_one_line(tmp_path, capsys):
     precious = tmp_path / "notes.json"
     precious.write_text("not json, and precious")
