@@ -137,12 +137,43 @@ def export_to(model, path) -> Path:
     return _write(model, parent, path.name, publish)
 
 
+def _archive():
+    """Keras' `ExportArchive`, tracing each signature once instead of twice.
+
+    Keras first traces every endpoint to list the variables it uses, then
+    `tf.saved_model.save` traces it again: TensorFlow keys its trace cache on whether it runs
+    inside a save (and that save's variable policy), so the first trace is not reused. For
+    the autoregressive samplers, whose graphs take seconds to build, that doubled the export's
+    time. Here Keras' first trace runs in a save context with the options `write_out` saves
+    with (the defaults), so the save finds it. (Private TensorFlow and Keras names: should
+    either change, the export is as Keras makes it, only slower; a test counts the traces.)
+    """
+    import keras
+
+    archive = keras.export.ExportArchive()  # an instance of the backend's class, not a subclass
+    list_variables = getattr(archive, "_filter_and_track_resources", None)
+    try:
+        from tensorflow.python.saved_model import save_context, save_options
+    except ImportError:  # pragma: no cover - another TensorFlow layout
+        return archive
+    if list_variables is None:  # pragma: no cover - another Keras
+        return archive
+
+    def in_save_context():
+        if save_context.in_save_context():
+            return list_variables()
+        with save_context.save_context(save_options.SaveOptions()):
+            return list_variables()
+
+    archive._filter_and_track_resources = in_save_context
+    return archive
+
+
 def _write(model, folder: Path, name: str, publish) -> Path:
     """Write `model`'s signatures to a temporary folder in `folder` and `publish` it."""
-    import keras
     import tensorflow as tf
 
-    archive = keras.export.ExportArchive()
+    archive = _archive()
     archive.track(model)
     for endpoint in model.serving_endpoints():
         archive.add_endpoint(endpoint.name, _shape_checked(endpoint), input_signature=endpoint.input_signature)

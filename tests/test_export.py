@@ -51,6 +51,26 @@ def test_pixelcnn_export_log_prob_and_sample(tmp_path):
     np.testing.assert_array_equal(out["2/images"], model.sample_uint8(2, 4).numpy())
 
 
+def test_an_export_traces_each_signature_once(tmp_path, monkeypatch):
+    """Keras lists a signature's variables by tracing it, and `tf.saved_model.save` traced it
+    again (TensorFlow keys its trace cache on being inside a save): the samplers' graphs,
+    seconds each to build, were built twice (`bench/export_time.py`)."""
+    model = PixelCNN(image_shape=(4, 4, 1), filters=8, num_layers=1, first_kernel_size=3)
+    model.compile()
+    traced = []
+    fill_graph = type(model)._fill_graph
+
+    def counted(self, *args, **kwargs):
+        traced.append(kwargs.get("cached", True))
+        return fill_graph(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "_fill_graph", counted)
+    path = export.export(model, tmp_path, "pixelcnn")
+    assert len(traced) == 2, traced  # `sample` and `complete`, once each
+    out, _ = call_in_serving_process(path, [("sample", {"batch_size": np.int32(2), "seed": np.int32(4)})], tmp_path)
+    np.testing.assert_array_equal(out["0/images"], model.sample_uint8(2, 4).numpy())
+
+
 def test_versions_count_up_and_leave_no_temporaries(tmp_path):
     model = PixelCNN(image_shape=(2, 2, 1), filters=4, num_layers=0, first_kernel_size=3)
     first = export.export(model, tmp_path, "m")
