@@ -307,9 +307,13 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_batches(x, y, self.training_batches(), "trains")
         self._check_validation_data(kwargs.get("validation_data"))
+        self._before_fit(kwargs.get("callbacks") or (args[3] if len(args) > 3 else None) or [])
         self.show_metrics(*self.training_metrics())
         x, y, kwargs = without_autotune_stall(x, y, args, kwargs, shuffle=True)
         return keras.Model.fit(self, x, y, *args, **kwargs)
+
+    def _before_fit(self, callbacks):
+        """What a model says once `fit`'s data passed its checks (DANN: whether λ will move)."""
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """`loss` (cross-entropy) and `accuracy` on labelled (images, labels), through the
@@ -533,22 +537,20 @@ class DANN(DomainAdaptationModel):
     def training_callbacks(self):
         return [DANNSchedule(), DiscriminatorSaturation()]
 
-    def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`; warns when nothing will set λ (no `DANNSchedule` among the
-        callbacks and λ = 0): the encoder then gets no adversarial gradient at all; and when a
-        schedule will overwrite a `lambda_` that was set (λ_0 = 0 on the schedule)."""
-        self._check_batches(x, y, self.training_batches(), "trains")  # bad data: its error first
-        callbacks = kwargs.get("callbacks") or (args[3] if len(args) > 3 else None) or []
+    def _before_fit(self, callbacks):
+        """`fit` warns when nothing will set λ (no `DANNSchedule` among the callbacks and λ = 0):
+        the encoder then gets no adversarial gradient at all; and when a schedule will
+        overwrite a `lambda_` that was set (λ_0 = 0 on the schedule). After the data's checks,
+        so bad data gets its one-line error, not a warning first."""
         scheduled = any(isinstance(c, DANNSchedule) for c in callbacks)
         if not scheduled and self.reversal.lambda_ == 0.0:
             warnings.warn("DANN's λ is 0 and no DANNSchedule is among fit's callbacks: the encoder gets no "
                           "adversarial gradient (pass callbacks=model.training_callbacks(), or set lambda_)",
-                          stacklevel=2)
+                          stacklevel=3)
         if scheduled and self.initial_lambda != 0.0:
             warnings.warn(f"DANN's lambda_ ({self.initial_lambda:g}) is overwritten by the DANNSchedule, whose λ "
                           f"rises from 0 to lambda_max ({self.lambda_max:g}): set lambda_max to change λ "
-                          "under the schedule", stacklevel=2)
-        return super().fit(x, y, *args, **kwargs)
+                          "under the schedule", stacklevel=3)
 
     def domain_logits(self, features):
         """D's logits float32 `[B, 1]` of features, through the gradient reversal."""
