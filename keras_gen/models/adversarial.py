@@ -27,7 +27,7 @@ from keras_gen import distribute, losses, regularizers
 from keras_gen.errors import KerasGenError, first_line
 from keras_gen.models.base import check_size, in_chunks
 from keras_gen.models.latent import LatentModel
-from keras_gen.models.optimizers import SeveralOptimizers
+from keras_gen.models.optimizers import SeveralOptimizers, schedule_per_training_step
 
 PENALTIES = ("gradient_penalty", "dragan", "r1")
 MAX_D_STEPS = 100  # discriminator updates per generator update, at most (WGAN: 5)
@@ -228,7 +228,9 @@ class AdversarialModel(LatentModel):
           d_optimizer, g_optimizer: each player's optimizer (instance, name or Keras config).
           loss: a `keras_gen.losses` pair name, e.g. "hinge", or a `LossPair`; LSGAN's
             targets as {"name": "least_squares", "a": -1, "b": 1, "c": 0}.
-          d_steps: discriminator updates per generator update (WGAN: 5), on the same batch.
+          d_steps: discriminator updates per generator update (WGAN: 5), on the same batch. A
+            learning-rate schedule counts training steps for both players (D's reads its
+            update count divided by d_steps), so one schedule spans the run for both.
           penalty: "gradient_penalty" (WGAN-GP), "dragan" or "r1"; `penalty_weight` λ.
           clip_value: clip D's weights to [-c, c] after each update (WGAN).
           instance_noise: initial stddev of Gaussian noise added to D's real and fake inputs,
@@ -263,6 +265,8 @@ class AdversarialModel(LatentModel):
             loss_spec = loss_spec.get("name")
         self.loss_pair = losses.get(loss_spec, **params)
         self.d_steps = check_size("d_steps", settings["d_steps"], maximum=MAX_D_STEPS)  # each unrolled in the step
+        # A learning-rate schedule counts training steps (G's updates) for both players.
+        schedule_per_training_step(self.d_optimizer, self.d_steps)
         if settings["penalty"] is not None and settings["penalty"] not in PENALTIES:
             raise KerasGenError(f"penalty must be one of {', '.join(PENALTIES)} or None, got {settings['penalty']!r}")
         self.penalty = settings["penalty"]

@@ -86,3 +86,42 @@ class SeveralOptimizers:
     def get_config(self):
         """`{name: serialised optimizer}` for every optimizer of the model."""
         return {name: keras.optimizers.serialize(o) for name, o in self._named().items()}
+
+
+@keras.saving.register_keras_serializable(package="keras_gen")
+class PerTrainingStep(keras.optimizers.schedules.LearningRateSchedule):
+    """`schedule` read at the training step, for an optimizer that updates `updates_per_step`
+    times per training step (a GAN's discriminator with `d_steps`): `schedule(iterations //
+    updates_per_step)`. Each optimizer calls its schedule with its own update count, so D's
+    copy of a schedule sized in training steps (as `compile(optimizer=...)` gives both
+    players) would otherwise run `d_steps` times faster than G's: D's rate reached 0 after
+    1 / d_steps of the run."""
+
+    def __init__(self, schedule, updates_per_step):
+        self.schedule = schedule
+        self.updates_per_step = int(updates_per_step)
+
+    def __call__(self, step):
+        import tensorflow as tf
+
+        return self.schedule(tf.math.floordiv(step, tf.cast(self.updates_per_step, step.dtype)))
+
+    def get_config(self):
+        return {"schedule": keras.saving.serialize_keras_object(self.schedule),
+                "updates_per_step": self.updates_per_step}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.saving.deserialize_keras_object(config["schedule"]), config["updates_per_step"])
+
+
+def schedule_per_training_step(optimizer, updates_per_step):
+    """Make `optimizer`'s learning-rate schedule (if it has one) count training steps, given
+    `updates_per_step` updates per step; a schedule wrapped before (a reloaded model's) is
+    unwrapped first, so the count is never divided twice."""
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return
+    if isinstance(schedule, PerTrainingStep):
+        schedule = schedule.schedule
+    optimizer._learning_rate = schedule if updates_per_step == 1 else PerTrainingStep(schedule, updates_per_step)

@@ -247,6 +247,27 @@ def test_one_optimizer_for_both_players_may_name_a_learning_rate_schedule():
         assert isinstance(optimizer._learning_rate, keras.optimizers.schedules.CosineDecay)
 
 
+def test_a_schedule_counts_training_steps_for_both_players_with_several_d_steps(tmp_path):
+    """With d_steps = 3, D updates 3 times per step: its copy of the schedule read its own
+    count and ran 3 times faster than G's (D's rate reached 0 a third of the way through).
+    Both now read the training step; a saved and reloaded model keeps that, and compiling it
+    again does not divide D's count twice."""
+    schedule = {"class_name": "CosineDecay", "config": {"initial_learning_rate": 1e-3, "decay_steps": 4}}
+    model = tiny()
+    model.compile(optimizer={"class_name": "SGD", "config": {"learning_rate": schedule}}, d_steps=3)
+    model.fit(digits8(32), batch_size=16, epochs=1, verbose=0)  # 2 steps
+    assert int(model.d_optimizer.iterations) == 6 and int(model.g_optimizer.iterations) == 2
+    cosine = keras.optimizers.schedules.CosineDecay(1e-3, 4)
+    for optimizer in (model.d_optimizer, model.g_optimizer):
+        assert float(optimizer.learning_rate) == pytest.approx(float(cosine(2)), rel=1e-6)
+    assert float(model.optimizer.learning_rate) == pytest.approx(float(cosine(2)), rel=1e-6)  # one rate
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert float(loaded.d_optimizer.learning_rate) == pytest.approx(float(cosine(2)), rel=1e-6)
+    loaded.compile(d_optimizer=loaded.d_optimizer, g_optimizer=loaded.g_optimizer, d_steps=3)
+    assert float(loaded.d_optimizer.learning_rate) == pytest.approx(float(cosine(2)), rel=1e-6)
+
+
 @pytest.mark.parametrize("d_steps", [0, 1.5, "2", True, 101, 10**9])
 def test_d_steps_is_a_whole_number_from_1_to_100(d_steps):
     """Each update is unrolled into the traced step: 1e9 traced for over ten minutes."""
