@@ -599,6 +599,16 @@ class GenerativeModel(keras.Model):
         return tf.cast(images, tf.float32) / 127.5 - 1.0
 
     # -- what subclasses provide ---------------------------------------------------------
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
+        """Keras' `model.save`, to a `.keras` file. Keras' legacy HDF5 format (`.h5`) keeps no
+        subclassed model: it failed deep inside Keras after writing part of the file, and what
+        it wrote could not be loaded. Refused here, before anything is written."""
+        if str(filepath).lower().endswith((".h5", ".hdf5")):
+            raise KerasGenError(f"{filepath}: a keras-gen model saves as a .keras file (Keras' legacy .h5 format "
+                                "keeps no subclassed model); give a name ending in .keras, or use save_weights "
+                                "with a name ending in .weights.h5")
+        return super().save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)
+
     def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
         """Keras' `model.export(filepath)`: a SavedModel with the model's named signatures
         (`keras_gen.export`; Keras' own export knows no keras-gen model's inputs), written to
