@@ -17,6 +17,7 @@ One tape and one optimizer per player, as in the papers; both optimizers are bui
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 import keras
@@ -66,6 +67,15 @@ def _logged_sum(*terms):
 
 def _adam(learning_rate=2e-4, beta_1=0.5, beta_2=0.999):
     return {"class_name": "Adam", "config": {"learning_rate": learning_rate, "beta_1": beta_1, "beta_2": beta_2}}
+
+
+def _non_negative(name, value, optional=False):
+    """A compile setting that must be a finite number >= 0 (or None, if `optional`), as a float."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
+        raise KerasGenError(f"{name} must be a finite number >= 0{' (or None)' if optional else ''}, got {value!r}"[:300])
+    return float(value)
 
 
 class AdversarialModel(LatentModel):
@@ -270,17 +280,27 @@ class AdversarialModel(LatentModel):
         if settings["penalty"] is not None and settings["penalty"] not in PENALTIES:
             raise KerasGenError(f"penalty must be one of {', '.join(PENALTIES)} or None, got {settings['penalty']!r}")
         self.penalty = settings["penalty"]
-        self.penalty_weight = float(settings["penalty_weight"])
+        # Weights and scales checked here: a negative penalty weight rewards large gradients,
+        # a NaN one trains to NaN, a negative β rewards non-orthogonal kernels.
+        self.penalty_weight = _non_negative("penalty_weight", settings["penalty_weight"])
+        if self.penalty is None and "penalty_weight" in given \
+                and self.penalty_weight != self.COMPILE_DEFAULTS["penalty_weight"]:
+            raise KerasGenError(f"penalty_weight {self.penalty_weight:g} weighs no penalty: give penalty too "
+                                f"({', '.join(PENALTIES)})")
         self.clip_value = None if settings["clip_value"] is None else float(settings["clip_value"])
-        self.instance_noise = None if settings["instance_noise"] is None else float(settings["instance_noise"])
-        self.instance_noise_steps = int(settings["instance_noise_steps"])
+        self.instance_noise = _non_negative("instance_noise", settings["instance_noise"], optional=True)
+        self.instance_noise_steps = check_size("instance_noise_steps", settings["instance_noise_steps"])
         policy = settings["augment"]
         self.augment = tuple([policy] if isinstance(policy, str) else policy or ())
         if self.augment:
             augment_lib.diff_augment(tf.zeros([1, *self.image_shape]), self.augment, seed=0)  # checks the names
-        self.orthogonal_regularization = (
-            None if settings["orthogonal_regularization"] is None else float(settings["orthogonal_regularization"])
-        )
+        self.orthogonal_regularization = _non_negative("orthogonal_regularization",
+                                                       settings["orthogonal_regularization"], optional=True)
+        if settings["replay_buffer"] is not None:  # 0: none, as None
+            settings["replay_buffer"] = check_size("replay_buffer", settings["replay_buffer"], minimum=0)
+        fraction = settings["replay_fraction"]
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 <= fraction <= 1:
+            raise KerasGenError(f"replay_fraction must be a number from 0 to 1, got {fraction!r}"[:300])
         if settings["replay_buffer"] and distribute.multi_replica():
             # Each replica would keep its own past fakes in one mirrored buffer.
             raise KerasGenError("replay_buffer does not work under a multi-replica tf.distribute strategy; "

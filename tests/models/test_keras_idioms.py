@@ -86,6 +86,36 @@ def test_compile_arguments_are_checked_and_optimizer_sets_both_players():
         tiny_pixelcnn().compile(optimizer="not-an-optimizer")
 
 
+@pytest.mark.parametrize("settings, message", [
+    ({"penalty": "gradient_penalty", "penalty_weight": -10}, "penalty_weight must be a finite number >= 0"),
+    ({"penalty": "r1", "penalty_weight": float("nan")}, "penalty_weight must be a finite number >= 0"),
+    ({"penalty_weight": 5}, "penalty_weight 5 weighs no penalty: give penalty too"),
+    ({"orthogonal_regularization": -1.0}, r"orthogonal_regularization must be a finite number >= 0 \(or None\)"),
+    ({"instance_noise": -1}, "instance_noise must be a finite number >= 0"),
+    ({"instance_noise": 0.1, "instance_noise_steps": 0}, "instance_noise_steps must be a whole number of at least 1"),
+    ({"replay_buffer": 2.5}, "replay_buffer must be a whole number of at least 0"),
+    ({"replay_buffer": 8, "replay_fraction": 2.0}, "replay_fraction must be a number from 0 to 1"),
+])
+def test_stabiliser_weights_that_would_train_another_game_are_refused(settings, message):
+    """A negative penalty weight rewards large gradients, a NaN one trained to NaN, a weight
+    without a penalty was ignored, a buffer of 2.5 fakes was truncated to 2, and a replay
+    fraction of 2 raised a plain ValueError: each trained (or failed) without a word."""
+    with pytest.raises(KerasGenError, match=message):
+        tiny_gan().compile(**settings)
+
+
+def test_a_reloaded_gan_with_its_default_penalty_weight_compiles_again(tmp_path):
+    model = tiny_gan()
+    model.compile(penalty="r1", penalty_weight=0.2, instance_noise=0.1, replay_buffer=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.penalty_weight == 0.2 and loaded.replay is None
+    plain = tiny_gan()
+    plain.compile()  # penalty None, penalty_weight at its default: stored, and fine on reload
+    plain.save(tmp_path / "p.keras")
+    assert keras.models.load_model(tmp_path / "p.keras").penalty is None
+
+
 class FloatImages(keras.utils.PyDataset):
     def __len__(self):
         return 2
