@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import zipfile
 import zlib
 from pathlib import Path
@@ -123,6 +124,13 @@ def _load_source(source, precision):
         if entry is not None:
             name, zoo_dir = entry
             return zoo.load(name, zoo_dir=zoo_dir, precision=precision), name
+        if (path / "recipe.json").is_file():  # a run that has not finished: interrupted, killed or running
+            from keras_gen import resume
+
+            newest = resume.newest_checkpoint(path / "checkpoints")
+            use = f", or use its newest checkpoint, {newest}" if newest else ""
+            raise KerasGenError(f"{source!r} is a run that has not finished (no model.keras yet): resume it with "
+                                f"keras-gen train --resume {shlex.quote(str(source))}{use}")
         hidden = (f"; it hides the zoo entry {source!r}: run from another folder, or rename this one"
                   if source in zoo.list() else "")
         raise KerasGenError(f"{source!r} is a folder but holds no model.keras nor recipe.json (not a keras-gen run "

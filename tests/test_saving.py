@@ -57,3 +57,20 @@ def test_a_folder_named_like_a_zoo_entry_says_what_it_hides(tmp_path, monkeypatc
     with pytest.raises(KerasGenError, match="holds no model.keras") as refused:
         load_source("other-folder")
     assert "hides" not in str(refused.value)
+
+
+def test_an_unfinished_run_says_to_resume_it_or_use_its_newest_checkpoint(tmp_path, monkeypatch):
+    """An interrupted run's folder holds recipe.json and checkpoints but no model.keras yet:
+    `sample`, `evaluate` and `export` said it held "no model.keras nor recipe.json"."""
+    from keras_gen import resume
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "recipe.json").write_text("{}")
+    with pytest.raises(KerasGenError, match=r"is a run that has not finished \(no model.keras yet\): resume it with "
+                                            rf"keras-gen train --resume {run}$"):
+        load_source(str(run))
+    newest = run / "checkpoints" / "epoch_003.keras"
+    monkeypatch.setattr(resume, "newest_checkpoint", lambda folder: newest if folder == run / "checkpoints" else None)
+    result = run_cli_here("sample", run, "--out", tmp_path / "s.png")
+    assert result.returncode == 1 and result.stderr.strip().endswith(f"or use its newest checkpoint, {newest}")
