@@ -62,6 +62,13 @@ def test_a_gan_evaluates_held_out_images_without_changing_anything():
     assert set(result) == {"loss", "d_loss", "g_loss", "d_real", "d_fake"}
     assert 0 < result["d_real"] < 1 and np.isclose(result["loss"], result["d_loss"] + result["g_loss"], rtol=1e-5)
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.weights))
+    # ... and repeats itself: every call draws its fakes from the same start of the
+    # evaluation stream (which advanced from call to call), the penalty's noise too.
+    again = model.evaluate(digits8(32), batch_size=16, verbose=0, return_dict=True)
+    assert again == result
+    model.compile(penalty="dragan")
+    first, second = (model.evaluate(digits8(32), batch_size=16, verbose=0, return_dict=True) for _ in range(2))
+    assert first == second and first["penalty"] > 0
 
 
 def test_compile_arguments_are_checked_and_optimizer_sets_both_players():
