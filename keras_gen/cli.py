@@ -487,7 +487,8 @@ def _probe_folder(folder):
 def _check_image_out(path, source=None):
     """`--out` for a picture: a .png or .jpg name in a writable folder, never a folder or a file
     that is not a picture already (a model, a checkpoint: data we must not overwrite), never the model
-    `source` it draws from (its file, a run folder's model.keras), nothing in the zoo."""
+    `source` it draws from (its file, a run folder's model.keras), never a run's own grids, nothing
+    in the zoo."""
     from keras_gen.files import ensure_writable_dir
 
     from keras_gen.images import IMAGE_MAGIC, image_format
@@ -505,6 +506,12 @@ def _check_image_out(path, source=None):
         if os.path.realpath(path) in protected:
             raise KerasGenError(f"--out {path!r} is the model {source!r} it samples from; refusing to overwrite it")
     _refuse_inside_the_zoo(path, "--out")
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(path) and os.path.basename(folder) == "samples" \
+            and os.path.isfile(os.path.join(os.path.dirname(folder), "recipe.json")):
+        # A run's per-epoch grids are its training record: a picture, but not ours to replace.
+        raise KerasGenError(f"--out {path!r} is a grid of the run {os.path.dirname(folder)!r}, its training record; "
+                            "refusing to overwrite it, give another name")
     try:
         if os.path.exists(path):
             with open(path, "rb") as f:

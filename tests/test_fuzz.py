@@ -654,3 +654,17 @@ def test_exported_signatures_still_answer_good_inputs(signatures):
                                                    seed=tf.constant(1))["images"].numpy()
     np.testing.assert_array_equal(completed[known], IMAGES[known])
     assert signatures["source-only"]["classify"](images=tf.constant(RGB))["probabilities"].shape == (2, 3)
+
+
+def test_cli_refuses_to_overwrite_a_runs_own_grids(tmp_path, capsys):
+    """A run's samples/epoch_NNN.png is its training record: a PNG, yet not to be replaced by
+    another model's samples (it was, silently). A new name in that folder is fine."""
+    run = tmp_path / "run"
+    (run / "samples").mkdir(parents=True)
+    (run / "recipe.json").write_text("{}")
+    grid = run / "samples" / "epoch_001.png"
+    grid.write_bytes(b"\x89PNG\r\n\x1a\n" + b"record")
+    assert cli.main(["sample", "dcgan-mnist5k", "--n", "4", "--out", str(grid)]) == 1
+    assert "its training record; refusing to overwrite it" in capsys.readouterr().err
+    assert grid.read_bytes() == b"\x89PNG\r\n\x1a\n" + b"record"
+    assert cli.main(["sample", "dcgan-mnist5k", "--n", "4", "--out", str(run / "samples" / "mine.png")]) == 0
