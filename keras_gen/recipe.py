@@ -165,10 +165,14 @@ class Recipe:
         valid JSON is taken as a string.
         """
         d = self.to_dict()
+        seen = set()
         for assignment in assignments:
             key, sep, text = assignment.partition("=")
             if not sep or not key:
                 raise KerasGenError(f"--set takes key=value, got {assignment!r}")
+            if key in seen:  # as a flag and a --set of one key are: refused, not ranked
+                raise KerasGenError(f"--set {key} is given twice; give it once")
+            seen.add(key)
             try:
                 value = json.loads(text, parse_constant=_refuse_constant)
             except json.JSONDecodeError:

@@ -50,6 +50,16 @@ def test_bad_overrides_are_one_line_errors(assignment, message):
         Recipe("dcgan").with_overrides([assignment])
 
 
+def test_a_key_set_twice_is_refused_not_ranked():
+    """`--set epochs=-1 --set epochs=1` ran with the last value, where a flag and a --set of one
+    key are refused."""
+    with pytest.raises(KerasGenError, match="--set epochs is given twice; give it once"):
+        Recipe("dcgan").with_overrides(["epochs=-1", "epochs=1"])
+    with pytest.raises(KerasGenError, match="--set hparams.latent_dim is given twice"):
+        Recipe("dcgan").with_overrides(["hparams.latent_dim=8", "hparams.latent_dim=16"])
+    assert Recipe("dcgan").with_overrides(["hparams.latent_dim=8", "compile.loss=hinge"]).hparams == {"latent_dim": 8}
+
+
 def test_files_and_dicts_are_checked(tmp_path):
     with pytest.raises(KerasGenError, match="unknown model"):
         Recipe("nope")
