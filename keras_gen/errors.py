@@ -24,3 +24,16 @@ class Terminated(BaseException):
     """SIGTERM where keras-gen turns it into an exception (while a multi-worker task waits for
     its cluster), so that what it made is tidied on the way out, as after Ctrl-C; the CLI
     exits with status 143 (128 + SIGTERM)."""
+
+
+def caller_outside_the_libraries() -> int:
+    """The `stacklevel` for a `warnings.warn` in the function that calls this one, naming the
+    first frame outside keras-gen, Keras and TensorFlow: the user's line that built, loaded or
+    trained the model, however deep the constructors and Keras' calls nest."""
+    import sys
+
+    frame, level = sys._getframe(2), 2  # 1: the warning function itself; 2: its caller
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in ("keras_gen", "keras",
+                                                                                       "tensorflow"):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -11,6 +11,8 @@ import os
 import platform
 from pathlib import Path
 
+from keras_gen.errors import caller_outside_the_libraries
+
 
 def cpu_info(cpuinfo="/proc/cpuinfo") -> tuple[str, frozenset]:
     """`(model name, flags)` of the first CPU in /proc/cpuinfo (the platform's name elsewhere)."""
@@ -120,22 +122,9 @@ def resolve_precision(precision: str, cpuinfo="/proc/cpuinfo") -> str:
             "and trains about 8-12x slower than float32; precision='auto' (the CLI's --precision auto) picks float32 on "
             "this CPU",
             PrecisionWarning,
-            stacklevel=_first_caller_outside_the_libraries(),
+            stacklevel=caller_outside_the_libraries(),
         )
     return precision
-
-
-def _first_caller_outside_the_libraries() -> int:
-    """The `stacklevel` of `resolve_precision`'s warning that names the first frame outside
-    keras-gen, Keras and TensorFlow: the user's line that built or loaded the model, however
-    deep the model's constructors and Keras' loading nest."""
-    import sys
-
-    frame, level = sys._getframe(2), 2  # 1: resolve_precision's warn; 2: its caller
-    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in ("keras_gen", "keras",
-                                                                                       "tensorflow"):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 # -- Speed settings per CPU kind -------------------------------------------------------------

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from keras_gen import augment as augment_lib
 from keras_gen import distribute, losses, regularizers
-from keras_gen.errors import KerasGenError, first_line
+from keras_gen.errors import KerasGenError, caller_outside_the_libraries, first_line
 from keras_gen.models.base import check_size, in_chunks
 from keras_gen.models.latent import LatentModel
 from keras_gen.models.optimizers import SeveralOptimizers, schedule_per_training_step
@@ -180,7 +180,7 @@ class AdversarialModel(LatentModel):
         if activation in NON_NEGATIVE_ACTIVATIONS:
             warnings.warn(f"the generator passed in ends in {activation}: keras-gen reads G's images in [-1, 1] "
                           "(a tanh output) and maps them to [0, 1], so its samples will be mid-grey to white; "
-                          "end it in tanh", stacklevel=3)
+                          "end it in tanh", stacklevel=caller_outside_the_libraries())
 
     def _check_discriminator_passed_in(self, discriminator):
         """A discriminator passed in of one input (the images) and one output gives one logit

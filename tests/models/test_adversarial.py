@@ -148,8 +148,9 @@ def test_passed_in_networks_that_do_not_fit_the_model_are_one_line_errors():
         make(discriminator=discriminator(outputs=3))
     with pytest.raises(KerasGenError, match=r"^the discriminator passed in does not take images \[batch, 8, 8, 1\]: "):
         make(discriminator=discriminator(shape=(9, 9, 1)))
-    with pytest.warns(UserWarning, match="ends in sigmoid: keras-gen reads G's images in \\[-1, 1\\]"):
+    with pytest.warns(UserWarning, match="ends in sigmoid: keras-gen reads G's images in \\[-1, 1\\]") as seen:
         make(generator=generator(activation="sigmoid"))
+    assert seen[0].filename == __file__  # the user's line, not one inside keras-gen
     # Also a sigmoid Dense before the Reshape, and a ReLU layer.
     with pytest.warns(UserWarning, match="ends in sigmoid"):
         make(generator=keras.Sequential([keras.Input((4,)), keras.layers.Dense(64, activation="sigmoid"),
