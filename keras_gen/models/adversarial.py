@@ -85,7 +85,9 @@ class AdversarialModel(LatentModel):
     Args:
       image_shape, latent_dim, num_classes, precision: as `LatentModel`.
       seed: seed of the training noise streams (`keras.random.SeedGenerator`s, saved with
-        the model).
+        the model); not of the initial weights, which come from Keras' global seed: call
+        `keras.utils.set_random_seed(s)` before building for the same weights every time
+        (`keras-gen train` and `keras_gen.training.train` do, with the recipe's seed).
       ema_decay: keep an exponential moving average of G's weights with this decay and draw
         samples from it (Yazıcı et al. 2019; BigGAN); None for none.
       generator, discriminator: networks to use instead of building them from the
