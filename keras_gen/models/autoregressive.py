@@ -52,7 +52,6 @@ COLUMNS_PER_STEP = 7
 LIKELIHOOD_CHUNK = 100
 
 
-
 def _static_or_float32(temperature):
     """A Python temperature stays a number (known when tracing); a tensor becomes float32."""
     return float(temperature) if isinstance(temperature, (int, float)) else tf.cast(temperature, tf.float32)
