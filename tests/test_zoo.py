@@ -225,7 +225,8 @@ def test_the_cli_builds_and_reads_a_zoo_of_ones_own(tmp_path):
     killed = tmp_path / "killed-run"
     (killed / "checkpoints").mkdir(parents=True)
     shutil.copy(mine / "my-gan" / "recipe.json", killed / "recipe.json")
-    assert_one_line_error(run_cli_here("sample", killed, "--out", tmp_path / "c.png"), "holds no model.keras")
+    assert_one_line_error(run_cli_here("sample", killed, "--out", tmp_path / "c.png"),
+                          "is a run that has not finished (no model.keras yet): resume it with keras-gen train --resume")
     assert_one_line_error(run_cli_here("sample", tmp_path, "--out", tmp_path / "c.png"), "nor recipe.json")
     weights = mine / "my-gan" / zoo.WEIGHTS
     tampered = bytearray(weights.read_bytes())

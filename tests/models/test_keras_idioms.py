@@ -489,12 +489,18 @@ def test_predict_and_call_refuse_float_or_misshapen_images_in_one_line():
     pixelcnn = tiny_pixelcnn()
     x = digits8(16)
     assert classifier.predict(x, verbose=0).shape == (16, 10) and pixelcnn.predict(x, verbose=0).shape[:4] == x.shape
+    # A domain-adaptation classifier takes the other of grey / RGB too (a source's images, as
+    # in training); a likelihood model only its own channels.
+    rgb = np.repeat(x, 3, axis=-1)
+    assert classifier.predict(rgb, verbose=0).shape == (16, 10)
     for model, labels in ((classifier, []), (pixelcnn, []), (tiny_conditional_pixelcnn(), [np.zeros(16, "int32")])):
-        for bad in (x.astype("float32") / 255, np.zeros((16, 9, 9, 1), np.uint8), np.repeat(x, 3, axis=-1)):
+        bads = (x.astype("float32") / 255, np.zeros((16, 9, 9, 1), np.uint8)) + (() if model is classifier else (rgb,))
+        expected = r"uint8 images \[batch, 8, 8, 1 or 3\]" if model is classifier else r"uint8 images \[batch, 8, 8, 1\]"
+        for bad in bads:
             inputs = [bad, *labels] if labels else bad
-            with pytest.raises(KerasGenError, match=r"uint8 images \[batch, 8, 8, 1\]"):
+            with pytest.raises(KerasGenError, match=expected):
                 model.predict(inputs, verbose=0)
-            with pytest.raises(KerasGenError, match=r"uint8 images \[batch, 8, 8, 1\]"):
+            with pytest.raises(KerasGenError, match=expected):
                 model(inputs if labels else tf.constant(bad))
 
 
