@@ -870,11 +870,9 @@ def _evaluate(args):
     result = {"source": args.source, "model": type(model).__name__, "data": data, "image_size": image_size,
               "figures": figures, "seconds": round(seconds, 1), "date": datetime.date.today().isoformat(),
               "machine": describe_machine()}
-    if network is not None:  # what was sampled; nothing was without a network
-        result.update(n=args.n, seed=args.seed)
     if skipped:
         result["skipped"] = skipped
-    if network is not None:
+    if network is not None:  # what was sampled (n, seed) and its scale; nothing was without a network
         from keras_gen.metrics.features import network_images
 
         floors = metrics.reference_floors(network, n=args.n)
@@ -883,8 +881,8 @@ def _evaluate(args):
         floor_images = min(args.n, len(network_images(network, "train")[0]))
         floor = "real train (floor)" if floor_images == args.n else f"real train (floor: all {floor_images:,})"
         columns[floor], columns["uniform noise (ceiling)"] = floors["floor"], floors["ceiling"]
-        result.update(feature_network=network.name, floor=floors["floor"], floor_images=floor_images,
-                      ceiling=floors["ceiling"])
+        result.update(n=args.n, seed=args.seed, feature_network=network.name, floor=floors["floor"],
+                      floor_images=floor_images, ceiling=floors["ceiling"])
     what = f"{args.n:,} samples (seed {args.seed}) vs the {data} test split in {network.name}'s features" if network \
         else f"the {data} test split"
     print(f"{name} ({type(model).__name__}): {what}; {seconds:.1f} s")

@@ -258,7 +258,7 @@ class DomainAdaptationModel(ClassLabels, GenerativeModel):
         c = self.image_shape[2]
         if shape is not None and len(shape) == 4 and shape[3] != c and shape[3] in self.accepted_channels \
                 and tuple(shape[1:3]) == self.image_shape[:2] and numpy_dtype(images) == np.uint8:
-            return to_channels(tf.convert_to_tensor(images), c)
+            return self._to_model_channels(tf.convert_to_tensor(images))
         return images
 
     def _to_model_channels(self, images):
